@@ -1,0 +1,252 @@
+//! The crate's one error type.
+//!
+//! Every error names the path, field or value it is about and says what to do next, because the
+//! person reading it is usually a researcher looking at a failed training job, not at our code.
+//! Each [`ErrorKind`] maps to exactly one stable C status code (see [`ErrorKind::code`]).
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An expman error. Boxed so that `Result<T>` stays one pointer wide on the hot path.
+#[derive(Debug)]
+pub struct Error(Box<ErrorKind>);
+
+/// What went wrong.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An operating-system call on `path` failed.
+    Io {
+        /// What we were doing, e.g. "append a row to".
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A name given by the caller (experiment, table, field, run id) is not acceptable.
+    InvalidName {
+        /// What the name is for: "experiment name", "field name", ...
+        what: &'static str,
+        /// The offending value.
+        value: String,
+        /// Why it is refused and what to use instead.
+        reason: String,
+    },
+    /// A value cannot be stored (for example a non-UTF-8 string from C).
+    InvalidValue {
+        /// The field the value was meant for.
+        field: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A file exists but is not what expman wrote: a foreign or damaged CSV or JSON file.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line, when known.
+        line: Option<u64>,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A directory or run that should exist does not.
+    NotFound {
+        /// What was looked for.
+        path: PathBuf,
+        /// What it was expected to be and what to do.
+        reason: String,
+    },
+    /// The caller asked for something the current state does not allow.
+    InvalidState(String),
+    /// A configuration file or argument is wrong.
+    Config {
+        /// The file, or "<argument>" for command-line input.
+        origin: String,
+        /// The message, including line and column where known.
+        message: String,
+    },
+    /// This build lacks the optional feature the call needs.
+    Unsupported {
+        /// The Cargo feature to enable.
+        feature: &'static str,
+    },
+}
+
+impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0
+    }
+
+    /// Consumes the error and returns its kind.
+    pub fn into_kind(self) -> ErrorKind {
+        *self.0
+    }
+
+    /// The stable C status code of this error (see [`ErrorKind::code`]).
+    pub fn code(&self) -> i32 {
+        self.0.code()
+    }
+
+    /// The underlying I/O error, if this is one.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match &*self.0 {
+            ErrorKind::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Error {
+        ErrorKind::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()
+    }
+
+    pub(crate) fn invalid_name(
+        what: &'static str,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Error {
+        ErrorKind::InvalidName {
+            what,
+            value: value.into(),
+            reason: reason.into(),
+        }
+        .into()
+    }
+
+    pub(crate) fn corrupt(path: &Path, line: Option<u64>, reason: impl Into<String>) -> Error {
+        ErrorKind::Corrupt {
+            path: path.to_path_buf(),
+            line,
+            reason: reason.into(),
+        }
+        .into()
+    }
+
+    pub(crate) fn not_found(path: &Path, reason: impl Into<String>) -> Error {
+        ErrorKind::NotFound {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+        .into()
+    }
+
+    pub(crate) fn invalid_state(message: impl Into<String>) -> Error {
+        ErrorKind::InvalidState(message.into()).into()
+    }
+
+    /// A configuration error in `origin` (a file path or `<argument>`).
+    pub fn config(origin: impl Into<String>, message: impl Into<String>) -> Error {
+        ErrorKind::Config {
+            origin: origin.into(),
+            message: message.into(),
+        }
+        .into()
+    }
+
+    /// The call needs a Cargo feature this build does not have.
+    pub fn unsupported(feature: &'static str) -> Error {
+        ErrorKind::Unsupported { feature }.into()
+    }
+}
+
+impl ErrorKind {
+    /// The stable C status code. Values are explicit and never reused; 0 is success and the
+    /// codes below 100 are shared with the C ABI's own argument errors (see `ffi`).
+    pub fn code(&self) -> i32 {
+        match self {
+            ErrorKind::Io { .. } => 10,
+            ErrorKind::InvalidName { .. } => 11,
+            ErrorKind::InvalidValue { .. } => 12,
+            ErrorKind::Corrupt { .. } => 13,
+            ErrorKind::NotFound { .. } => 14,
+            ErrorKind::InvalidState(_) => 15,
+            ErrorKind::Config { .. } => 16,
+            ErrorKind::Unsupported { .. } => 17,
+        }
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Error {
+        Error(Box::new(kind))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.0 {
+            ErrorKind::Io {
+                action,
+                path,
+                source,
+            } => {
+                write!(f, "cannot {action} {}: {source}", path.display())?;
+                match source.raw_os_error() {
+                    Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => {
+                        write!(
+                            f,
+                            " (free disk space or raise the quota, then retry; rows already saved are intact)"
+                        )
+                    }
+                    Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => {
+                        write!(
+                            f,
+                            " (check that this user may write there, or choose another base_dir)"
+                        )
+                    }
+                    _ => Ok(()),
+                }
+            }
+            ErrorKind::InvalidName {
+                what,
+                value,
+                reason,
+            } => write!(f, "invalid {what} {value:?}: {reason}"),
+            ErrorKind::InvalidValue { field, reason } => {
+                write!(f, "invalid value for field {field:?}: {reason}")
+            }
+            ErrorKind::Corrupt { path, line, reason } => match line {
+                Some(line) => write!(f, "{}:{line}: {reason}", path.display()),
+                None => write!(f, "{}: {reason}", path.display()),
+            },
+            ErrorKind::NotFound { path, reason } => {
+                write!(f, "{} not found: {reason}", path.display())
+            }
+            ErrorKind::InvalidState(message) => f.write_str(message),
+            ErrorKind::Config { origin, message } => write!(f, "{origin}: {message}"),
+            ErrorKind::Unsupported { feature } => write!(
+                f,
+                "this build of expman lacks the `{feature}` feature; rebuild with `--features {feature}`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &*self.0 {
+            ErrorKind::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Adds the path and action to a bare `io::Result`.
+pub(crate) trait IoContext<T> {
+    fn at(self, action: &'static str, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, action: &'static str, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::io(action, path, e))
+    }
+}

@@ -1,0 +1,369 @@
+//! The `Experiment`: the seed framework's API (create, `upd_row`/`save_row`, status, logs) over
+//! the directory layout, run-id allocation and metrics tables.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+use crate::metrics::{Metrics, SyncPolicy, TableWriter, Value, read_table};
+use crate::run_id::{self, RunId};
+use crate::store::{Config, ExperimentDir, ProcessId, RunState, Status, validate_name};
+
+/// Set by the scheduler for the jobs it launches: the experiment directory to attach to.
+pub const ENV_EXPERIMENT_DIR: &str = "EXPMAN_EXPERIMENT_DIR";
+/// Set by the scheduler for the jobs it launches: the run to attach to.
+pub const ENV_RUN_ID: &str = "EXPMAN_RUN_ID";
+
+/// Options for creating an experiment; see [`Experiment::builder`].
+#[derive(Debug, Clone)]
+pub struct ExperimentBuilder {
+    name: String,
+    base_dir: PathBuf,
+    command: String,
+    tags: Vec<String>,
+    description: String,
+    gpu_ids: Vec<u32>,
+    priority: i64,
+    sync: SyncPolicy,
+    attach_from_env: bool,
+    state: RunState,
+}
+
+impl ExperimentBuilder {
+    /// The command that runs the experiment (recorded in `config.json`).
+    pub fn command(mut self, command: impl Into<String>) -> Self {
+        self.command = command.into();
+        self
+    }
+    /// Tags (recorded in `config.json`).
+    pub fn tags<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tags: I) -> Self {
+        self.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+    /// A description (recorded in `config.json`).
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+    /// The GPUs the experiment uses (recorded in `config.json`).
+    pub fn gpu_ids(mut self, gpu_ids: impl IntoIterator<Item = u32>) -> Self {
+        self.gpu_ids = gpu_ids.into_iter().collect();
+        self
+    }
+    /// Scheduler priority, recorded in `config.json`.
+    pub fn priority(mut self, priority: i64) -> Self {
+        self.priority = priority;
+        self
+    }
+    /// Durability of saved rows (default: write-through, survives a killed process).
+    pub fn sync(mut self, sync: SyncPolicy) -> Self {
+        self.sync = sync;
+        self
+    }
+    /// Whether `EXPMAN_EXPERIMENT_DIR`/`EXPMAN_RUN_ID` make `create` attach instead (default
+    /// true, so a script launched by the scheduler logs into the scheduler's run).
+    pub fn attach_from_env(mut self, attach: bool) -> Self {
+        self.attach_from_env = attach;
+        self
+    }
+    /// Create the run as Pending (queued) rather than Running in this process. The scheduler
+    /// uses this.
+    pub fn pending(mut self) -> Self {
+        self.state = RunState::Pending;
+        self
+    }
+
+    /// Creates the experiment directory and its first run (or attaches, see
+    /// [`attach_from_env`](Self::attach_from_env)).
+    pub fn create(self) -> Result<Experiment> {
+        if self.attach_from_env
+            && let (Some(dir), Some(run)) = (
+                std::env::var_os(ENV_EXPERIMENT_DIR),
+                std::env::var_os(ENV_RUN_ID),
+            )
+        {
+            let run = run
+                .to_str()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e: Error| {
+                    Error::config(
+                        ENV_RUN_ID,
+                        format!("{e} (the scheduler sets this variable)"),
+                    )
+                })?;
+            let mut exp = Experiment::attach(PathBuf::from(dir), run)?;
+            exp.set_sync(self.sync);
+            return Ok(exp);
+        }
+        let dir = ExperimentDir::create(&self.base_dir, &self.name, chrono::Local::now())?;
+        let config = Config {
+            name: self.name,
+            command: self.command,
+            tags: self.tags,
+            description: self.description,
+            gpu_ids: self.gpu_ids,
+            priority: self.priority,
+            ..Config::default()
+        };
+        config.save(&dir)?;
+        Experiment::start_run(dir, config, self.state, self.sync)
+    }
+}
+
+/// One experiment directory and the run this process works on.
+///
+/// ```no_run
+/// # fn main() -> expman::Result<()> {
+/// let mut exp = expman::Experiment::builder("my_experiment", "./experiments")
+///     .command("cargo run --example quickstart")
+///     .tags(["deep-learning"])
+///     .create()?;
+/// exp.upd_row([("epoch", 1.0), ("loss", 0.5)])?;
+/// exp.save_row()?;
+/// exp.set_finished()?;
+/// # Ok(()) }
+/// ```
+pub struct Experiment {
+    dir: ExperimentDir,
+    config: Config,
+    run: RunId,
+    metrics: TableWriter,
+    tables: HashMap<String, TableWriter>,
+    sync: SyncPolicy,
+    attached: bool,
+}
+
+impl Experiment {
+    /// Starts building a new experiment named `name` under `base_dir`.
+    pub fn builder(name: impl Into<String>, base_dir: impl Into<PathBuf>) -> ExperimentBuilder {
+        ExperimentBuilder {
+            name: name.into(),
+            base_dir: base_dir.into(),
+            command: String::new(),
+            tags: Vec::new(),
+            description: String::new(),
+            gpu_ids: Vec::new(),
+            priority: 0,
+            sync: SyncPolicy::default(),
+            attach_from_env: true,
+            state: RunState::Running,
+        }
+    }
+
+    /// Creates an experiment with default options (the seed's `Experiment(name, command,
+    /// base_dir)`).
+    pub fn create(
+        name: impl Into<String>,
+        command: impl Into<String>,
+        base_dir: impl Into<PathBuf>,
+    ) -> Result<Experiment> {
+        Experiment::builder(name, base_dir)
+            .command(command)
+            .create()
+    }
+
+    /// Starts the next run in an existing experiment directory (resume, retry).
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Experiment> {
+        let dir = ExperimentDir::open(dir)?;
+        let config = Config::load(&dir)?;
+        Experiment::start_run(dir, config, RunState::Running, SyncPolicy::default())
+    }
+
+    /// Starts the next run of an existing experiment as Pending (queued, no process yet).
+    pub fn open_pending(dir: impl Into<PathBuf>) -> Result<Experiment> {
+        let dir = ExperimentDir::open(dir)?;
+        let config = Config::load(&dir)?;
+        Experiment::start_run(dir, config, RunState::Pending, SyncPolicy::default())
+    }
+
+    /// Attaches to an existing run, as a job launched by the scheduler does. The run's status
+    /// stays with whoever created the run.
+    pub fn attach(dir: impl Into<PathBuf>, run: RunId) -> Result<Experiment> {
+        let dir = ExperimentDir::open(dir)?;
+        let config = Config::load(&dir)?;
+        let log = dir.run_log(run);
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&log)
+            .at("open the run log", &log)?;
+        let mut exp = Experiment::new(dir, config, run, SyncPolicy::default());
+        exp.attached = true;
+        Ok(exp)
+    }
+
+    fn start_run(
+        dir: ExperimentDir,
+        config: Config,
+        state: RunState,
+        sync: SyncPolicy,
+    ) -> Result<Experiment> {
+        let run = run_id::allocate(&dir)?;
+        Status::update(&dir, |status| {
+            status.begin_run(run, state);
+            if state == RunState::Running {
+                status.mark_running(ProcessId::current());
+            }
+        })?;
+        Ok(Experiment::new(dir, config, run, sync))
+    }
+
+    fn new(dir: ExperimentDir, config: Config, run: RunId, sync: SyncPolicy) -> Experiment {
+        let run_text = run.to_string();
+        Experiment {
+            metrics: TableWriter::new(dir.table_path(&run_text), &run_text, sync),
+            dir,
+            config,
+            run,
+            tables: HashMap::new(),
+            sync,
+            attached: false,
+        }
+    }
+
+    fn set_sync(&mut self, sync: SyncPolicy) {
+        self.sync = sync;
+        let run = self.run.to_string();
+        self.metrics = TableWriter::new(self.dir.table_path(&run), &run, sync);
+    }
+
+    /// The experiment directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+    /// The directory's layout helper.
+    pub fn layout(&self) -> &ExperimentDir {
+        &self.dir
+    }
+    /// The experiment's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+    /// `config.json` as written at creation.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    /// The run this process works on (the seed's `current_run_id`).
+    pub fn run_id(&self) -> RunId {
+        self.run
+    }
+    /// Whether this handle attached to a run created by someone else (the scheduler).
+    pub fn is_attached(&self) -> bool {
+        self.attached
+    }
+
+    /// Merges fields into the pending row of the run's metrics table.
+    pub fn upd_row<K, V>(&mut self, fields: impl IntoIterator<Item = (K, V)>) -> Result<()>
+    where
+        K: AsRef<str>,
+        V: Into<Value>,
+    {
+        self.metrics.upd_row(fields)
+    }
+
+    /// Sets one field of the pending row.
+    pub fn set(&mut self, name: &str, value: impl Into<Value>) -> Result<()> {
+        self.metrics.set(name, value)
+    }
+
+    /// Appends the pending row to `metrics/<run_id>.csv` and clears it.
+    pub fn save_row(&mut self) -> Result<()> {
+        self.metrics.save_row()
+    }
+
+    /// The run's own table writer (for [`FieldId`](crate::FieldId)-based hot loops).
+    pub fn metrics(&mut self) -> &mut TableWriter {
+        &mut self.metrics
+    }
+
+    /// The named table `metrics/<name>.csv` (for example `progress`), created on first save.
+    pub fn table(&mut self, name: &str) -> Result<&mut TableWriter> {
+        if !self.tables.contains_key(name) {
+            validate_name("table name", name)?;
+            if name.parse::<RunId>().is_ok() {
+                return Err(Error::invalid_name(
+                    "table name",
+                    name,
+                    "names like run_0001 are the runs' own tables; choose another name",
+                ));
+            }
+            let writer =
+                TableWriter::new(self.dir.table_path(name), &self.run.to_string(), self.sync);
+            self.tables.insert(name.to_string(), writer);
+        }
+        Ok(self.tables.get_mut(name).expect("inserted above"))
+    }
+
+    /// Reads this run's metrics back.
+    pub fn load_metrics(&self) -> Result<Metrics> {
+        read_table(self.metrics.path())
+    }
+
+    /// Reads a named table (or another run's table, `run_0002`) back.
+    pub fn load_table(&self, name: &str) -> Result<Metrics> {
+        validate_name("table name", name)?;
+        read_table(&self.dir.table_path(name))
+    }
+
+    /// The current `status.json`.
+    pub fn status(&self) -> Result<Status> {
+        Status::load(&self.dir)
+    }
+
+    /// Marks the run Running in process `pid`.
+    pub fn set_running(&mut self, pid: u32) -> Result<()> {
+        let process = ProcessId::of(pid).unwrap_or(ProcessId {
+            pid,
+            start_time: None,
+        });
+        self.update_run(|status| status.mark_running(process))
+    }
+
+    /// Marks the run Finished.
+    pub fn set_finished(&mut self) -> Result<()> {
+        self.sync_if_durable()?;
+        self.update_run(|status| status.mark_ended(None, None))
+    }
+
+    /// Marks the run Error with a message.
+    pub fn set_error(&mut self, message: &str) -> Result<()> {
+        self.sync_if_durable()?;
+        let message = message.to_string();
+        self.update_run(|status| status.mark_ended(None, Some(message)))
+    }
+
+    /// Under an fsync policy, makes every table durable before the run is marked ended.
+    fn sync_if_durable(&mut self) -> Result<()> {
+        self.metrics.sync_if_durable()?;
+        self.tables
+            .values_mut()
+            .try_for_each(TableWriter::sync_if_durable)
+    }
+
+    fn update_run(&mut self, change: impl FnOnce(&mut Status)) -> Result<()> {
+        let run = self.run;
+        Status::update(&self.dir, |status| {
+            if status.run_id != Some(run) {
+                status.begin_run(run, RunState::Pending);
+            }
+            change(status);
+        })?;
+        Ok(())
+    }
+
+    /// Appends a timestamped line to `logs/experiment.log`.
+    pub fn append_log(&self, message: &str) -> Result<()> {
+        let path = self.dir.experiment_log();
+        let now = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%.3f");
+        let line = format!("{now} [{}] {message}\n", self.run);
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .at("append to", &path)
+    }
+}

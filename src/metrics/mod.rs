@@ -1,0 +1,30 @@
+//! Metrics tables: append-only, schema-evolving CSV files that many processes write at once.
+//!
+//! File format: a header `timestamp,run_id,<fields in first-seen order>` then one line per
+//! saved row. A row with a field the header lacks widens the header by an atomic rewrite; rows
+//! written before a widening stay shorter and read as empty (null) in the new columns.
+
+mod reader;
+mod value;
+mod writer;
+
+pub use reader::{ColumnType, Metrics, read_table};
+pub use value::Value;
+pub use writer::{FieldId, SyncPolicy, TableWriter};
+
+/// The two columns every table starts with.
+pub const FIXED_COLUMNS: [&str; 2] = ["timestamp", "run_id"];
+
+/// Checks a field name: not empty, not one of the fixed columns, no control characters.
+pub fn validate_field(name: &str) -> crate::Result<()> {
+    let reason = if name.is_empty() {
+        "field names must not be empty"
+    } else if FIXED_COLUMNS.contains(&name) {
+        "`timestamp` and `run_id` are written by expman itself; rename your field"
+    } else if name.chars().any(char::is_control) {
+        "field names must not contain control characters (newline, tab, NUL, ...)"
+    } else {
+        return Ok(());
+    };
+    Err(crate::Error::invalid_name("field name", name, reason))
+}

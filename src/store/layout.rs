@@ -1,0 +1,181 @@
+//! Paths inside an experiment directory, and the rules for names that become paths.
+
+use std::io::ErrorKind as IoErrorKind;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local};
+
+use crate::error::{Error, IoContext, Result};
+use crate::run_id::RunId;
+
+/// Longest accepted name in bytes: a directory name is at most 255 bytes and the timestamp
+/// suffix takes 21 of them, plus room for a collision counter.
+const MAX_NAME_LEN: usize = 200;
+
+/// Checks that `value` can be used as a path component: experiment and table names.
+///
+/// Refused: empty, `.`/`..` or anything containing `..`, a leading `.` (expman's own hidden
+/// files start with one), `/`, `\`, NUL and other control characters, and more than 200 bytes.
+pub fn validate_name(what: &'static str, value: &str) -> Result<()> {
+    let reason = if value.is_empty() {
+        "it is empty; give a short descriptive name such as \"baseline\""
+    } else if value.contains("..") {
+        "it contains \"..\", which could escape the directory; use another name"
+    } else if value.starts_with('.') {
+        "it starts with '.', which is reserved for expman's hidden files"
+    } else if value.contains(['/', '\\']) {
+        "it contains a path separator; use '-' or '_' instead"
+    } else if value.contains('\0') {
+        "it contains a NUL byte"
+    } else if value.chars().any(char::is_control) {
+        "it contains a control character (newline, tab, ...)"
+    } else if value.len() > MAX_NAME_LEN {
+        "it is longer than 200 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid_name(what, value, reason))
+}
+
+/// An experiment directory and the paths inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExperimentDir {
+    root: PathBuf,
+}
+
+impl ExperimentDir {
+    /// Wraps an existing experiment directory, checking that it looks like one.
+    pub fn open(root: impl Into<PathBuf>) -> Result<ExperimentDir> {
+        let root = root.into();
+        if !root.join("config.json").is_file() {
+            return Err(Error::not_found(
+                &root.join("config.json"),
+                "this is not an expman experiment directory (it has no config.json); \
+                 pass a directory created by expman, such as experiments/name_2025-09-26__14-30-15",
+            ));
+        }
+        Ok(ExperimentDir { root })
+    }
+
+    /// Creates `<base>/<name>_<YYYY-MM-DD__HH-MM-SS>/` with its subdirectories.
+    ///
+    /// `create_dir` is atomic, so two processes starting an experiment of the same name in the
+    /// same second get two directories: the second gets a `_2` suffix (then `_3`, ...).
+    pub fn create(base: &Path, name: &str, now: DateTime<Local>) -> Result<ExperimentDir> {
+        validate_name("experiment name", name)?;
+        std::fs::create_dir_all(base).at("create the base directory", base)?;
+        let stem = format!("{name}_{}", now.format("%Y-%m-%d__%H-%M-%S"));
+        let mut suffix = 1u32;
+        let root = loop {
+            let candidate = if suffix == 1 {
+                base.join(&stem)
+            } else {
+                base.join(format!("{stem}_{suffix}"))
+            };
+            match std::fs::create_dir(&candidate) {
+                Ok(()) => break candidate,
+                Err(e) if e.kind() == IoErrorKind::AlreadyExists => suffix += 1,
+                Err(e) => return Err(Error::io("create the experiment directory", &candidate, e)),
+            }
+        };
+        let dir = ExperimentDir { root };
+        for sub in [dir.logs_dir(), dir.metrics_dir(), dir.checkpoints_dir()] {
+            std::fs::create_dir(&sub).at("create", &sub)?;
+        }
+        Ok(dir)
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+    /// `logs/`.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    /// `metrics/`.
+    pub fn metrics_dir(&self) -> PathBuf {
+        self.root.join("metrics")
+    }
+    /// `checkpoints/`.
+    pub fn checkpoints_dir(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+    /// `config.json`.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+    /// `status.json`.
+    pub fn status_path(&self) -> PathBuf {
+        self.root.join("status.json")
+    }
+    /// `logs/experiment.log`, where `append_log` writes.
+    pub fn experiment_log(&self) -> PathBuf {
+        self.logs_dir().join("experiment.log")
+    }
+    /// `logs/<run_id>.log`, the run's captured output.
+    pub fn run_log(&self, run: RunId) -> PathBuf {
+        self.logs_dir().join(format!("{run}.log"))
+    }
+    /// `metrics/<table>.csv`.
+    pub fn table_path(&self, table: &str) -> PathBuf {
+        self.metrics_dir().join(format!("{table}.csv"))
+    }
+    /// The lock that serialises run-id allocation and status updates.
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join(".expman.lock")
+    }
+
+    /// The runs that exist, sorted by number.
+    pub fn runs(&self) -> Result<Vec<RunId>> {
+        let mut runs = Vec::new();
+        for dir in [self.logs_dir(), self.metrics_dir()] {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == IoErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("list", &dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.at("list", &dir)?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let stem = name
+                    .strip_suffix(".log")
+                    .or_else(|| name.strip_suffix(".csv"));
+                if let Some(run) = stem.and_then(|s| s.parse::<RunId>().ok()) {
+                    runs.push(run);
+                }
+            }
+        }
+        runs.sort_unstable();
+        runs.dedup();
+        Ok(runs)
+    }
+
+    /// The metrics tables that exist (`metrics/*.csv`), sorted: runs by number, then names.
+    pub fn tables(&self) -> Result<Vec<String>> {
+        let dir = self.metrics_dir();
+        let mut tables = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == IoErrorKind::NotFound => return Ok(tables),
+            Err(e) => return Err(Error::io("list", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.at("list", &dir)?;
+            if let Some(stem) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".csv"))
+                .filter(|s| !s.starts_with('.'))
+            {
+                tables.push(stem.to_string());
+            }
+        }
+        tables.sort_by_key(|t| match t.parse::<RunId>() {
+            Ok(run) => (0, run.number(), String::new()),
+            Err(_) => (1, 0, t.clone()),
+        });
+        Ok(tables)
+    }
+}

@@ -1,0 +1,27 @@
+//! The experiment directory on disk: its layout, locks, atomic writes and state files.
+//!
+//! ```text
+//! <base_dir>/<name>_<YYYY-MM-DD__HH-MM-SS>/
+//! ├── logs/run_0001.log        captured output of a run
+//! ├── logs/experiment.log      append_log() lines
+//! ├── metrics/run_0001.csv     the run's metrics table
+//! ├── metrics/<table>.csv      named tables
+//! ├── checkpoints/
+//! ├── config.json              what the experiment is (written once)
+//! ├── status.json              where it stands (rewritten atomically)
+//! └── .expman.lock             serialises run-id allocation and status updates
+//! ```
+
+mod atomic;
+mod layout;
+mod lock;
+pub(crate) mod process;
+mod shm;
+mod state;
+
+pub(crate) use atomic::{sync_dir, write_atomic};
+pub use layout::{ExperimentDir, validate_name};
+pub(crate) use lock::LockFile;
+pub use process::ProcessId;
+pub(crate) use shm::{SharedLock, local_filesystem};
+pub use state::{Config, RunRecord, RunState, Status};

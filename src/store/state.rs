@@ -1,0 +1,252 @@
+//! `config.json` (what an experiment is) and `status.json` (where it stands), written atomically.
+
+use std::io::ErrorKind as IoErrorKind;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::process::{ProcessId, hostname};
+use super::{ExperimentDir, LockFile, write_atomic};
+use crate::error::{Error, IoContext, Result};
+use crate::run_id::RunId;
+
+/// `config.json`: the experiment's identity, written once when it is created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The experiment's name.
+    pub name: String,
+    /// The command that runs it.
+    pub command: String,
+    /// Free-form tags.
+    pub tags: Vec<String>,
+    /// Free-form description.
+    pub description: String,
+    /// GPUs the experiment asked for.
+    pub gpu_ids: Vec<u32>,
+    /// Creation time, RFC 3339 with the local offset.
+    pub created_at: String,
+    /// The host that created it.
+    pub host: String,
+    /// The expman version that created it.
+    pub expman_version: String,
+    /// Scheduler priority (higher first); 0 outside the scheduler.
+    pub priority: i64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            name: String::new(),
+            command: String::new(),
+            tags: Vec::new(),
+            description: String::new(),
+            gpu_ids: Vec::new(),
+            created_at: chrono::Local::now().to_rfc3339(),
+            host: hostname(),
+            expman_version: crate::VERSION.to_string(),
+            priority: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `config.json` of `dir`.
+    pub fn load(dir: &ExperimentDir) -> Result<Config> {
+        read_json(&dir.config_path())
+    }
+
+    pub(crate) fn save(&self, dir: &ExperimentDir) -> Result<()> {
+        write_json(&dir.config_path(), self)
+    }
+}
+
+/// The life-cycle states shown as the UI's four columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum RunState {
+    /// Queued, not started.
+    #[default]
+    Pending,
+    /// A process is working on it.
+    Running,
+    /// Ended successfully.
+    Finished,
+    /// Ended with an error, was terminated, or its process vanished.
+    Error,
+}
+
+impl RunState {
+    /// Whether the run has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, RunState::Finished | RunState::Error)
+    }
+
+    /// The state's name as written in `status.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Pending => "Pending",
+            RunState::Running => "Running",
+            RunState::Finished => "Finished",
+            RunState::Error => "Error",
+        }
+    }
+}
+
+/// One finished run kept in `status.json`'s history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RunRecord {
+    /// The run.
+    pub run_id: Option<RunId>,
+    /// How it ended.
+    pub status: RunState,
+    /// When it started (RFC 3339).
+    pub started_at: Option<String>,
+    /// When it ended (RFC 3339).
+    pub finished_at: Option<String>,
+    /// Its exit code, when a process exited.
+    pub exit_code: Option<i32>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// `status.json`: the current run's state, plus the runs before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Status {
+    /// Current state.
+    pub status: RunState,
+    /// The current (latest) run.
+    pub run_id: Option<RunId>,
+    /// The process doing the run.
+    pub pid: Option<u32>,
+    /// The process's start time (clock ticks since boot), to tell a recycled pid apart.
+    pub pid_start_time: Option<u64>,
+    /// Host of that process.
+    pub host: Option<String>,
+    /// When the run started (RFC 3339).
+    pub started_at: Option<String>,
+    /// When it ended (RFC 3339).
+    pub finished_at: Option<String>,
+    /// Exit code of the run's process.
+    pub exit_code: Option<i32>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// GPUs the run holds.
+    pub gpus: Vec<u32>,
+    /// Earlier runs of this experiment, oldest first.
+    pub history: Vec<RunRecord>,
+}
+
+impl Status {
+    /// Reads `status.json` of `dir`; a missing file reads as Pending.
+    pub fn load(dir: &ExperimentDir) -> Result<Status> {
+        match read_json(&dir.status_path()) {
+            Err(e) if matches!(e.io_error(), Some(io) if io.kind() == IoErrorKind::NotFound) => {
+                Ok(Status::default())
+            }
+            other => other,
+        }
+    }
+
+    /// Read-modify-write under the experiment lock, so concurrent updaters (a scheduler and its
+    /// child) never lose each other's changes. Returns the new status.
+    pub fn update(dir: &ExperimentDir, change: impl FnOnce(&mut Status)) -> Result<Status> {
+        let _lock = LockFile::acquire(&dir.lock_path())?;
+        let mut status = Status::load(dir)?;
+        change(&mut status);
+        write_json(&dir.status_path(), &status)?;
+        Ok(status)
+    }
+
+    /// Starts a new run: the previous one moves into `history`.
+    pub fn begin_run(&mut self, run: RunId, state: RunState) {
+        if let Some(previous) = self.run_id.filter(|&r| r != run) {
+            self.history.push(RunRecord {
+                run_id: Some(previous),
+                status: self.status,
+                started_at: self.started_at.take(),
+                finished_at: self.finished_at.take(),
+                exit_code: self.exit_code.take(),
+                error: self.error.take(),
+            });
+        }
+        *self = Status {
+            status: state,
+            run_id: Some(run),
+            history: std::mem::take(&mut self.history),
+            gpus: std::mem::take(&mut self.gpus),
+            ..Status::default()
+        };
+    }
+
+    /// Marks the run as being done by `process` on this host.
+    pub fn mark_running(&mut self, process: ProcessId) {
+        self.status = RunState::Running;
+        self.pid = Some(process.pid);
+        self.pid_start_time = process.start_time;
+        self.host = Some(hostname());
+        self.started_at.get_or_insert_with(now_rfc3339);
+        self.finished_at = None;
+        self.exit_code = None;
+        self.error = None;
+    }
+
+    /// Marks the run as ended: Finished when `error` is `None`, else Error.
+    pub fn mark_ended(&mut self, exit_code: Option<i32>, error: Option<String>) {
+        self.status = if error.is_none() {
+            RunState::Finished
+        } else {
+            RunState::Error
+        };
+        self.finished_at = Some(now_rfc3339());
+        self.exit_code = exit_code;
+        self.error = error;
+    }
+
+    /// The state as a reader should show it: a Running run whose process is gone from this
+    /// host is reported as Error, so nothing stays "Running" forever after a kill.
+    pub fn effective(&self) -> (RunState, Option<String>) {
+        if self.status == RunState::Running
+            && self.host.as_deref() == Some(hostname().as_str())
+            && let Some(pid) = self.pid
+        {
+            let process = ProcessId {
+                pid,
+                start_time: self.pid_start_time,
+            };
+            if !process.is_alive() {
+                return (
+                    RunState::Error,
+                    Some(format!(
+                        "process {pid} exited without marking the run finished (killed or crashed)"
+                    )),
+                );
+            }
+        }
+        (self.status, self.error.clone())
+    }
+}
+
+/// The current local time in RFC 3339.
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).at("read", path)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::corrupt(
+            path,
+            Some(e.line() as u64),
+            format!("not valid expman JSON ({e}); restore it or delete the experiment"),
+        )
+    })
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::invalid_state(format!("cannot encode {}: {e}", path.display())))?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
