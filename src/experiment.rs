@@ -224,10 +224,13 @@ impl Experiment {
         }
     }
 
-    fn set_sync(&mut self, sync: SyncPolicy) {
+    /// Changes the durability of saved rows for the run's table and every named table.
+    pub fn set_sync(&mut self, sync: SyncPolicy) {
         self.sync = sync;
-        let run = self.run.to_string();
-        self.metrics = TableWriter::new(self.dir.table_path(&run), &run, sync);
+        self.metrics.set_sync(sync);
+        for table in self.tables.values_mut() {
+            table.set_sync(sync);
+        }
     }
 
     /// The experiment directory.

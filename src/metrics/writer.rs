@@ -147,6 +147,11 @@ impl TableWriter {
         }
     }
 
+    /// Changes the durability policy for the following rows.
+    pub fn set_sync(&mut self, sync: SyncPolicy) {
+        self.sync = sync;
+    }
+
     /// The table's file.
     pub fn path(&self) -> &Path {
         &self.path
