@@ -4,13 +4,18 @@
 //! atomic create-if-absent. The lock keeps ids dense on a local disk; the exclusive create is a
 //! second guard that cannot lie, so even a filesystem whose locks are advisory-only across hosts
 //! never hands the same id to two processes (it may then skip one).
+//!
+//! The last id handed out is kept as text inside the lock file, so allocation does not list a
+//! directory that may hold thousands of runs. The hint needs no fsync: if it is lost or stale,
+//! the exclusive create skips ids already taken, and a missing hint falls back to a scan.
 
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::ErrorKind as IoErrorKind;
+use std::os::unix::fs::FileExt;
 use std::str::FromStr;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::store::{ExperimentDir, LockFile};
 
 /// A run number, displayed as `run_0001` (at least four digits).
@@ -90,15 +95,33 @@ impl<'de> serde::Deserialize<'de> for RunId {
 
 /// Allocates the next run id in `dir` and creates its `logs/<run>.log`.
 pub fn allocate(dir: &ExperimentDir) -> Result<RunId> {
-    let _lock = LockFile::acquire(&dir.lock_path())?;
-    let mut run = dir.runs()?.last().map_or(RunId::FIRST, |last| last.next());
+    let lock = LockFile::acquire(&dir.lock_path())?;
+    let mut run = match read_hint(&lock) {
+        Some(last) => last.next(),
+        None => dir.runs()?.last().map_or(RunId::FIRST, |last| last.next()),
+    };
     loop {
         let log = dir.run_log(run);
         match OpenOptions::new().write(true).create_new(true).open(&log) {
-            Ok(_) => return Ok(run),
+            Ok(_) => {
+                // Fixed width, so a shorter number never leaves digits of a longer one behind.
+                let hint = format!("{:>10}\n", run.number());
+                lock.file()
+                    .write_all_at(hint.as_bytes(), 0)
+                    .at("record the last run id in", lock.path())?;
+                return Ok(run);
+            }
             // Someone outside our lock (another host, an old expman) took it: take the next.
             Err(e) if e.kind() == IoErrorKind::AlreadyExists => run = run.next(),
             Err(e) => return Err(Error::io("create the run log", &log, e)),
         }
     }
+}
+
+/// The last allocated run recorded in the lock file, if it holds a readable one.
+fn read_hint(lock: &LockFile) -> Option<RunId> {
+    let mut buf = [0u8; 11];
+    let n = lock.file().read_at(&mut buf, 0).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
+    RunId::new(text.trim().parse().ok()?).ok()
 }

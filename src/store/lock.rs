@@ -7,7 +7,7 @@ use crate::error::{IoContext, Result};
 
 /// A dedicated lock file (`.expman.lock`) held exclusively while this value lives.
 pub(crate) struct LockFile {
-    _file: File,
+    file: File,
     path: PathBuf,
 }
 
@@ -23,14 +23,18 @@ impl LockFile {
             .at("open the lock file", path)?;
         file.lock().at("lock", path)?;
         Ok(LockFile {
-            _file: file,
+            file,
             path: path.to_path_buf(),
         })
     }
 
     /// The lock file's path.
-    #[allow(dead_code)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The locked file, for small state kept inside it.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
     }
 }
