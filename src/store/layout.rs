@@ -82,6 +82,9 @@ impl ExperimentDir {
         for sub in [dir.logs_dir(), dir.metrics_dir(), dir.checkpoints_dir()] {
             std::fs::create_dir(&sub).at("create", &sub)?;
         }
+        // The seed's layout shows the experiment log from the start.
+        let log = dir.experiment_log();
+        std::fs::File::create(&log).at("create", &log)?;
         Ok(dir)
     }
 
