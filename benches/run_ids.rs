@@ -81,8 +81,16 @@ fn main() {
         );
     }
     let runs = shared.runs().expect("list runs");
-    assert_eq!(runs.len(), CONTENDERS * PER_CONTENDER + 1, "every id distinct");
-    assert_eq!(runs.last().map(|r| r.number() as usize), Some(runs.len()), "no gaps");
+    assert_eq!(
+        runs.len(),
+        CONTENDERS * PER_CONTENDER + 1,
+        "every id distinct"
+    );
+    assert_eq!(
+        runs.last().map(|r| r.number() as usize),
+        Some(runs.len()),
+        "no gaps"
+    );
     report(&format!("{CONTENDERS} processes contending"), latencies);
 }
 

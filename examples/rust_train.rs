@@ -30,7 +30,11 @@ impl Rng {
 type Sample = ([f64; FEATURES], usize);
 
 fn make_data(rng: &mut Rng, n: usize) -> Vec<Sample> {
-    let centers = [[2.0, 0.0, -1.0, 0.5], [-1.5, 1.5, 0.5, -0.5], [0.0, -2.0, 1.0, 1.0]];
+    let centers = [
+        [2.0, 0.0, -1.0, 0.5],
+        [-1.5, 1.5, 0.5, -0.5],
+        [0.0, -2.0, 1.0, 1.0],
+    ];
     (0..n)
         .map(|i| {
             let class = i % CLASSES;
@@ -67,7 +71,9 @@ impl Model {
         for (x, y) in data {
             let p = self.probabilities(x);
             loss -= p[*y].max(1e-12).ln();
-            let predicted = (0..CLASSES).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+            let predicted = (0..CLASSES)
+                .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+                .unwrap_or(0);
             correct += usize::from(predicted == *y);
         }
         (loss / data.len() as f64, correct as f64 / data.len() as f64)
@@ -155,8 +161,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("epoch {epoch}/{epochs} train_loss={train_loss:.4} val_acc={val_acc:.4}");
     }
 
-    let checkpoint = exp.layout().checkpoints_dir().join(format!("{}.txt", exp.run_id()));
-    std::fs::write(&checkpoint, format!("w = {:?}\nb = {:?}\n", model.w, model.b))?;
+    let checkpoint = exp
+        .layout()
+        .checkpoints_dir()
+        .join(format!("{}.txt", exp.run_id()));
+    std::fs::write(
+        &checkpoint,
+        format!("w = {:?}\nb = {:?}\n", model.w, model.b),
+    )?;
     exp.append_log(&format!("saved checkpoint {}", checkpoint.display()))?;
     exp.set_finished()?;
     Ok(())

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::metrics::{Metrics, SyncPolicy, TableWriter, Value, read_table};
 use crate::run_id::{self, RunId};
-use crate::store::{Config, ExperimentDir, ProcessId, RunState, Status, validate_name};
+use crate::store::{Config, ExperimentDir, Launch, ProcessId, RunState, Status, validate_name};
 
 /// Set by the scheduler for the jobs it launches: the experiment directory to attach to.
 pub const ENV_EXPERIMENT_DIR: &str = "EXPMAN_EXPERIMENT_DIR";
@@ -26,6 +26,7 @@ pub struct ExperimentBuilder {
     description: String,
     gpu_ids: Vec<u32>,
     priority: i64,
+    launch: Launch,
     sync: SyncPolicy,
     attach_from_env: bool,
     state: RunState,
@@ -55,6 +56,11 @@ impl ExperimentBuilder {
     /// Scheduler priority, recorded in `config.json`.
     pub fn priority(mut self, priority: i64) -> Self {
         self.priority = priority;
+        self
+    }
+    /// How the scheduler launches the command (recorded in `config.json`).
+    pub fn launch(mut self, launch: Launch) -> Self {
+        self.launch = launch;
         self
     }
     /// Durability of saved rows (default: write-through, survives a killed process).
@@ -106,6 +112,7 @@ impl ExperimentBuilder {
             description: self.description,
             gpu_ids: self.gpu_ids,
             priority: self.priority,
+            launch: self.launch,
             ..Config::default()
         };
         config.save(&dir)?;
@@ -147,6 +154,7 @@ impl Experiment {
             description: String::new(),
             gpu_ids: Vec::new(),
             priority: 0,
+            launch: Launch::default(),
             sync: SyncPolicy::default(),
             attach_from_env: true,
             state: RunState::Running,

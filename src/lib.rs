@@ -31,6 +31,8 @@ mod error;
 mod experiment;
 pub mod metrics;
 pub mod run_id;
+#[cfg(feature = "scheduler")]
+pub mod scheduler;
 pub mod store;
 
 pub use error::{Error, ErrorKind, Result};

@@ -22,6 +22,6 @@ mod state;
 pub(crate) use atomic::{sync_dir, write_atomic};
 pub use layout::{ExperimentDir, validate_name};
 pub(crate) use lock::LockFile;
-pub use process::ProcessId;
+pub use process::{ProcessId, hostname};
 pub(crate) use shm::{SharedLock, local_filesystem};
-pub use state::{Config, RunRecord, RunState, Status};
+pub use state::{Config, Launch, RunRecord, RunState, Status, now_rfc3339};

@@ -32,6 +32,24 @@ pub struct Config {
     pub expman_version: String,
     /// Scheduler priority (higher first); 0 outside the scheduler.
     pub priority: i64,
+    /// How the scheduler launches the command (kept here so a retry can relaunch it).
+    pub launch: Launch,
+}
+
+/// How a scheduled experiment's command is launched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Launch {
+    /// Extra environment variables.
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Working directory (absolute); `None` for the scheduler's own.
+    pub cwd: Option<String>,
+    /// Kill the job's process group after this many seconds.
+    pub timeout_secs: Option<u64>,
+    /// How many times a failed run is retried automatically.
+    pub retries: u32,
+    /// GPUs to take from the scheduler's pool (when `gpu_ids` is empty).
+    pub gpus: u32,
 }
 
 impl Default for Config {
@@ -46,6 +64,7 @@ impl Default for Config {
             host: hostname(),
             expman_version: crate::VERSION.to_string(),
             priority: 0,
+            launch: Launch::default(),
         }
     }
 }
@@ -134,6 +153,13 @@ pub struct Status {
     pub error: Option<String>,
     /// GPUs the run holds.
     pub gpus: Vec<u32>,
+    /// The process supervising a scheduled run (it records the exit code, even when the
+    /// scheduler itself dies).
+    pub supervisor_pid: Option<u32>,
+    /// The supervisor's start time, to tell a recycled pid apart.
+    pub supervisor_start_time: Option<u64>,
+    /// Set by `terminate` before it signals the job, so the end is recorded as "terminated".
+    pub terminate_requested: bool,
     /// Earlier runs of this experiment, oldest first.
     pub history: Vec<RunRecord>,
 }
@@ -209,28 +235,50 @@ impl Status {
     pub fn effective(&self) -> (RunState, Option<String>) {
         if self.status == RunState::Running
             && self.host.as_deref() == Some(hostname().as_str())
-            && let Some(pid) = self.pid
+            && !self.job_alive()
+            && !self.supervisor_alive()
         {
-            let process = ProcessId {
-                pid,
-                start_time: self.pid_start_time,
-            };
-            if !process.is_alive() {
-                return (
-                    RunState::Error,
-                    Some(format!(
-                        "process {pid} exited without marking the run finished (killed or crashed)"
-                    )),
-                );
-            }
+            let pid = self.pid.map_or_else(|| "?".to_string(), |p| p.to_string());
+            return (
+                RunState::Error,
+                Some(format!(
+                    "process {pid} exited without marking the run finished (killed or crashed)"
+                )),
+            );
         }
         (self.status, self.error.clone())
+    }
+
+    /// The job's process, when one was recorded.
+    pub fn job_process(&self) -> Option<ProcessId> {
+        self.pid.map(|pid| ProcessId {
+            pid,
+            start_time: self.pid_start_time,
+        })
+    }
+
+    /// The supervising process of a scheduled run, when one was recorded.
+    pub fn supervisor_process(&self) -> Option<ProcessId> {
+        self.supervisor_pid.map(|pid| ProcessId {
+            pid,
+            start_time: self.supervisor_start_time,
+        })
+    }
+
+    /// Whether the recorded job process still runs on this host.
+    pub fn job_alive(&self) -> bool {
+        self.job_process().is_some_and(|p| p.is_alive())
+    }
+
+    /// Whether the recorded supervisor still runs on this host.
+    pub fn supervisor_alive(&self) -> bool {
+        self.supervisor_process().is_some_and(|p| p.is_alive())
     }
 }
 
 /// The current local time in RFC 3339.
-pub(crate) fn now_rfc3339() -> String {
-    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+pub fn now_rfc3339() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {

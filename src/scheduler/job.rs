@@ -1,0 +1,154 @@
+//! The job supervisor (`EXP __job <dir> <run>`): runs one scheduled run's command and records how
+//! it ended.
+//!
+//! The scheduler does not run commands itself but through this small supervisor process, so the
+//! exit code still reaches `status.json` when the scheduler is killed (`kill -9`, a closed
+//! terminal): a restarted scheduler then finds the supervisor alive and waits for it instead of
+//! running the job twice.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::process::kill_group;
+use crate::error::{Error, IoContext, Result};
+use crate::experiment::{ENV_EXPERIMENT_DIR, ENV_RUN_ID};
+use crate::run_id::RunId;
+use crate::store::{Config, ExperimentDir, ProcessId, RunState, Status};
+
+/// How long a job gets between SIGTERM and SIGKILL.
+pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `run` of the experiment in `dir` on `gpus` and waits for it. Returns the exit code the
+/// supervisor should exit with (the job's, or 128 + signal).
+pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
+    let exp = ExperimentDir::open(dir)?;
+    let config = Config::load(&exp)?;
+    let log_path = exp.run_log(run);
+    let mut log = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&log_path)
+        .at("open the run log", &log_path)?;
+
+    // Claim the run: only a Pending run of this id may start, so nothing runs twice.
+    let me = ProcessId::current();
+    let mut claimed = false;
+    Status::update(&exp, |status| {
+        if status.run_id == Some(run) && status.status == RunState::Pending {
+            status.status = RunState::Running;
+            status.supervisor_pid = Some(me.pid);
+            status.supervisor_start_time = me.start_time;
+            status.gpus = gpus.to_vec();
+            status.host = Some(crate::store::hostname());
+            status.started_at = Some(crate::store::now_rfc3339());
+            claimed = true;
+        }
+    })?;
+    if !claimed {
+        return Err(Error::invalid_state(format!(
+            "{run} of {} is not pending; it was started, cancelled or replaced by another run",
+            dir.display()
+        )));
+    }
+
+    let visible = gpus
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let _ = writeln!(
+        log,
+        "[expman] {} {run} start: {} (CUDA_VISIBLE_DEVICES={visible})",
+        crate::store::now_rfc3339(),
+        config.command
+    );
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(&config.command)
+        .envs(&config.launch.env)
+        .env(ENV_EXPERIMENT_DIR, exp.path())
+        .env(ENV_RUN_ID, run.to_string())
+        .env("CUDA_VISIBLE_DEVICES", &visible)
+        .env("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().at("share the run log", &log_path)?)
+        .stderr(log.try_clone().at("share the run log", &log_path)?)
+        .process_group(0);
+    if let Some(cwd) = &config.launch.cwd {
+        command.current_dir(cwd);
+    }
+    let started = Instant::now();
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let message = format!("cannot start `sh -c {}`: {e}", config.command);
+            let _ = writeln!(log, "[expman] {message}");
+            Status::update(&exp, |s| s.mark_ended(None, Some(message)))?;
+            return Ok(127);
+        }
+    };
+    let job = ProcessId::of(child.id()).unwrap_or(ProcessId {
+        pid: child.id(),
+        start_time: None,
+    });
+    let mut terminate_now = false;
+    Status::update(&exp, |status| {
+        status.pid = Some(job.pid);
+        status.pid_start_time = job.start_time;
+        terminate_now = status.terminate_requested;
+    })?;
+    if terminate_now {
+        kill_group(job.pid, KILL_GRACE);
+    }
+
+    let timed_out = Arc::new(AtomicBool::new(false));
+    if let Some(limit) = config.launch.timeout_secs.map(Duration::from_secs) {
+        let timed_out = Arc::clone(&timed_out);
+        let pgid = job.pid;
+        // If the job ends first, this thread dies with the supervisor process.
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            timed_out.store(true, Ordering::SeqCst);
+            kill_group(pgid, KILL_GRACE);
+        });
+    }
+
+    let exit = child.wait().at("wait for the job of", &log_path)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let (code, mut error) = match (exit.code(), exit.signal()) {
+        (Some(0), _) => (0, None),
+        (Some(code), _) => (code, Some(format!("exited with code {code}"))),
+        (None, Some(signal)) => (128 + signal, Some(format!("killed by signal {signal}"))),
+        (None, None) => (1, Some("ended without an exit status".to_string())),
+    };
+    if timed_out.load(Ordering::SeqCst) {
+        let limit = config.launch.timeout_secs.unwrap_or(0);
+        error = Some(format!(
+            "timed out after {}",
+            humantime::format_duration(Duration::from_secs(limit))
+        ));
+    }
+    Status::update(&exp, |status| {
+        if status.run_id != Some(run) {
+            return;
+        }
+        if status.terminate_requested {
+            error = Some("terminated".to_string());
+        }
+        status.mark_ended(exit.code(), error.clone());
+    })?;
+    let _ = writeln!(
+        log,
+        "[expman] {} {run} end after {elapsed:.1}s: {}",
+        crate::store::now_rfc3339(),
+        error.as_deref().unwrap_or("finished")
+    );
+    Ok(code)
+}

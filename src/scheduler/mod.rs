@@ -1,0 +1,18 @@
+//! The batch scheduler (feature `scheduler`): runs the experiments of a TOML file with
+//! priorities, bounded concurrency and exclusive GPUs, each in its own run directory.
+//!
+//! - [`config`]: the TOML format and its errors.
+//! - [`run`]: planning (`--dry-run`) and the scheduling loop.
+//! - [`job`]: the per-job supervisor process that records exit codes.
+//! - [`control`]: retry / terminate / delete from other processes.
+
+pub mod config;
+pub mod control;
+pub mod job;
+mod process;
+pub mod run;
+
+pub use config::{JobSpec, SchedulerConfig};
+pub use control::{Action, SchedulerDir, perform};
+pub use job::supervise;
+pub use run::{Plan, RunOptions, Summary, plan, run};
