@@ -1,0 +1,1 @@
+"""The seed framework's ``experiment_manager.core`` (see ``experiment_manager.core.experiment``)."""

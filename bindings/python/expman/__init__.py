@@ -1,0 +1,75 @@
+"""expman: a fast, crash-safe experiment manager (Python bindings over the Rust library).
+
+    from expman import Experiment
+
+    exp = Experiment(name="my_experiment", command="python train.py",
+                     base_dir="./experiments", tags=["baseline"])
+    exp.upd_row(epoch=1, loss=0.5, accuracy=0.85)
+    exp.save_row()
+    df = exp.load_metrics_df()
+
+The seed framework's import path works too:
+``from experiment_manager.core.experiment import Experiment``.
+"""
+
+from . import _ffi
+from ._errors import (
+    ConfigError,
+    CorruptError,
+    EncodingError,
+    ExpmanError,
+    InvalidArgumentError,
+    InvalidNameError,
+    InvalidStateError,
+    InvalidValueError,
+    IoError,
+    NotFoundError,
+    NullArgumentError,
+    PanicError,
+    UnsupportedError,
+)
+from .experiment import ENV_EXPERIMENT_DIR, ENV_RUN_ID, Experiment, Table
+
+__version__ = "0.1.0"
+
+#: The version of the bundled Rust library.
+library_version = _ffi.version()
+
+#: Absolute path of the loaded native library.
+library_path = _ffi.LIBRARY_PATH
+
+
+def features():
+    """The optional features compiled into the library, as a set of names."""
+    bits = _ffi.features()
+    names = {
+        _ffi.FEATURE_GPU: "gpu",
+        _ffi.FEATURE_SCHEDULER: "scheduler",
+        _ffi.FEATURE_SERVER: "server",
+        _ffi.FEATURE_ARROW: "arrow",
+    }
+    return {name for bit, name in names.items() if bits & bit}
+
+
+__all__ = [
+    "Experiment",
+    "Table",
+    "ENV_EXPERIMENT_DIR",
+    "ENV_RUN_ID",
+    "features",
+    "library_version",
+    "library_path",
+    "ExpmanError",
+    "NullArgumentError",
+    "EncodingError",
+    "PanicError",
+    "InvalidArgumentError",
+    "IoError",
+    "InvalidNameError",
+    "InvalidValueError",
+    "CorruptError",
+    "NotFoundError",
+    "InvalidStateError",
+    "ConfigError",
+    "UnsupportedError",
+]
