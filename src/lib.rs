@@ -27,12 +27,16 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+#[cfg(feature = "ui")]
+pub mod demo;
 mod error;
 mod experiment;
 pub mod metrics;
 pub mod run_id;
 #[cfg(feature = "scheduler")]
 pub mod scheduler;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
 
 pub use error::{Error, ErrorKind, Result};

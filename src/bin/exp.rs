@@ -2,13 +2,16 @@
 //! codes; the library does the work.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use expman::scheduler::{self, Action, RunOptions, SchedulerConfig};
+use expman::server::{self, Server, ServerOptions};
 use expman::{RunId, gpu};
 
 #[derive(Parser)]
@@ -23,6 +26,21 @@ struct Cli {
     command: Option<Command>,
     /// Experiments directory to serve the web UI for.
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (anything but loopback requires the printed access token).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to try first; the next free one is used if it is taken.
+    #[arg(long, default_value_t = server::DEFAULT_PORT)]
+    port: u16,
+    /// Do not open a browser.
+    #[arg(long)]
+    no_browser: bool,
 }
 
 #[derive(Subcommand)]
@@ -53,6 +71,24 @@ enum Command {
     },
     /// List the GPUs (NVML, or the inventory in $EXPMAN_GPU_INVENTORY).
     Gpus,
+    /// Schedule a few short toy experiments and serve the UI on them.
+    Demo {
+        /// Where the demo's experiments go.
+        #[arg(long, default_value = "experiments_demo")]
+        dir: PathBuf,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// The demo's toy job.
+    #[command(name = "__toy", hide = true)]
+    Toy {
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 0.1)]
+        lr: f64,
+        #[arg(long)]
+        fail: bool,
+    },
     /// Supervise one scheduled run (used by the scheduler).
     #[command(name = "__job", hide = true)]
     Job {
@@ -88,8 +124,17 @@ fn try_main(cli: Cli) -> expman::Result<ExitCode> {
             let code = scheduler::supervise(&dir, run, &gpus)?;
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
+        Some(Command::Demo { dir, serve }) => demo(&dir, &serve),
+        Some(Command::Toy { seconds, lr, fail }) => {
+            let code = expman::demo::toy_job(seconds, lr, fail)?;
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
         None => match cli.dir {
-            Some(_) => Err(expman::Error::unsupported("server")),
+            Some(dir) => {
+                let server = start_server(&dir, &cli.serve)?;
+                server.wait();
+                Ok(ExitCode::SUCCESS)
+            }
             None => {
                 use clap::CommandFactory;
                 let _ = Cli::command().print_help();
@@ -136,6 +181,69 @@ fn gpu_pool(config: &SchedulerConfig) -> Vec<u32> {
         return Vec::new();
     }
     gpu::pick(&inventory.gpus, inventory.gpus.len(), &HashSet::new()).unwrap_or_default()
+}
+
+/// Starts the UI server, prints its URL and opens a browser unless told not to.
+fn start_server(dir: &Path, args: &ServeArgs) -> expman::Result<Server> {
+    let options = ServerOptions {
+        host: args.host,
+        port: args.port,
+    };
+    let server = Server::start(dir, &options)?;
+    println!("expman UI for {} at {}", dir.display(), server.url());
+    let _ = std::io::stdout().flush();
+    if !args.no_browser {
+        open_browser(server.url());
+    }
+    Ok(server)
+}
+
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let spawned = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if spawned.is_err() {
+        eprintln!("EXP: could not open a browser ({opener} not found); open the URL above");
+    }
+}
+
+/// The main job: toy experiments scheduled into `dir` while the UI serves it.
+fn demo(dir: &Path, args: &ServeArgs) -> expman::Result<ExitCode> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| expman::Error::config(dir.display().to_string(), e.to_string()))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| expman::Error::config("EXP", format!("cannot find this program: {e}")))?;
+    let config =
+        expman::demo::config(&std::path::absolute(dir).unwrap_or(dir.to_path_buf()), &exe)?;
+    let server = start_server(dir, args)?;
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupt);
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    let mut options = RunOptions::new(Vec::new());
+    options.interrupt = Arc::clone(&interrupt);
+    scheduler::run(&config, options)?;
+    if !interrupt.load(Ordering::SeqCst) {
+        println!(
+            "demo finished; the UI keeps serving {} (Ctrl-C to stop)",
+            server.url()
+        );
+        while !interrupt.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn control(dir: &std::path::Path, action: Action) -> expman::Result<ExitCode> {

@@ -9,7 +9,9 @@ mod value;
 mod writer;
 
 pub use reader::{ColumnType, Metrics, read_table};
+pub(crate) use reader::{convert, infer};
 pub use value::Value;
+pub(crate) use writer::parse_header as parse_header_line;
 pub use writer::{FieldId, SyncPolicy, TableWriter};
 
 /// The two columns every table starts with.
