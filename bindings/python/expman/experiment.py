@@ -24,7 +24,7 @@ from array import array
 from pathlib import Path
 
 from . import _ffi
-from ._errors import InvalidStateError, UnsupportedError
+from ._errors import InvalidStateError, IoError, UnsupportedError
 from ._ffi import KIND_BOOL, KIND_FLOAT, KIND_INT, KIND_NULL, KIND_STR, ExpmanValue, lib
 
 __all__ = ["Experiment", "Table", "ENV_EXPERIMENT_DIR", "ENV_RUN_ID"]
@@ -271,7 +271,14 @@ class _Rows:
         exp._check_open()
         out = _c_void_p()
         name = None if table is None else _ffi.encode(table, "table name")
-        _ffi.check(lib.expman_experiment_load_metrics(exp._ptr, name, _byref(out)))
+        status = lib.expman_experiment_load_metrics(exp._ptr, name, _byref(out))
+        if status:
+            err = _ffi.error(status)
+            path = exp._dir / "metrics" / f"{exp.current_run_id if table is None else table}.csv"
+            if isinstance(err, IoError) and not path.exists():
+                # No row saved yet: the file is created with the first one.
+                return _EmptyMetrics()
+            raise err
         return _Metrics(out.value)
 
 
@@ -309,6 +316,27 @@ class Table(_Rows):
 
 # ---------------------------------------------------------------------------------------------
 # Reading back
+
+
+class _EmptyMetrics:
+    """A table with no rows yet: the two fixed columns only."""
+
+    def to_dicts(self):
+        return []
+
+    def to_dataframe(self):
+        try:
+            import pandas as pd
+        except ImportError:
+            raise _pandas_missing() from None
+        return pd.DataFrame({"timestamp": [], "run_id": []}, dtype=str)
+
+
+def _pandas_missing():
+    return ImportError(
+        "load_metrics_df() needs pandas: `pip install pandas` (or use load_metrics_dict(), "
+        "which needs nothing)"
+    )
 
 
 class _Metrics:
@@ -398,10 +426,7 @@ class _Metrics:
             import pandas as pd
         except ImportError:
             self.free()
-            raise ImportError(
-                "load_metrics_df() needs pandas: `pip install pandas` (or use "
-                "load_metrics_dict(), which needs nothing)"
-            ) from None
+            raise _pandas_missing() from None
         import numpy as np
 
         try:
