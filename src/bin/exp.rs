@@ -1,7 +1,6 @@
 //! `EXP`: the expman command line. Parses arguments, calls the library, maps errors to exit
 //! codes; the library does the work.
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -180,7 +179,11 @@ fn gpu_pool(config: &SchedulerConfig) -> Vec<u32> {
         eprintln!("EXP: no GPU pool ({why}); jobs run without GPUs");
         return Vec::new();
     }
-    gpu::pick(&inventory.gpus, inventory.gpus.len(), &HashSet::new()).unwrap_or_default()
+    // Not `gpu::pick`: it returns the chosen indices in ascending order, and the scheduler
+    // hands out the pool front to back.
+    let mut gpus = inventory.gpus;
+    gpus.sort_by_key(|gpu| (std::cmp::Reverse(gpu.memory_free_mib()), gpu.index));
+    gpus.iter().map(|gpu| gpu.index).collect()
 }
 
 /// Starts the UI server, prints its URL and opens a browser unless told not to.
