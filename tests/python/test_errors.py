@@ -111,3 +111,19 @@ def test_bad_arguments_are_rejected_in_python(tmp_path):
         Experiment(name="g", command="x", base_dir=tmp_path, gpu_ids=[-1])
     with pytest.raises(TypeError, match="log_metrics takes a dict"):
         Experiment(name="g", command="x", base_dir=tmp_path).log_metrics([1, 2])
+
+
+def test_a_failed_save_keeps_the_row_for_a_retry(exp):
+    table = exp.table("progress")
+    blocker = exp.dir / "metrics" / "progress.csv"
+    blocker.mkdir(parents=True)  # a directory where the table's file should be
+    table.upd_row(step=1, loss=0.5)
+    with pytest.raises(expman.IoError) as info:
+        table.save_row()
+    assert isinstance(info.value, OSError) and str(blocker) in str(info.value)
+    blocker.rmdir()
+    table.save_row()  # the same row, retried
+    assert [(r["step"], r["loss"]) for r in table.load_dicts()] == [(1, 0.5)]
+    table.upd_row(step=2, note="text rows take the general path")
+    table.save_row()
+    assert len(table.load_dicts()) == 2

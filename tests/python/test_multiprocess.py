@@ -1,10 +1,7 @@
 """Many processes log into the same tables at once: every saved row is there exactly once."""
 
 import multiprocessing
-import sys
 from collections import Counter
-
-import pytest
 
 from expman import Experiment
 

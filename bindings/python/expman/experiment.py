@@ -21,6 +21,7 @@ import threading
 import warnings
 import weakref
 from array import array
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import _ffi
@@ -152,7 +153,7 @@ def _fill_cell(cell, kind, name, value, keep):
 class _Rows:
     """``upd_row``/``save_row`` over one table handle; shared by Experiment and Table."""
 
-    # _t: the expman_table pointer (int), None once the experiment is closed.
+    # _t: the expman_table pointer (a c_void_p), None once the experiment is closed.
     # _row: the pending row, a dict in first-set order.
     # _plans: (names, types) -> (names, types, mode, ids bytes, pack, kinds, n)
     # _last: the plan used last.
@@ -179,7 +180,8 @@ class _Rows:
         """Appends the pending row to the table (one line, one library call) and clears it.
 
         When this returns, the row is in the file (in the kernel: it survives this process
-        being killed). An empty pending row writes nothing.
+        being killed). An empty pending row writes nothing. If it raises, the row stays
+        pending: retry, change fields with ``upd_row``, or drop it with ``clear_row()``.
         """
         row = self._row
         if not row:
@@ -266,7 +268,7 @@ class _Rows:
         raise err
 
     def _load(self, table):
-        """Reads a table back as (names, types, n_rows, metrics pointer)."""
+        """Reads a table back (``None``: the run's own) as a _Metrics to convert."""
         exp = self._owner()
         exp._check_open()
         out = _c_void_p()
@@ -660,14 +662,16 @@ class Experiment(_Rows):
     def log_metrics(self, metrics, step=None):
         """The seed's older call: writes ``metrics`` (a dict) as one row, with ``step`` as a
         field when given."""
-        if not isinstance(metrics, dict):
+        if not isinstance(metrics, Mapping):
             raise TypeError(f"log_metrics takes a dict of fields, got {type(metrics).__name__}")
         for key in metrics:
             if type(key) is not str:
                 raise TypeError(f"field names must be str, got {key!r}")
-        fields = dict(metrics) if step is None else {"step": step, **metrics}
-        if step is not None:
-            fields["step"] = step
+        if step is None:
+            fields = metrics
+        else:
+            fields = {"step": step, **metrics}  # `step` first in a new table's header
+            fields["step"] = step  # the argument wins over a "step" key in the dict
         self.upd_row(**fields)
         self.save_row()
 
