@@ -467,7 +467,12 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
     journal.finished = true;
     write_journal(&sched, &journal)?;
     let summary = Summary {
-        rows: jobs.iter().map(summary_row).collect(),
+        // An experiment deleted while the scheduler ran is not "unfinished": leave it out.
+        rows: jobs
+            .iter()
+            .filter(|j| j.dir.config_path().is_file())
+            .map(summary_row)
+            .collect(),
     };
     out.line(&format!("\n{summary}"));
     Ok(summary)
