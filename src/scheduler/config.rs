@@ -57,6 +57,7 @@ pub struct JobSpec {
     /// Position of the entry in the file (0-based), the tie-breaker for equal priorities.
     pub order: usize,
     gpu_ids_span: Option<Range<usize>>,
+    gpus_span: Option<Range<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +197,7 @@ impl SchedulerConfig {
                 priority: job.priority,
                 gpu_ids_span: job.gpu_ids.as_ref().map(|ids| ids.span()),
                 gpu_ids: job.gpu_ids.map(Spanned::into_inner).unwrap_or_default(),
+                gpus_span: job.gpus.as_ref().map(|n| n.span()),
                 gpus: job.gpus.map(Spanned::into_inner).unwrap_or(0),
                 description: job.description,
                 tags: job.tags,
@@ -242,7 +244,7 @@ impl SchedulerConfig {
                 return Err(error_at(
                     &self.path,
                     &self.source,
-                    None,
+                    job.gpus_span.clone(),
                     format!(
                         "experiment {:?} asks for {} GPUs but the pool has {} ({pool:?})",
                         job.name,
