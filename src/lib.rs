@@ -31,6 +31,7 @@
 pub mod demo;
 mod error;
 mod experiment;
+pub mod gpu;
 pub mod metrics;
 pub mod run_id;
 #[cfg(feature = "scheduler")]
