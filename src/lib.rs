@@ -31,6 +31,10 @@
 pub mod demo;
 mod error;
 mod experiment;
+/// The C ABI behind `include/expman.h`: opaque handles, status codes and a per-thread last
+/// error over [`Experiment`], [`TableWriter`] and [`Metrics`]. The only module besides
+/// `store::shm` that uses `unsafe`.
+pub mod ffi;
 pub mod gpu;
 pub mod metrics;
 pub mod run_id;

@@ -1,0 +1,434 @@
+//! `expman_experiment`: an [`Experiment`] behind a mutex, with its names cached as C strings
+//! and its table handles boxed at stable addresses.
+
+use std::collections::HashMap;
+use std::ffi::{CString, c_char};
+use std::os::unix::ffi::OsStrExt;
+use std::ptr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::metrics::expman_metrics;
+use super::table::expman_table;
+use super::{
+    Failure, FfiResult, c_opt_str, c_out, c_path, c_slice, c_str, expman_status, ffi_status,
+    ffi_value, to_c_string,
+};
+use crate::{Experiment, RunId, SyncPolicy};
+
+/// An experiment run: the directory, the run this process works on, and its tables.
+///
+/// Create with expman_experiment_create(), _open() or _attach(); release with
+/// expman_experiment_free(). Thread-safe: any number of threads may call functions on one
+/// experiment (and on its tables) at once; the calls are serialised by a lock inside.
+pub struct expman_experiment {
+    state: Mutex<State>,
+    run_id: CString,
+    dir: CString,
+    name: CString,
+    /// The run's own table; its address is stable because the experiment is boxed.
+    own_table: expman_table,
+}
+
+/// What the lock protects.
+pub(crate) struct State {
+    pub(crate) exp: Experiment,
+    /// Named tables' handles, boxed so their addresses survive the map growing.
+    tables: HashMap<String, Box<expman_table>>,
+}
+
+impl expman_experiment {
+    /// Boxes `exp` and returns the pointer C will own.
+    fn into_raw(exp: Experiment) -> *mut expman_experiment {
+        let handle = Box::new(expman_experiment {
+            run_id: to_c_string(exp.run_id().to_string().as_bytes()),
+            dir: to_c_string(exp.dir().as_os_str().as_bytes()),
+            name: to_c_string(exp.name().as_bytes()),
+            own_table: expman_table::new(ptr::null(), None),
+            state: Mutex::new(State {
+                exp,
+                tables: HashMap::new(),
+            }),
+        });
+        let raw = Box::into_raw(handle);
+        // SAFETY: `raw` is the live, unique allocation just made; the back pointer is set before
+        // C sees either pointer.
+        unsafe { (*raw).own_table = expman_table::new(raw, None) };
+        raw
+    }
+
+    /// Locks the experiment. A lock poisoned by a panic stays an error: the Rust state may be
+    /// half-updated, and the caller has been told of the panic once already.
+    pub(crate) fn lock(&self) -> FfiResult<MutexGuard<'_, State>> {
+        self.state.lock().map_err(|_| {
+            Failure::Panic(
+                "an earlier call on this experiment panicked and left it unusable; free it \
+                 and open the directory again"
+                    .to_string(),
+            )
+        })
+    }
+}
+
+/// Borrows the experiment behind a C pointer.
+///
+/// # Safety
+/// `exp` is NULL or a live pointer from expman_experiment_create/_open/_attach.
+pub(crate) unsafe fn experiment<'a>(
+    exp: *const expman_experiment,
+) -> FfiResult<&'a expman_experiment> {
+    // SAFETY: forwarded from the caller.
+    unsafe { exp.as_ref() }.ok_or(Failure::Null("exp".into()))
+}
+
+/// Creates an experiment directory `<base_dir>/<name>_<date>__<time>/` and its first run
+/// (run_0001), marked Running in this process, and stores the new handle in `*out`.
+///
+/// `name` and `base_dir` are required. `command` and `description` may be NULL (empty).
+/// `tags` is an array of `n_tags` UTF-8 strings and `gpu_ids` one of `n_gpu_ids` ids; either
+/// may be NULL when its count is 0. Paths are byte strings and need not be UTF-8. Like the
+/// Rust builder, when the environment variables EXPMAN_EXPERIMENT_DIR and EXPMAN_RUN_ID are
+/// both set (the scheduler sets them for the jobs it launches), this attaches to that run
+/// instead of creating anything.
+///
+/// The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
+/// only on success.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its description says.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn expman_experiment_create(
+    name: *const c_char,
+    command: *const c_char,
+    base_dir: *const c_char,
+    tags: *const *const c_char,
+    n_tags: usize,
+    description: *const c_char,
+    gpu_ids: *const u32,
+    n_gpu_ids: usize,
+    out: *mut *mut expman_experiment,
+) -> expman_status {
+    ffi_status! {
+        let out = c_out(out, "out")?;
+        // SAFETY (all arguments): the caller's promise above.
+        let name = unsafe { c_str(name, "name") }?;
+        let command = unsafe { c_opt_str(command, "command") }?;
+        let base_dir = unsafe { c_path(base_dir, "base_dir") }?;
+        let description = unsafe { c_opt_str(description, "description") }?;
+        let tags = unsafe { c_slice(tags, n_tags, "tags") }?
+            .iter()
+            .enumerate()
+            .map(|(i, &tag)| {
+                unsafe { c_str(tag, "tags") }.map_err(|f| f.argument(|| format!("tags[{i}]")))
+            })
+            .collect::<FfiResult<Vec<&str>>>()?;
+        let gpu_ids = unsafe { c_slice(gpu_ids, n_gpu_ids, "gpu_ids") }?;
+        let exp = Experiment::builder(name, base_dir)
+            .command(command.unwrap_or_default())
+            .tags(tags)
+            .description(description.unwrap_or_default())
+            .gpu_ids(gpu_ids.iter().copied())
+            .create()?;
+        // SAFETY: `out` was checked by c_out; C promises it is writable.
+        unsafe { out.write(expman_experiment::into_raw(exp)) };
+        Ok(())
+    }
+}
+
+/// Starts the next run (resume, retry) in the existing experiment directory `dir` and stores
+/// the new handle in `*out`. Run ids are allocated under a lock: concurrent opens, in any
+/// number of processes, get distinct consecutive ids.
+///
+/// The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
+/// only on success.
+///
+/// # Safety
+/// `dir` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_open(
+    dir: *const c_char,
+    out: *mut *mut expman_experiment,
+) -> expman_status {
+    ffi_status! {
+        let out = c_out(out, "out")?;
+        // SAFETY: the caller's promise above.
+        let dir = unsafe { c_path(dir, "dir") }?;
+        let exp = Experiment::open(dir)?;
+        // SAFETY: checked by c_out; writable by the caller's promise.
+        unsafe { out.write(expman_experiment::into_raw(exp)) };
+        Ok(())
+    }
+}
+
+/// Attaches to the existing run `run_id` (such as "run_0003") of the experiment in `dir`, as a
+/// job launched by the scheduler does; the run's status stays with whoever created it.
+///
+/// The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
+/// only on success.
+///
+/// # Safety
+/// `dir` and `run_id` are NULL or NUL-terminated strings; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_attach(
+    dir: *const c_char,
+    run_id: *const c_char,
+    out: *mut *mut expman_experiment,
+) -> expman_status {
+    ffi_status! {
+        let out = c_out(out, "out")?;
+        // SAFETY: the caller's promise above.
+        let dir = unsafe { c_path(dir, "dir") }?;
+        let run: RunId = unsafe { c_str(run_id, "run_id") }?.parse()?;
+        let exp = Experiment::attach(dir, run)?;
+        // SAFETY: checked by c_out; writable by the caller's promise.
+        unsafe { out.write(expman_experiment::into_raw(exp)) };
+        Ok(())
+    }
+}
+
+/// Releases an experiment and every table handle it gave out (those pointers become invalid).
+/// Rows already saved are in the files; a pending row that was never saved is dropped. Under an
+/// fsync policy, the tables are synced first. NULL is a no-op. Must not race with other calls
+/// on the same experiment or its tables.
+///
+/// # Safety
+/// `exp` is NULL or a live pointer from expman_experiment_create/_open/_attach, not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_free(exp: *mut expman_experiment) {
+    ffi_value!((), {
+        if !exp.is_null() {
+            // SAFETY: C gives the pointer back, once, as the caller promises.
+            drop(unsafe { Box::from_raw(exp) });
+        }
+        Ok(())
+    })
+}
+
+/// The run id, such as "run_0001". Borrowed: valid until expman_experiment_free(). NULL if
+/// `exp` is NULL. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_run_id(exp: *const expman_experiment) -> *const c_char {
+    ffi_value!(ptr::null(), {
+        // SAFETY: the caller's promise above.
+        Ok(unsafe { experiment(exp) }?.run_id.as_ptr())
+    })
+}
+
+/// The experiment directory (a path as bytes). Borrowed: valid until expman_experiment_free().
+/// NULL if `exp` is NULL. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_dir(exp: *const expman_experiment) -> *const c_char {
+    ffi_value!(ptr::null(), {
+        // SAFETY: the caller's promise above.
+        Ok(unsafe { experiment(exp) }?.dir.as_ptr())
+    })
+}
+
+/// The experiment's name. Borrowed: valid until expman_experiment_free(). NULL if `exp` is
+/// NULL. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_name(exp: *const expman_experiment) -> *const c_char {
+    ffi_value!(ptr::null(), {
+        // SAFETY: the caller's promise above.
+        Ok(unsafe { experiment(exp) }?.name.as_ptr())
+    })
+}
+
+/// Sets how hard saving a row works to keep it through a power loss, for the run's table and
+/// every named table. `mode` 0: write-through (the default; a saved row survives a killed
+/// process, not a power cut); 1: fsync every row; 2: fsync at most every `interval_ms`
+/// milliseconds. `interval_ms` is ignored unless `mode` is 2. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_set_sync(
+    exp: *mut expman_experiment,
+    mode: i32,
+    interval_ms: u64,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        let exp = unsafe { experiment(exp) }?;
+        let policy = match mode {
+            0 => SyncPolicy::WriteThrough,
+            1 => SyncPolicy::EveryRow,
+            2 => SyncPolicy::Interval(Duration::from_millis(interval_ms)),
+            _ => {
+                return Err(Failure::Argument(format!(
+                    "unknown sync mode {mode}; use 0 (write-through), 1 (fsync every row) or \
+                     2 (fsync every interval_ms)"
+                )));
+            }
+        };
+        exp.lock()?.exp.set_sync(policy);
+        Ok(())
+    }
+}
+
+/// Marks the run Running in process `pid` (in status.json). Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_set_running(
+    exp: *mut expman_experiment,
+    pid: u32,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        unsafe { experiment(exp) }?.lock()?.exp.set_running(pid)?;
+        Ok(())
+    }
+}
+
+/// Marks the run Finished (after syncing the tables under an fsync policy). Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_set_finished(
+    exp: *mut expman_experiment,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        unsafe { experiment(exp) }?.lock()?.exp.set_finished()?;
+        Ok(())
+    }
+}
+
+/// Marks the run Error with `message` (UTF-8). Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `message` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_set_error(
+    exp: *mut expman_experiment,
+    message: *const c_char,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        let exp = unsafe { experiment(exp) }?;
+        let message = unsafe { c_str(message, "message") }?;
+        exp.lock()?.exp.set_error(message)?;
+        Ok(())
+    }
+}
+
+/// Appends a timestamped line with `message` (UTF-8) to logs/experiment.log. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `message` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_append_log(
+    exp: *mut expman_experiment,
+    message: *const c_char,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        let exp = unsafe { experiment(exp) }?;
+        let message = unsafe { c_str(message, "message") }?;
+        exp.lock()?.exp.append_log(message)?;
+        Ok(())
+    }
+}
+
+/// Stores in `*out` the run's own table, `metrics/<run_id>.csv`. The table is borrowed from the
+/// experiment: valid until expman_experiment_free(), never freed by itself. Every call returns
+/// the same pointer. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_metrics(
+    exp: *mut expman_experiment,
+    out: *mut *mut expman_table,
+) -> expman_status {
+    ffi_status! {
+        let out = c_out(out, "out")?;
+        // SAFETY: the caller's promise above.
+        let exp = unsafe { experiment(exp) }?;
+        // SAFETY: checked by c_out; writable by the caller's promise.
+        unsafe { out.write(ptr::from_ref(&exp.own_table).cast_mut()) };
+        Ok(())
+    }
+}
+
+/// Stores in `*out` the named table `metrics/<name>.csv` (for example "progress"), whose rows
+/// carry this run's id; the file is created on the first saved row. Names like "run_0001" are
+/// the runs' own tables and are refused. The table is borrowed from the experiment: valid
+/// until expman_experiment_free(), never freed by itself; the same name gives the same
+/// pointer. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `name` is NULL or a NUL-terminated string; `out` is
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_table(
+    exp: *mut expman_experiment,
+    name: *const c_char,
+    out: *mut *mut expman_table,
+) -> expman_status {
+    ffi_status! {
+        let out = c_out(out, "out")?;
+        // SAFETY: the caller's promise above.
+        let handle = unsafe { experiment(exp) }?;
+        let name = unsafe { c_str(name, "name") }?;
+        let mut state = handle.lock()?;
+        let table = match state.tables.get(name) {
+            Some(table) => ptr::from_ref(&**table),
+            None => {
+                // The Rust API checks the name and makes the writer.
+                state.exp.table(name)?;
+                let table = Box::new(expman_table::new(handle, Some(name.to_string())));
+                let pointer = ptr::from_ref(&*table);
+                state.tables.insert(name.to_string(), table);
+                pointer
+            }
+        };
+        // SAFETY: checked by c_out; writable by the caller's promise.
+        unsafe { out.write(table.cast_mut()) };
+        Ok(())
+    }
+}
+
+/// Reads a table back: this run's own table when `table` is NULL, else `metrics/<table>.csv`
+/// (a named table, or another run's table such as "run_0002"). The caller owns `*out` and
+/// releases it with expman_metrics_free(); `*out` is written only on success. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `table` is NULL or a NUL-terminated string; `out` is
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_load_metrics(
+    exp: *mut expman_experiment,
+    table: *const c_char,
+    out: *mut *mut expman_metrics,
+) -> expman_status {
+    ffi_status! {
+        let out = c_out(out, "out")?;
+        // SAFETY: the caller's promise above.
+        let exp = unsafe { experiment(exp) }?;
+        let table = unsafe { c_opt_str(table, "table") }?;
+        let metrics = {
+            let state = exp.lock()?;
+            match table {
+                None => state.exp.load_metrics()?,
+                Some(name) => state.exp.load_table(name)?,
+            }
+        };
+        // SAFETY: checked by c_out; writable by the caller's promise.
+        unsafe { out.write(expman_metrics::into_raw(metrics)) };
+        Ok(())
+    }
+}
