@@ -198,8 +198,9 @@ def profile(workdir):
     parts = [
         ("call f(**10 floats) that returns its dict", per_call(f"f({kwargs})", "def f(**kw): return kw")),
         ("exp.upd_row(**10 floats) alone", per_call(f"exp.upd_row({kwargs}); exp._row = {{}}")),
-        ("tuple(keys) + tuple(types) + plan lookup", per_call(
-            "sig = (tuple(row), tuple(map(type, row.values()))); exp._plans.get(sig)")),
+        ("row shape: tuple(keys), tuple(types), compare", per_call(
+            "k = tuple(row); t = tuple(map(type, row.values())); k != last[0] or t != last[1]",
+            "last = (tuple(row), tuple(map(type, row.values())))")),
         ("struct.pack of 10 doubles", per_call("p(*row.values())", "p = struct.Struct('=10d').pack")),
         ("ctypes call floor: expman_abi_version()", per_call("lib.expman_abi_version()")),
         ("full upd_row + save_row", per_call(f"exp.upd_row({kwargs}); exp.save_row()", number=n // 2)),
