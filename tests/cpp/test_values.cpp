@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     CHECK_EQ(expman::Value("text").kind(), Kind::Str);
     CHECK_EQ(expman::Value(std::string("text")).kind(), Kind::Str);
     CHECK_EQ(expman::Value(std::string_view("text")).kind(), Kind::Str);
-    CHECK_EQ(expman::Value(static_cast<const char*>(nullptr)).as_string(), std::string());
+    CHECK(expman::Value(static_cast<const char*>(nullptr)).is_null());
     CHECK_EQ(expman::Value(3u).as_int(), 3);
     CHECK(std::isnan(expman::Value("x").as_double()));
     CHECK_EQ(expman::Value(std::int64_t{4}).as_double(), 4.0);
@@ -154,6 +154,7 @@ int main(int argc, char** argv) {
     progress.upd_row({{"loss", 99.0}});
     progress.clear_row();  // dropped, never written
     progress.save_row();   // nothing pending: writes nothing
+    progress.sync();
     auto hot = exp.table("progress").f64_row({"step", "loss"});
     CHECK_EQ(hot.size(), std::size_t{2});
     for (int step = 4; step <= 6; ++step) hot.save({double(step), 1.0 / step});

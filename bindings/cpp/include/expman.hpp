@@ -147,7 +147,10 @@ public:
     Value(bool b) noexcept : v_(b) {}                           // NOLINT
     Value(double f) noexcept : v_(f) {}                         // NOLINT
     Value(float f) noexcept : v_(static_cast<double>(f)) {}     // NOLINT
-    Value(const char* s) : v_(std::string(s != nullptr ? s : "")) {}  // NOLINT
+    /// Text; a NULL pointer is a null value.
+    Value(const char* s) {  // NOLINT: implicit on purpose
+        if (s != nullptr) v_ = std::string(s);
+    }
     Value(std::string s) noexcept : v_(std::move(s)) {}         // NOLINT
     Value(std::string_view s) : v_(std::string(s)) {}           // NOLINT
     /// Any integer type but bool. An unsigned value above INT64_MAX throws Error(BadArgument).
@@ -386,6 +389,8 @@ public:
     }
     /// Drops the pending row without saving it.
     void clear_row() { detail::check(expman_table_clear_row(t_)); }
+    /// fsyncs the rows this table has written, whatever the sync policy.
+    void sync() { detail::check(expman_table_sync(t_)); }
 
     /// The id of a field (registering it): ids are dense from 0 per table.
     std::uint32_t field_id(detail::CStr name) {
