@@ -30,6 +30,13 @@ pub struct expman_experiment {
     own_table: expman_table,
 }
 
+// The header promises the handle may be used from any thread: the Experiment it locks must be
+// Send for that to be sound. This fails to compile if the core ever stops being Send.
+const _: () = {
+    fn experiment_is_send<T: Send>() {}
+    let _ = experiment_is_send::<Experiment>;
+};
+
 /// What the lock protects.
 pub(crate) struct State {
     pub(crate) exp: Experiment,
