@@ -1,10 +1,13 @@
 //! The experiments index behind `GET /api/experiments`: one summary per experiment directory,
 //! rebuilt only for directories whose files changed, with a version counter so clients fetch
-//! only what changed since their last poll. This is what keeps 10,000 experiments responsive.
+//! only what changed since their last poll, and kept pre-serialized so a request is a copy.
+//! This is what keeps 10,000 experiments responsive.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -15,8 +18,8 @@ use crate::store::{Config, ExperimentDir, RunState, Status};
 
 /// How many removals are remembered for incremental clients (older clients get a full list).
 const REMOVALS_KEPT: usize = 10_000;
-/// Rescans closer together than this reuse the last scan.
-const RESCAN_AFTER: Duration = Duration::from_millis(500);
+/// How often the refresher rescans when nobody pokes it.
+const RESCAN_EVERY: Duration = Duration::from_secs(1);
 
 /// One experiment as the page's cards show it.
 #[derive(Debug, Clone, Serialize)]
@@ -57,180 +60,224 @@ pub struct Summary {
     pub node: Option<String>,
 }
 
-/// What a directory's summary was built from; a change in any part rebuilds it.
+/// What a directory's summary was built from; a change in any part rebuilds it. The table only
+/// counts while the run is Running: a run that ends rewrites status.json anyway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
     status: Option<(SystemTime, u64)>,
     table: Option<(SystemTime, u64)>,
 }
 
-struct Entry {
-    summary: Summary,
-    stamp: Stamp,
+/// What requests read: every summary already serialized, numbered by the version it changed in.
+#[derive(Default)]
+struct Published {
+    version: u64,
+    entries: HashMap<String, Published1>,
+    removals: Vec<(u64, String)>,
+    scanned: bool,
+}
+
+struct Published1 {
+    json: Vec<u8>,
+    created_at: String,
     changed_at: u64,
 }
 
-/// The index of one served directory.
-pub struct Index {
-    base: PathBuf,
-    version: u64,
-    entries: HashMap<String, Entry>,
-    removals: Vec<(u64, String)>,
-    scanned: Option<Instant>,
+/// What the scanner remembers between scans (owned by the refresher, outside any lock).
+#[derive(Default)]
+pub struct Scanner {
+    known: HashMap<String, (Stamp, Summary)>,
 }
 
-/// An answer to `GET /api/experiments`.
-#[derive(Debug, Serialize)]
-pub struct Listing<'a> {
-    /// The index version the client should send next time.
-    pub version: u64,
-    /// Whether `experiments` is the full list.
-    pub full: bool,
-    /// New or changed experiments (all of them when `full`).
-    pub experiments: Vec<&'a Summary>,
-    /// Experiments gone since the client's version.
-    pub removed: Vec<&'a str>,
+/// The index of one served directory, shared by the request threads and one refresher thread
+/// that rescans the disk every second (or at once when poked after an action). Requests never
+/// wait for disk scans: they copy out pre-serialized summaries.
+pub struct Index {
+    base: PathBuf,
+    published: Mutex<Published>,
+    scanned: Condvar,
+    wake: Mutex<bool>,
+    woken: Condvar,
 }
 
 impl Index {
-    /// An empty index of `base`.
+    /// An empty index of `base`; call [`Index::scan`] (or run [`Index::refresher`]) to fill it.
     pub fn new(base: &Path) -> Index {
         Index {
             base: base.to_path_buf(),
-            version: 0,
-            entries: HashMap::new(),
-            removals: Vec::new(),
-            scanned: None,
+            published: Mutex::new(Published::default()),
+            scanned: Condvar::new(),
+            wake: Mutex::new(false),
+            woken: Condvar::new(),
         }
     }
 
-    /// Brings the index up to date with the disk (at most every half second).
-    pub fn refresh(&mut self) {
-        if self.scanned.is_some_and(|t| t.elapsed() < RESCAN_AFTER) {
-            return;
+    /// Rescans the disk every second until `stop` is set; [`Index::poke`] rescans at once.
+    pub fn refresher(&self, stop: &AtomicBool) {
+        let mut scanner = Scanner::default();
+        while !stop.load(Ordering::SeqCst) {
+            self.scan(&mut scanner);
+            let mut woken = self.wake.lock().unwrap_or_else(|p| p.into_inner());
+            if !*woken {
+                woken = self
+                    .woken
+                    .wait_timeout(woken, RESCAN_EVERY)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            *woken = false;
         }
-        self.scanned = Some(Instant::now());
-        let Ok(dir) = std::fs::read_dir(&self.base) else {
-            return;
-        };
+    }
+
+    /// Asks the refresher to rescan now (after an action changed something).
+    pub fn poke(&self) {
+        *self.wake.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.woken.notify_all();
+    }
+
+    /// Scans the served directory once and publishes what changed.
+    pub fn scan(&self, scanner: &mut Scanner) {
+        let mut changed: Vec<Summary> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for entry in dir.flatten() {
-            let Some(id) = entry.file_name().to_str().map(str::to_string) else {
-                continue;
-            };
-            if id.starts_with('.') {
-                continue;
+        if let Ok(dir) = std::fs::read_dir(&self.base) {
+            for entry in dir.flatten() {
+                let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                if id.starts_with('.') {
+                    continue;
+                }
+                let path = entry.path();
+                let status = stamp_of(&path.join("status.json"));
+                if status.is_none() && !path.join("config.json").is_file() {
+                    continue;
+                }
+                seen.insert(id.clone());
+                let known = scanner.known.get(&id);
+                let table = known
+                    .filter(|(_, s)| s.status == RunState::Running)
+                    .and_then(|(_, s)| s.run_id.as_ref())
+                    .and_then(|run| stamp_of(&path.join("metrics").join(format!("{run}.csv"))));
+                let stamp = Stamp { status, table };
+                let running = known.is_some_and(|(_, s)| s.status == RunState::Running);
+                if known.is_some_and(|(old, _)| *old == stamp) && !running {
+                    continue;
+                }
+                let Some(summary) = summarize(&id, &path) else {
+                    continue;
+                };
+                // Record the table stamp of the run now current, so the next scan compares
+                // like with like.
+                let stamp = Stamp {
+                    status: stamp.status,
+                    table: (summary.status == RunState::Running)
+                        .then_some(summary.run_id.as_ref())
+                        .flatten()
+                        .and_then(|run| stamp_of(&path.join("metrics").join(format!("{run}.csv")))),
+                };
+                let same = known.is_some_and(|(_, old)| same_card(old, &summary));
+                scanner.known.insert(id, (stamp, summary.clone()));
+                if !same {
+                    changed.push(summary);
+                }
             }
-            let path = entry.path();
-            let status_path = path.join("status.json");
-            let status_stamp = stamp_of(&status_path);
-            if status_stamp.is_none() && !path.join("config.json").is_file() {
-                continue;
-            }
-            seen.insert(id.clone());
-            let run = self.entries.get(&id).and_then(|e| e.summary.run_id.clone());
-            let table_stamp =
-                run.and_then(|r| stamp_of(&path.join("metrics").join(format!("{r}.csv"))));
-            let stamp = Stamp {
-                status: status_stamp,
-                table: table_stamp,
-            };
-            let unchanged = self
-                .entries
-                .get(&id)
-                .is_some_and(|e| e.stamp == stamp && !(e.summary.status == RunState::Running));
-            if unchanged {
-                continue;
-            }
-            let Some(mut summary) = summarize(&id, &path) else {
-                continue;
-            };
-            // The table stamp may refer to an older run: record the current one's.
-            let stamp = Stamp {
-                status: stamp.status,
-                table: summary
-                    .run_id
-                    .as_ref()
-                    .and_then(|r| stamp_of(&path.join("metrics").join(format!("{r}.csv")))),
-            };
-            if let Some(old) = self.entries.get(&id)
-                && old.stamp == stamp
-                && same_card(&old.summary, &summary)
-            {
-                continue;
-            }
-            self.version += 1;
-            if summary.status != RunState::Running {
-                summary.elapsed_s = summary.elapsed_s.map(|s| (s * 10.0).round() / 10.0);
-            }
-            self.entries.insert(
-                id,
-                Entry {
-                    summary,
-                    stamp,
-                    changed_at: self.version,
-                },
-            );
         }
-        let gone: Vec<String> = self
-            .entries
+        let gone: Vec<String> = scanner
+            .known
             .keys()
             .filter(|id| !seen.contains(*id))
             .cloned()
             .collect();
+        for id in &gone {
+            scanner.known.remove(id);
+        }
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        for summary in changed {
+            published.version += 1;
+            let entry = Published1 {
+                json: serde_json::to_vec(&summary).unwrap_or_default(),
+                created_at: summary.created_at.clone(),
+                changed_at: published.version,
+            };
+            published.entries.insert(summary.id, entry);
+        }
         for id in gone {
-            self.entries.remove(&id);
-            self.version += 1;
-            self.removals.push((self.version, id));
+            published.entries.remove(&id);
+            published.version += 1;
+            let version = published.version;
+            published.removals.push((version, id));
         }
-        if self.removals.len() > REMOVALS_KEPT {
-            let excess = self.removals.len() - REMOVALS_KEPT;
-            self.removals.drain(..excess);
+        if published.removals.len() > REMOVALS_KEPT {
+            let excess = published.removals.len() - REMOVALS_KEPT;
+            published.removals.drain(..excess);
         }
+        published.scanned = true;
+        self.scanned.notify_all();
     }
 
-    /// Forgets the last scan time, so the next `refresh` rescans (after an action).
-    pub fn invalidate(&mut self) {
-        self.scanned = None;
-    }
-
-    /// What changed since `since` (everything when `None` or too old).
-    pub fn listing(&self, since: Option<u64>) -> Listing<'_> {
-        let oldest_removal = self.removals.first().map_or(0, |(v, _)| *v);
+    /// The JSON answer to `GET /api/experiments?since=`: what changed since `since` (everything
+    /// when `None`, too old, or from another server), newest experiments first. Waits for the
+    /// first scan.
+    pub fn listing(&self, since: Option<u64>, base_dir: &str, scheduler_running: bool) -> Vec<u8> {
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        while !published.scanned {
+            published = self
+                .scanned
+                .wait(published)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        let oldest_removal = published.removals.first().map_or(0, |(v, _)| *v);
         let full = match since {
             None => true,
             Some(v) => {
-                v > self.version || (self.removals.len() >= REMOVALS_KEPT && v < oldest_removal)
+                v > published.version
+                    || (published.removals.len() >= REMOVALS_KEPT && v < oldest_removal)
             }
         };
         let since = if full { 0 } else { since.unwrap_or(0) };
-        let mut experiments: Vec<&Summary> = self
+        let mut entries: Vec<&Published1> = published
             .entries
             .values()
             .filter(|e| e.changed_at > since)
-            .map(|e| &e.summary)
             .collect();
-        experiments.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
-        let removed = if full {
+        entries.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        let removed: Vec<&str> = if full {
             Vec::new()
         } else {
-            self.removals
+            published
+                .removals
                 .iter()
                 .filter(|(v, _)| *v > since)
                 .map(|(_, id)| id.as_str())
                 .collect()
         };
-        Listing {
-            version: self.version,
-            full,
-            experiments,
-            removed,
+        let mut out =
+            Vec::with_capacity(entries.iter().map(|e| e.json.len() + 1).sum::<usize>() + 256);
+        out.extend_from_slice(b"{\"version\":");
+        out.extend_from_slice(published.version.to_string().as_bytes());
+        out.extend_from_slice(if full {
+            b",\"full\":true"
+        } else {
+            b",\"full\":false"
+        });
+        out.extend_from_slice(b",\"experiments\":[");
+        for (i, entry) in entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&entry.json);
         }
-    }
-
-    /// The cached summary of one experiment.
-    pub fn get(&self, id: &str) -> Option<&Summary> {
-        self.entries.get(id).map(|e| &e.summary)
+        out.extend_from_slice(b"],\"removed\":");
+        out.extend_from_slice(&serde_json::to_vec(&removed).unwrap_or_default());
+        out.extend_from_slice(b",\"base_dir\":");
+        out.extend_from_slice(&serde_json::to_vec(base_dir).unwrap_or_default());
+        out.extend_from_slice(b",\"scheduler_running\":");
+        out.extend_from_slice(if scheduler_running {
+            b"true}"
+        } else {
+            b"false}"
+        });
+        out
     }
 }
 

@@ -11,12 +11,12 @@ pub mod tail;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use index::{Index, Summary};
+pub use index::{Index, Scanner, Summary};
 
 use crate::error::{Error, IoContext, Result};
 use routes::State;
@@ -48,6 +48,7 @@ impl Default for ServerOptions {
 /// A running server; stops when dropped or on [`Server::stop`].
 pub struct Server {
     http: Arc<tiny_http::Server>,
+    index: Arc<Index>,
     addr: SocketAddr,
     url: String,
     stopping: Arc<AtomicBool>,
@@ -81,15 +82,20 @@ impl Server {
         } else {
             format!("http://{shown_host}:{}/", addr.port())
         };
+        let index = Arc::new(Index::new(&root));
         let state = Arc::new(State {
-            index: Mutex::new(Index::new(&root)),
+            index: Arc::clone(&index),
             root,
             token,
             token_required,
         });
         let http = Arc::new(http);
         let stopping = Arc::new(AtomicBool::new(false));
-        let workers = (0..WORKERS)
+        let refresher = {
+            let (index, stopping) = (Arc::clone(&index), Arc::clone(&stopping));
+            std::thread::spawn(move || index.refresher(&stopping))
+        };
+        let mut workers: Vec<JoinHandle<()>> = (0..WORKERS)
             .map(|_| {
                 let (http, state, stopping) =
                     (Arc::clone(&http), Arc::clone(&state), Arc::clone(&stopping));
@@ -104,7 +110,9 @@ impl Server {
                 })
             })
             .collect();
+        workers.push(refresher);
         Ok(Server {
+            index,
             http,
             addr,
             url,
@@ -137,6 +145,7 @@ impl Server {
 
     fn shutdown(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
+        self.index.poke();
         self.http.unblock();
         for worker in self.workers.drain(..) {
             let _ = worker.join();

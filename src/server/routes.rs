@@ -2,7 +2,7 @@
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
 use tiny_http::{Header, Method, Request, Response, StatusCode};
@@ -23,7 +23,7 @@ pub(crate) struct State {
     pub(crate) token: String,
     /// Whether every request (not only POSTs) must carry the token: true off loopback.
     pub(crate) token_required: bool,
-    pub(crate) index: Mutex<Index>,
+    pub(crate) index: Arc<Index>,
 }
 
 /// An HTTP error answer.
@@ -113,16 +113,14 @@ fn route(state: &State, request: &mut Request) -> Reply {
                 Some(Ok(v)) => Some(v),
                 Some(Err(_)) => return Reply::error(400, "since must be a version number"),
             };
-            let mut index = state.index.lock().unwrap_or_else(|p| p.into_inner());
-            index.refresh();
-            let listing = index.listing(since);
             let running = SchedulerDir::new(&state.root)
                 .scheduler_running()
                 .unwrap_or(false);
-            let mut body = serde_json::to_value(&listing).unwrap_or(Json::Null);
-            body["base_dir"] = json!(state.root.display().to_string());
-            body["scheduler_running"] = json!(running);
-            Reply::json(200, &body)
+            let base = state.root.display().to_string();
+            Reply::asset(
+                state.index.listing(since, &base, running),
+                "application/json",
+            )
         }
         (Method::Get, ["api", "experiments", id]) => experiment_dir(state, id)
             .and_then(|dir| details(id, &dir))
@@ -187,11 +185,7 @@ fn route(state: &State, request: &mut Request) -> Reply {
                 Err(reply) => return reply,
             };
             let result = crate::scheduler::perform(dir.path(), action);
-            state
-                .index
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .invalidate();
+            state.index.poke();
             match result {
                 Ok(message) => Reply::json(200, &json!({ "ok": true, "message": message })),
                 Err(e) => Reply::from_error(&e),
