@@ -685,11 +685,25 @@ fn handle(
 ) -> Result<String> {
     let exp = ExperimentDir::open(&request.dir)?;
     let index = jobs.iter().position(|j| same_dir(j.dir.path(), exp.path()));
-    if request.action == Action::Delete
-        && let Some(i) = index
-        && let TrackedState::Queued(_) = jobs[i].state
-    {
-        jobs[i].state = TrackedState::Done;
+    if let Some(i) = index {
+        match (&jobs[i].state, request.action) {
+            // Its supervisor may have recorded the end already, but until the scheduler has
+            // seen it exit the job still holds its slot and GPUs: a new run or a removed
+            // directory now would be mistaken for that job's end.
+            (TrackedState::Running { .. }, Action::Retry | Action::Delete) => {
+                return Err(Error::invalid_state(format!(
+                    "{} is still running (or just ending); {} it once it has ended",
+                    jobs[i].name,
+                    request.action.as_str()
+                )));
+            }
+            // Cancelled or deleted before it started: it leaves the queue (a cancelled job
+            // must not be launched, nor retried).
+            (TrackedState::Queued(_), Action::Delete | Action::Terminate) => {
+                jobs[i].state = TrackedState::Done;
+            }
+            _ => {}
+        }
     }
     let mut queued: Option<RunId> = None;
     let mut queue = |_: &ExperimentDir, run: RunId| queued = Some(run);
