@@ -216,6 +216,10 @@ test('the monitor tails logs by offset, shows appended lines, pages and changes 
   assert.equal(await page.locator('#monitor .mwin .title').textContent(), 'sleeper_two');
   await page.click('#monitor [data-cols="2"]');
   await page.waitForFunction(() => document.querySelectorAll('#monitor .mwin').length === 2);
+  // Back on screen after a page change, a window still shows the end of its log.
+  const atEnd = await page.$eval('#monitor .mwin:has(.title:text-is("sleeper_one")) pre.log',
+    (p) => p.scrollTop + p.clientHeight >= p.scrollHeight - 30);
+  assert.ok(atEnd, 'sleeper_one\'s window is scrolled to its end');
   await H.screenshot(page, 'monitor-2-columns.png');
   await page.click('#monitor-hide');
   await page.waitForSelector('#monitor', { state: 'hidden' });

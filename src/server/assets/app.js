@@ -642,6 +642,24 @@
       this.lastErr = '';
       this.gone = false;
       this.onUpdate = null;
+      // Whether the view sticks to the end. Kept here because a <pre> that leaves the document
+      // (a monitor page change, a hidden tab) forgets its scroll position.
+      this.follow = true;
+      this.savedTop = 0;
+      pre.addEventListener('scroll', () => {
+        if (!pre.isConnected || pre.clientHeight === 0) return;
+        this.follow = this.atBottom();
+        this.savedTop = pre.scrollTop;
+      });
+    }
+    /** Puts the scroll position back after the view was re-attached or shown again. */
+    reveal() {
+      if (this.follow) this.pre.scrollTop = this.pre.scrollHeight;
+      else this.pre.scrollTop = this.savedTop;
+    }
+    toEnd() {
+      this.follow = true;
+      this.reveal();
     }
     start(interval) {
       this.stop();
@@ -714,7 +732,7 @@
       return p.scrollHeight - p.scrollTop - p.clientHeight < 24;
     }
     write(text) {
-      const follow = this.atBottom();
+      const follow = this.follow;
       // Progress bars redraw a line with a bare \r: keep what follows it. Colours are dropped.
       const clean = text.replace(ANSI_RE, '').replace(/[^\n]*\r(?!\n)/g, '');
       if (!clean) return;
@@ -729,7 +747,7 @@
       if (follow) this.pre.scrollTop = this.pre.scrollHeight;
     }
     mark(text) {
-      const follow = this.atBottom();
+      const follow = this.follow;
       const needsBreak = this.pre.textContent && !this.pre.textContent.endsWith('\n');
       this.pre.append(h('span', { class: 'mark' }, `${needsBreak ? '\n' : ''}${text}\n`));
       if (follow) this.pre.scrollTop = this.pre.scrollHeight;
@@ -922,8 +940,12 @@
       closePicker();
       // Only the visible tab polls.
       for (const t2 of D.tails.values()) {
-        if (t === 'logs') t2.tail.start(2000);
-        else t2.tail.stop();
+        if (t === 'logs') {
+          t2.tail.reveal();
+          t2.tail.start(2000);
+        } else {
+          t2.tail.stop();
+        }
       }
       if (D.detail) renderPane();
       if (t === 'metrics') requestAnimationFrame(resizeCharts);
@@ -1400,7 +1422,7 @@
           const block = h('div', { class: 'log-block', dataset: { log: l.name } },
             h('div', { class: 'log-head' }, h('span', { class: 'name' }, l.name), size, h('span', { class: 'spacer' }),
               h('button', { type: 'button', class: 'btn btn-xs', title: 'Open in the monitor', onclick: () => Monitor.add(D.id, l.name, l.name === cur) }, 'Monitor'),
-              h('button', { type: 'button', class: 'btn btn-xs btn-ghost', title: 'Scroll to the end', onclick: () => { pre.scrollTop = pre.scrollHeight; } }, 'End')),
+              h('button', { type: 'button', class: 'btn btn-xs btn-ghost', title: 'Scroll to the end and follow', onclick: () => tail.toEnd() }, 'End')),
             pre);
           const tail = new LogTail(D.id, l.name, pre);
           tail.onUpdate = (x) => { size.textContent = fmtBytes(x.size); };
@@ -1513,7 +1535,7 @@
       w.el = h('div', { class: 'mwin', dataset: { id, file } },
         h('div', { class: 'mwin-head' }, dot, title, fileEl, size, h('span', { class: 'spacer' }),
           h('button', { type: 'button', class: 'btn btn-xs btn-ghost', title: 'Open the experiment', onclick: () => Drawer.open(w.id) }, 'Details'),
-          h('button', { type: 'button', class: 'btn btn-xs btn-ghost', title: 'Scroll to the end', onclick: () => { pre.scrollTop = pre.scrollHeight; } }, 'End'),
+          h('button', { type: 'button', class: 'btn btn-xs btn-ghost', title: 'Scroll to the end and follow', onclick: () => w.tail.toEnd() }, 'End'),
           h('button', { type: 'button', class: 'btn btn-xs btn-ghost', title: 'Close this window', 'aria-label': 'Close window', onclick: () => remove(w) }, '×')),
         pre);
       w.tail = new LogTail(id, file, pre);
@@ -1570,6 +1592,7 @@
       const first = M.page * M.cols;
       const visible = M.wins.slice(first, first + M.cols);
       reconcile(grid, visible.map((w) => w.el));
+      for (const w of visible) w.tail.reveal();
       grid.hidden = !n;
       $('#monitor-empty').hidden = n > 0;
       for (const w of M.wins) {
