@@ -91,6 +91,26 @@
 #define EXPMAN_TYPE_STR 4
 
 /**
+ * `expman_experiment_state()`: queued, not started.
+ */
+#define EXPMAN_STATE_PENDING 0
+
+/**
+ * `expman_experiment_state()`: a process is working on the run.
+ */
+#define EXPMAN_STATE_RUNNING 1
+
+/**
+ * `expman_experiment_state()`: ended successfully.
+ */
+#define EXPMAN_STATE_FINISHED 2
+
+/**
+ * `expman_experiment_state()`: ended with an error, was terminated, or its process vanished.
+ */
+#define EXPMAN_STATE_ERROR 3
+
+/**
  * An experiment run: the directory, the run this process works on, and its tables.
  *
  * Create with expman_experiment_create(), _open() or _attach(); release with
@@ -106,6 +126,12 @@ typedef struct expman_experiment expman_experiment;
  * released with expman_metrics_free(). Immutable: any number of threads may read one at once.
  */
 typedef struct expman_metrics expman_metrics;
+
+/**
+ * A running server. Start with expman_server_start(), stop and release with
+ * expman_server_stop(). Thread-safe.
+ */
+typedef struct expman_server expman_server;
 
 /**
  * One metrics table of an experiment: the run's own (expman_experiment_metrics()) or a named
@@ -433,6 +459,26 @@ expman_status expman_experiment_load_metrics(struct expman_experiment *exp,
                                              struct expman_metrics **out);
 
 /**
+ * Stores in `*out` whether this handle attached to a run created by someone else (the
+ * scheduler, through EXPMAN_EXPERIMENT_DIR/EXPMAN_RUN_ID): such a run's status belongs to its
+ * creator, so bindings do not mark it Finished or Error themselves. Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment; `out` is NULL or writable.
+ */
+expman_status expman_experiment_attached(const struct expman_experiment *exp, bool *out);
+
+/**
+ * Stores in `*out` the experiment's state as status.json says, with a Running run whose
+ * process is gone reported as EXPMAN_STATE_ERROR: one of the `EXPMAN_STATE_*` values.
+ * Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment; `out` is NULL or writable.
+ */
+expman_status expman_experiment_state(const struct expman_experiment *exp, int32_t *out);
+
+/**
  * Registers the field `name` (once; later calls return the same id) and stores its id in
  * `*out`. An id is valid only with the table that gave it. Thread-safe.
  *
@@ -632,6 +678,51 @@ expman_status expman_metrics_column_f64(const struct expman_metrics *m,
                                         size_t col,
                                         double *out,
                                         size_t n);
+
+/**
+ * Serves the web UI for the experiments directory `dir` on background threads and stores the
+ * handle in `*out`. `host` is NULL for 127.0.0.1; any other address requires the access token
+ * that the URL carries. `port` is tried first and the next free one taken if it is busy; 0
+ * picks any free port. The caller owns `*out` and releases it with expman_server_stop();
+ * `*out` is written only on success.
+ *
+ * # Safety
+ * `dir` is NULL or a NUL-terminated path; `host` is NULL or a NUL-terminated string; `out` is
+ * NULL or writable.
+ */
+expman_status expman_server_start(const char *dir,
+                                  const char *host,
+                                  uint16_t port,
+                                  struct expman_server **out);
+
+/**
+ * The server's URL (with its access token where one is required), borrowed from the server:
+ * valid until expman_server_stop(). NULL if `server` is NULL.
+ *
+ * # Safety
+ * `server` is NULL or a live server.
+ */
+const char *expman_server_url(const struct expman_server *server);
+
+/**
+ * Stops the server, waits for its threads and releases it. NULL is a no-op.
+ *
+ * # Safety
+ * `server` is NULL or a live server, not used again afterwards.
+ */
+void expman_server_stop(struct expman_server *server);
+
+/**
+ * Picks `count` GPUs with the most free memory (NVML, or the inventory in
+ * EXPMAN_GPU_INVENTORY) and writes their indices, ascending, to `out` (room for `count`).
+ * Fails with EXPMAN_ERR_INVALID_STATE when no GPU inventory is available (no driver, or a build
+ * without the `gpu` feature) or fewer than `count` GPUs exist, and EXPMAN_ERR_CONFIG for a
+ * malformed EXPMAN_GPU_INVENTORY file; the last error says which.
+ *
+ * # Safety
+ * `out` is NULL (with `count` 0) or points to `count` writable `uint32_t`.
+ */
+expman_status expman_gpu_pick(size_t count, uint32_t *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,7 +1,10 @@
 """Builds the Rust crate at the repository root and bundles it in the `expman` package.
 
-    pip install ./bindings/python                       # release build of ../../Cargo.toml
-    EXPMAN_FEATURES=gpu pip install ./bindings/python   # with optional Cargo features
+    pip install ./bindings/python                     # release build of ../../Cargo.toml
+    EXPMAN_FEATURES=arrow pip install ./bindings/python  # with more Cargo features
+
+The library and the `EXP` command are built with the same features ("ui": server, scheduler
+and GPU discovery, plus any in EXPMAN_FEATURES), so Cargo compiles the crate once for both.
 
 The library is a plain cdylib with a C ABI (no Python bindings compiled in): setuptools-rust's
 `Binding.NoBinding` copies it into the package as `expman/libexpman.<abi tag>.so`, where
@@ -17,7 +20,9 @@ from setuptools_rust import Binding, RustBin, RustExtension
 
 HERE = Path(__file__).resolve().parent
 CARGO_TOML = os.path.relpath(HERE.parent.parent / "Cargo.toml", Path.cwd())
-FEATURES = [f for f in re.split(r"[,\s]+", os.environ.get("EXPMAN_FEATURES", "")) if f]
+FEATURES = sorted(
+    {"ui"} | {f for f in re.split(r"[,\s]+", os.environ.get("EXPMAN_FEATURES", "")) if f}
+)
 
 rust_extensions = [
     RustExtension(
@@ -30,30 +35,18 @@ rust_extensions = [
 ]
 
 
-# ---- The `EXP` command (scheduler + web UI) ----------------------------------------------
-# Installed into the environment's bin/ (on the PATH) when the crate declares the binary (a
-# [[bin]] named EXP, or src/bin/EXP.rs), built with the "ui" feature. A checkout without it
-# installs the library alone. `optional`: a failing EXP build (its extra dependencies) must
-# not take the Python library down with it; setuptools-rust then skips the binary with a
-# warning, and the Rust tests report the failure.
-def _crate_has_exp_binary():
-    src_bin = HERE.parent.parent / "src" / "bin"
-    if (src_bin / "EXP.rs").is_file() or (src_bin / "EXP" / "main.rs").is_file():
-        return True
-    manifest = (HERE.parent.parent / "Cargo.toml").read_text(encoding="utf-8")
-    return re.search(r'^\s*name\s*=\s*"EXP"\s*$', manifest, re.MULTILINE) is not None
-
-
-if _crate_has_exp_binary():
-    rust_extensions.append(
-        RustBin(
-            "EXP",
-            path=CARGO_TOML,
-            args=["--bin", "EXP"],
-            features=sorted(set(FEATURES) | {"ui"}),
-            optional=True,
-        )
+# ---- The `EXP` command (scheduler + web UI), installed into the environment's bin/. ------
+# `optional`: a failing EXP build must not take the Python library down with it;
+# setuptools-rust then skips the binary with a warning, and the Rust tests report the failure.
+rust_extensions.append(
+    RustBin(
+        "EXP",
+        path=CARGO_TOML,
+        args=["--bin", "EXP"],
+        features=FEATURES,
+        optional=True,
     )
+)
 # -------------------------------------------------------------------------------------------
 
 setup(

@@ -14,7 +14,7 @@ use super::{
     Failure, FfiResult, c_opt_str, c_out, c_path, c_slice, c_str, expman_status, ffi_status,
     ffi_value, to_c_string,
 };
-use crate::{Experiment, RunId, SyncPolicy};
+use crate::{Experiment, RunId, RunState, SyncPolicy};
 
 /// An experiment run: the directory, the run this process works on, and its tables.
 ///
@@ -436,6 +436,63 @@ pub unsafe extern "C" fn expman_experiment_load_metrics(
         };
         // SAFETY: checked by c_out; writable by the caller's promise.
         unsafe { out.write(expman_metrics::into_raw(metrics)) };
+        Ok(())
+    }
+}
+
+/// `expman_experiment_state()`: queued, not started.
+pub const EXPMAN_STATE_PENDING: i32 = 0;
+/// `expman_experiment_state()`: a process is working on the run.
+pub const EXPMAN_STATE_RUNNING: i32 = 1;
+/// `expman_experiment_state()`: ended successfully.
+pub const EXPMAN_STATE_FINISHED: i32 = 2;
+/// `expman_experiment_state()`: ended with an error, was terminated, or its process vanished.
+pub const EXPMAN_STATE_ERROR: i32 = 3;
+
+/// Stores in `*out` whether this handle attached to a run created by someone else (the
+/// scheduler, through EXPMAN_EXPERIMENT_DIR/EXPMAN_RUN_ID): such a run's status belongs to its
+/// creator, so bindings do not mark it Finished or Error themselves. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_attached(
+    exp: *const expman_experiment,
+    out: *mut bool,
+) -> expman_status {
+    ffi_status! {
+        let out = c_out(out, "out")?;
+        // SAFETY: the caller's promise above.
+        let attached = unsafe { experiment(exp) }?.lock()?.exp.is_attached();
+        // SAFETY: checked by c_out; writable by the caller's promise.
+        unsafe { out.write(attached) };
+        Ok(())
+    }
+}
+
+/// Stores in `*out` the experiment's state as status.json says, with a Running run whose
+/// process is gone reported as EXPMAN_STATE_ERROR: one of the `EXPMAN_STATE_*` values.
+/// Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_state(
+    exp: *const expman_experiment,
+    out: *mut i32,
+) -> expman_status {
+    ffi_status! {
+        let out = c_out(out, "out")?;
+        // SAFETY: the caller's promise above.
+        let status = unsafe { experiment(exp) }?.lock()?.exp.status()?;
+        let state = match status.effective().0 {
+            RunState::Pending => EXPMAN_STATE_PENDING,
+            RunState::Running => EXPMAN_STATE_RUNNING,
+            RunState::Finished => EXPMAN_STATE_FINISHED,
+            RunState::Error => EXPMAN_STATE_ERROR,
+        };
+        // SAFETY: checked by c_out; writable by the caller's promise.
+        unsafe { out.write(state) };
         Ok(())
     }
 }

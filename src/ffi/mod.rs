@@ -26,8 +26,14 @@ mod table;
 
 mod metrics;
 
+mod server;
+
+mod gpu;
+
 pub use experiment::*;
+pub use gpu::*;
 pub use metrics::*;
+pub use server::*;
 pub use table::*;
 
 /// A status code: `EXPMAN_OK` (0) or one of the `EXPMAN_ERR_*` codes. After an error,

@@ -9,8 +9,10 @@ mod value;
 mod writer;
 
 pub use reader::{ColumnType, Metrics, read_table};
+#[cfg(feature = "server")]
 pub(crate) use reader::{convert, infer};
 pub use value::Value;
+#[cfg(feature = "server")]
 pub(crate) use writer::parse_header as parse_header_line;
 pub use writer::{FieldId, SyncPolicy, TableWriter};
 

@@ -28,7 +28,8 @@ from ._errors import (
     PanicError,
     UnsupportedError,
 )
-from .experiment import ENV_EXPERIMENT_DIR, ENV_RUN_ID, Experiment, Table
+from .experiment import ENV_EXPERIMENT_DIR, ENV_RUN_ID, Experiment, Table, pick_gpus
+from .server import Server, serve
 
 __version__ = "0.1.0"
 
@@ -54,6 +55,9 @@ def features():
 __all__ = [
     "Experiment",
     "Table",
+    "Server",
+    "serve",
+    "pick_gpus",
     "ENV_EXPERIMENT_DIR",
     "ENV_RUN_ID",
     "features",

@@ -99,6 +99,8 @@ _SIGNATURES = [
     ("expman_experiment_metrics", _status, [_handle, _out_handle]),
     ("expman_experiment_table", _status, [_handle, _str, _out_handle]),
     ("expman_experiment_load_metrics", _status, [_handle, _str, _out_handle]),
+    ("expman_experiment_attached", _status, [_handle, POINTER(ctypes.c_bool)]),
+    ("expman_experiment_state", _status, [_handle, POINTER(c_int32)]),
     # Table
     ("expman_table_field_id", _status, [_handle, _str, POINTER(c_uint32)]),
     ("expman_table_set_f64", _status, [_handle, _str, c_double]),
@@ -121,6 +123,12 @@ _SIGNATURES = [
     ("expman_metrics_column_type", c_int32, [_handle, c_size_t]),
     ("expman_metrics_get", _status, [_handle, c_size_t, c_size_t, POINTER(ExpmanValue)]),
     ("expman_metrics_column_f64", _status, [_handle, c_size_t, _array, c_size_t]),
+    # Server (EXPMAN_ERR_UNSUPPORTED without the `server` feature)
+    ("expman_server_start", _status, [_str, _str, ctypes.c_uint16, _out_handle]),
+    ("expman_server_url", c_char_p, [_handle]),
+    ("expman_server_stop", None, [_handle]),
+    # GPUs
+    ("expman_gpu_pick", _status, [c_size_t, _array]),
 ]
 
 

@@ -481,6 +481,18 @@ def _text(value, what):
     return _ffi.encode(value, what)
 
 
+def pick_gpus(count=1):
+    """The ``count`` GPUs with the most free memory (NVML, or the inventory file named by
+    ``EXPMAN_GPU_INVENTORY``), as a sorted list of indices. Raises ``InvalidStateError`` when
+    there is no GPU inventory (no driver) or too few GPUs."""
+    count = int(count)
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    out = (ctypes.c_uint32 * max(count, 1))()
+    _ffi.check(lib.expman_gpu_pick(count, ctypes.cast(out, ctypes.c_void_p) if count else None))
+    return list(out[:count])
+
+
 def _gpu_list(gpu_ids):
     """Validates gpu_ids: None, an int, or a sequence of non-negative ints."""
     if gpu_ids is None:
@@ -493,10 +505,7 @@ def _gpu_list(gpu_ids):
                     "reinstall with the `gpu` feature (EXPMAN_FEATURES=gpu pip install "
                     "./bindings/python), or pass explicit ids such as gpu_ids=[0, 1]"
                 )
-            raise UnsupportedError(
-                "gpu_ids='auto': this version of the C ABI has no call to pick free GPUs yet; "
-                "pass explicit ids such as gpu_ids=[0, 1]"
-            )
+            return pick_gpus(1)
         raise TypeError(f"gpu_ids must be a list of ints or 'auto', got {gpu_ids!r}")
     if isinstance(gpu_ids, int) and not isinstance(gpu_ids, bool):
         gpu_ids = [gpu_ids]
@@ -728,6 +737,14 @@ class Experiment(_Rows):
         _ffi.check(
             lib.expman_experiment_append_log(self._ptr, _ffi.encode(str(message), "message"))
         )
+
+    def state(self):
+        """The run's state: ``"Pending"``, ``"Running"``, ``"Finished"`` or ``"Error"`` (a
+        Running run whose process is gone reads as ``"Error"``)."""
+        self._check_open()
+        out = ctypes.c_int32()
+        _ffi.check(lib.expman_experiment_state(self._ptr, ctypes.byref(out)))
+        return ("Pending", "Running", "Finished", "Error")[out.value]
 
     def status(self):
         """``status.json`` as a dict (``status``: Pending, Running, Finished or Error)."""
