@@ -953,7 +953,11 @@
 
     async function reload() {
       const id = D.id;
-      if (!id || D.loading) return;
+      if (!id) return;
+      if (D.loading) {
+        D.reloadAgain = true; // a change arrived mid-request: fetch once more afterwards
+        return;
+      }
       D.loading = true;
       try {
         const detail = await api('GET', expPath(id));
@@ -972,6 +976,10 @@
         if (!D.detail) pane.replaceChildren(h('p', { class: 'err-note' }, `Cannot load ${id}: ${e.message}`));
       } finally {
         D.loading = false;
+        if (D.reloadAgain) {
+          D.reloadAgain = false;
+          if (D.id === id) reload();
+        }
       }
     }
 
@@ -1092,6 +1100,7 @@
           D.blocks.set(t.name, b);
         }
         b.sizeLabel.textContent = fmtBytes(t.size);
+        b.size = t.size;
         if (b.block.open && (b.loadedSize !== t.size || b.stale)) loadBlock(b, t.size);
         els.push(b.block);
       }
@@ -1264,6 +1273,8 @@
         return;
       }
       const numeric = types.map((t) => t === 'int' || t === 'float');
+      const wrap = b.previewEl.querySelector('.table-wrap');
+      const stuck = !wrap || wrap.scrollTop + wrap.clientHeight >= wrap.scrollHeight - 4;
       b.previewEl.replaceChildren(
         h('div', { class: 'section-head' }, h('h3', null, `Last ${rows.length} row${rows.length === 1 ? '' : 's'}`)),
         h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
@@ -1273,14 +1284,16 @@
             return h('td', { class: numeric[i] || typeof v === 'number' ? 'num' : null, title: v == null ? '' : String(v) },
               v == null ? '' : typeof v === 'number' ? fmtNum(v) : String(v));
           })))))));
+      // The newest row is the last: show it (unless the reader scrolled up to look at others).
+      const fresh = b.previewEl.querySelector('.table-wrap');
+      if (stuck) fresh.scrollTop = fresh.scrollHeight;
     }
 
     function renderCompareBar() {
       const bar = D.els.panes.metrics.querySelector('.compare-bar');
       const base = summary();
       const chips = [h('span', { class: 'muted' }, 'Overlay:'),
-        h('span', { class: 'chip' }, h('span', { class: 'swatch', style: `background:${COLORS[0]}` }),
-          D.overlays.length ? 'this experiment' : `this experiment${base && base.run_id ? '' : ''}`)];
+        h('span', { class: 'chip', title: base ? base.id : '' }, h('span', { class: 'swatch', style: `background:${COLORS[0]}` }), 'this experiment')];
       for (const o of D.overlays) {
         chips.push(h('span', { class: 'chip', dataset: { overlay: `${o.exp}/${o.run}` } },
           h('span', { class: 'swatch', style: `background:${o.color}` }), o.label,
