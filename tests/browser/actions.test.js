@@ -65,6 +65,7 @@ test('without a scheduler, Rerun starts run_0002 itself and Delete removes the d
   await page.click(`${H.card('bad_job', 'Error')} .card-name`);
   await page.waitForSelector('#drawer .kv');
   await page.waitForFunction(() => document.querySelectorAll('#drawer [data-pane="overview"] tbody tr').length === 2);
+  await H.screenshot(page, 'drawer-overview.png');
   await page.click('#drawer .tab[data-tab="logs"]');
   await page.waitForSelector('#drawer [data-log="run_0002.log"]');
   await page.waitForSelector('#drawer [data-log="run_0001.log"]');

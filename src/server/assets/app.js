@@ -1014,7 +1014,7 @@
       const elapsedEl = h('span', { class: 'js-elapsed' }, fmtDuration(elapsedOf(s)));
       row(s.status === 'Running' ? 'Elapsed' : 'Duration', elapsedOf(s) != null ? elapsedEl : null);
       row('Exit code', st.exit_code != null ? String(st.exit_code) : null, 'mono');
-      row('PID', s.pid != null ? String(s.pid) : null, 'mono');
+      row('PID', s.pid != null && s.status === 'Running' ? String(s.pid) : null, 'mono');
       row('Host', st.host || cfg.host || null, 'mono');
       row('Node', s.node, 'mono');
       row('Slurm job', s.slurm_job_id, 'mono');
