@@ -436,9 +436,13 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
                 }
             }
         }
-        let active = jobs.iter().any(|j| !matches!(j.state, TrackedState::Done));
-        if !active {
-            break;
+        if !jobs.iter().any(|j| !matches!(j.state, TrackedState::Done)) {
+            // Answer what arrived meanwhile (a Rerun may queue work) before leaving.
+            serve_requests(&sched, &mut jobs, &mut journal, &mut out)?;
+            if !jobs.iter().any(|j| !matches!(j.state, TrackedState::Done)) {
+                break;
+            }
+            continue;
         }
         if let Ok(exit) = exited.recv_timeout(TICK) {
             finish(&mut jobs[exit.index], &mut busy_gpus, &mut out, stopping)?;

@@ -60,8 +60,8 @@ pub struct Summary {
     pub node: Option<String>,
 }
 
-/// What a directory's summary was built from; a change in any part rebuilds it. The table only
-/// counts while the run is Running: a run that ends rewrites status.json anyway.
+/// What a directory's summary was built from; a change in any part rebuilds it (a row added to
+/// a finished run, say by a later evaluation, updates its card too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
     status: Option<(SystemTime, u64)>,
@@ -155,7 +155,6 @@ impl Index {
                 seen.insert(id.clone());
                 let known = scanner.known.get(&id);
                 let table = known
-                    .filter(|(_, s)| s.status == RunState::Running)
                     .and_then(|(_, s)| s.run_id.as_ref())
                     .and_then(|run| stamp_of(&path.join("metrics").join(format!("{run}.csv"))));
                 let stamp = Stamp { status, table };
@@ -170,9 +169,9 @@ impl Index {
                 // like with like.
                 let stamp = Stamp {
                     status: stamp.status,
-                    table: (summary.status == RunState::Running)
-                        .then_some(summary.run_id.as_ref())
-                        .flatten()
+                    table: summary
+                        .run_id
+                        .as_ref()
                         .and_then(|run| stamp_of(&path.join("metrics").join(format!("{run}.csv")))),
                 };
                 let same = known.is_some_and(|(_, old)| same_card(old, &summary));
