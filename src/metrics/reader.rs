@@ -46,8 +46,8 @@ impl Metrics {
     }
 }
 
-/// Reads the table at `path`. A last line without its newline (a write in progress, or torn by a
-/// killed writer) is skipped.
+/// Reads the table at `path`. A last row without its closing newline (a write in progress, or
+/// one torn by a killed writer) is skipped, also when it was cut after a newline inside quotes.
 pub fn read_table(path: &Path) -> Result<Metrics> {
     let bytes = std::fs::read(path).at("read the metrics table", path)?;
     parse_table(&bytes, path)
@@ -55,11 +55,9 @@ pub fn read_table(path: &Path) -> Result<Metrics> {
 
 /// Parses the bytes of a table file (see [`read_table`]).
 pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Metrics> {
-    let complete = match bytes.iter().rposition(|&b| b == b'\n') {
-        Some(i) => &bytes[..=i],
-        None => &[][..],
-    };
-    let header_end = complete.iter().position(|&b| b == b'\n');
+    // Field names never hold a newline (they may not contain control characters), so the
+    // first one ends the header.
+    let header_end = bytes.iter().position(|&b| b == b'\n');
     let Some(header_end) = header_end else {
         // Empty, or only a header being written: no rows yet.
         return Ok(Metrics {
@@ -69,13 +67,15 @@ pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Metrics> {
         });
     };
     let mut columns = vec!["timestamp".to_string(), "run_id".to_string()];
-    columns.extend(parse_header(&complete[..header_end], path)?);
+    columns.extend(parse_header(&bytes[..header_end], path)?);
     let width = columns.len();
 
+    let body = &bytes[header_end + 1..];
+    let complete = &body[..last_row_end(body, &mut false).unwrap_or(0)];
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(&complete[header_end + 1..]);
+        .from_reader(complete);
     let mut raw: Vec<Vec<String>> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -127,6 +127,24 @@ pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Metrics> {
         types,
         rows,
     })
+}
+
+/// Where the last whole row in `chunk` ends: just past its last newline outside quotes.
+///
+/// A newline inside a quoted cell ends no row, so a tail cut after one (a write in progress, or
+/// one torn by a killed writer) is not taken for a row. `quoted` carries the state from the
+/// previous chunk and must start `false` at a row boundary. Exact for what expman writes, where
+/// a `"` only ever appears in a quoted cell (and there doubled).
+pub(crate) fn last_row_end(chunk: &[u8], quoted: &mut bool) -> Option<usize> {
+    let mut end = None;
+    for (i, &b) in chunk.iter().enumerate() {
+        match b {
+            b'"' => *quoted = !*quoted,
+            b'\n' if !*quoted => end = Some(i + 1),
+            _ => {}
+        }
+    }
+    end
 }
 
 /// The narrowest type that holds every non-empty cell.

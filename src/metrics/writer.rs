@@ -6,17 +6,20 @@
 //! 2. `fstat`: a link count of 0 means another writer replaced (widened) or someone deleted the
 //!    file while we waited; drop it, reopen the path and start again. So nobody ever appends to an
 //!    unlinked file.
-//! 3. If the file grew since our own last write, look at its last byte: a line without its `\n`
-//!    was torn by a writer killed mid-write; truncate it away so it is never glued to our row.
-//!    (Its `save_row` never returned, so nothing acknowledged is lost.)
+//! 3. If the file grew since our own last write (flock), or we took the lock over from a dead
+//!    owner (shared lock), find where the last whole row ends (its newline outside quotes: a
+//!    quoted cell may hold newlines, so this scans forward from a known row boundary) and
+//!    truncate anything after it: a row torn by a writer killed mid-write, never to be glued to
+//!    ours. (Its `save_row` never returned, so nothing acknowledged is lost.)
 //! 4. If every field of the row has a column: format the line and write it with one `write(2)`.
 //!    Otherwise widen: write the new header to a temporary file, let the kernel copy the body
 //!    (`copy_file_range` through `std::io::copy`), add the row, fsync, rename over the table,
-//!    fsync the directory. Writers waiting on the old file see step 2 and reopen.
+//!    bump the shared generation at once, fsync the directory. Writers waiting on the old file
+//!    see step 2 and reopen. A failed append cuts the bytes it wrote.
 //! 5. Unlock.
 //!
-//! Readers take no lock: they see either the old or the new file whole, and ignore a last line
-//! that has no `\n` yet.
+//! Readers take no lock: they see either the old or the new file whole, and ignore a last row
+//! that is not complete yet (no newline outside quotes after it).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -25,10 +28,11 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::reader::last_row_end;
 use super::value::write_text;
 use super::{Value, validate_field};
 use crate::error::{Error, IoContext, Result};
-use crate::store::{SharedLock, local_filesystem, sync_dir};
+use crate::store::{SharedLock, local_filesystem};
 
 /// How hard `save_row` works to keep a row through a power loss.
 ///
@@ -231,6 +235,9 @@ impl TableWriter {
             self.coordination = Some(Coordination::for_table(&self.path)?);
         }
         let coordination = self.coordination.as_ref().expect("chosen above");
+        // Set when we took the lock over from a dead owner: its last write may be torn. Kept
+        // across a reopen, because the guard that told us is gone by the next try.
+        let mut repair_pending = false;
         loop {
             if self.open.is_none() {
                 // Read the generation before opening: a replacement after this read bumps it,
@@ -268,15 +275,22 @@ impl TableWriter {
                 }
                 Coordination::Shared(lock) => {
                     let guard = lock.lock();
+                    if guard.took_over {
+                        // The dead owner may have renamed a widened file into place and died
+                        // before bumping the generation: bump it now, so that every writer
+                        // still holding the replaced file reopens instead of appending to it.
+                        lock.bump_generation();
+                        repair_pending = true;
+                    }
                     if lock.generation() != open.generation {
                         Saved::Stale
                     } else {
                         let check = Check::Shared {
-                            took_over: guard.took_over,
+                            took_over: repair_pending,
                             // A deleted table (rm by hand) gives no generation bump: look at
                             // the link count now and then.
                             stat: open.layout.is_none()
-                                || guard.took_over
+                                || repair_pending
                                 || open.checked.elapsed() >= RECHECK_EVERY,
                         };
                         row.save(open, check, Some(lock), &mut self.clock, &mut self.line)?
@@ -435,7 +449,7 @@ impl Row<'_> {
             write_header(&layout.columns, line);
             layout.header_len = line.len() as u64;
             format_row(&layout, self.pending, self.run_id, clock, line);
-            append(file, path, line, Some(0), 0)?;
+            append(file, path, line)?;
             layout.end = line.len() as u64;
             open.layout = Some(layout);
             return Ok(Saved::Appended);
@@ -449,12 +463,19 @@ impl Row<'_> {
                 Some(known) => known,
                 None => file.metadata().at("stat", path)?.len(),
             };
-            size = Some(repair_tail(file, path, known, layout.header_len)?);
+            // Scan from the last row boundary we know of: the end of our own last write when
+            // the file still reaches it, else the header.
+            let from = if layout.end <= known {
+                layout.end
+            } else {
+                layout.header_len
+            };
+            size = Some(repair_tail(file, path, known, from)?);
         }
         if self.touched.iter().all(|&id| layout.column(id).is_some()) {
             line.clear();
             format_row(layout, self.pending, self.run_id, clock, line);
-            append(file, path, line, size, layout.header_len)?;
+            append(file, path, line)?;
             layout.end = size.map_or(u64::MAX, |s| s + line.len() as u64);
             return Ok(Saved::Appended);
         }
@@ -470,25 +491,40 @@ impl Row<'_> {
                 .map(|id| self.names[id.index()].clone()),
         );
         let widened = Layout::new(0, columns, self.names, 0);
-        self.widen(file, layout.header_len, size, &widened, clock, line)?;
-        if let Some(lock) = shared {
-            lock.bump_generation();
-        }
+        self.widen(file, layout.header_len, size, &widened, shared, clock, line)?;
         Ok(Saved::Replaced)
     }
 
-    /// Rewrites the table with a wider header and the new row, atomically.
+    /// Rewrites the table with a wider header and the new row, atomically, and tells the
+    /// other writers (`shared`'s generation) as soon as the new file is in place.
+    #[allow(clippy::too_many_arguments)]
     fn widen(
         &self,
         file: &File,
         header_len: u64,
         size: u64,
         widened: &Layout,
+        shared: Option<&SharedLock>,
         clock: &mut Clock,
         line: &mut Vec<u8>,
     ) -> Result<()> {
         let (path, tmp_path) = (self.path, self.tmp_path);
-        let body_end = complete_end(file, path, size, header_len)?;
+        // The tail is whole here: a torn one was cut when the lock was taken over (shm) or when
+        // the file was found longer than our last write (flock), and a failed append cuts its
+        // own bytes. A last byte other than `\n` means one of those failed: scan then.
+        let mut last = [0u8; 1];
+        let body_end = if size > header_len
+            && file.read_exact_at(&mut last, size - 1).is_ok()
+            && last[0] == b'\n'
+        {
+            size
+        } else {
+            complete_end(file, path, size, header_len)?
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        // Opened before anything changes, so running out of descriptors fails cleanly here
+        // rather than after the rename.
+        let dir_handle = File::open(dir).at("open the directory", dir)?;
         // Only the lock holder rewrites, so a leftover temporary file is from a writer that died.
         let _ = std::fs::remove_file(tmp_path);
         let result = (|| {
@@ -517,7 +553,12 @@ impl Row<'_> {
             tmp.write_all(line).at("write", tmp_path)?;
             tmp.sync_data().at("fsync", tmp_path)?;
             std::fs::rename(tmp_path, path).at("replace", path)?;
-            sync_dir(path.parent().unwrap_or(Path::new(".")))
+            // Tell the other writers before anything else can fail: from here on the old file
+            // is unlinked, and a writer that appended to it would lose its row.
+            if let Some(lock) = shared {
+                lock.bump_generation();
+            }
+            dir_handle.sync_all().at("fsync the directory", dir)
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(tmp_path);
@@ -620,58 +661,64 @@ fn format_row(
 }
 
 /// One `write(2)` of a whole line (the loop only continues after a signal or a short write).
-/// On failure the partial line is cut off again (back to `size` when known), so a failed save
-/// leaves no trace.
-fn append(file: &File, path: &Path, line: &[u8], size: Option<u64>, header_len: u64) -> Result<()> {
+/// On failure the part of the line that got in is cut off again, so a failed save leaves no
+/// trace: we hold the lock, so those bytes are the last ones of the file.
+fn append(file: &File, path: &Path, line: &[u8]) -> Result<()> {
     let mut writer = file;
-    if let Err(e) = writer.write_all(line) {
-        let _ = match size {
-            Some(size) => file
-                .set_len(size)
-                .map(|_| size)
-                .map_err(|e| Error::io("truncate", path, e)),
-            None => file
-                .metadata()
-                .at("stat", path)
-                .and_then(|meta| repair_tail(file, path, meta.len(), header_len)),
-        };
-        return Err(Error::io("append a row to", path, e));
+    let mut written = 0;
+    while written < line.len() {
+        match writer.write(&line[written..]) {
+            Ok(0) => {
+                let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                return Err(undo_append(file, path, written, e));
+            }
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(undo_append(file, path, written, e)),
+        }
     }
     Ok(())
 }
 
-/// Makes sure the file ends with a complete line; returns its (possibly shortened) size.
-fn repair_tail(file: &File, path: &Path, size: u64, header_len: u64) -> Result<u64> {
-    let end = complete_end(file, path, size, header_len)?;
+/// Cuts the `written` bytes of a failed append and returns the append's error.
+fn undo_append(file: &File, path: &Path, written: usize, e: std::io::Error) -> Error {
+    if written > 0 {
+        // If this fails too there is nothing more to try here; the error below tells the
+        // caller that the row was not saved.
+        let _ = file
+            .metadata()
+            .and_then(|meta| file.set_len(meta.len().saturating_sub(written as u64)));
+    }
+    Error::io("append a row to", path, e)
+}
+
+/// Makes sure the file ends with a whole row, scanning from `from`, a known row boundary;
+/// returns its (possibly shortened) size.
+fn repair_tail(file: &File, path: &Path, size: u64, from: u64) -> Result<u64> {
+    let end = complete_end(file, path, size, from)?;
     if end != size {
-        file.set_len(end).at("cut a torn last line from", path)?;
+        file.set_len(end).at("cut a torn last row from", path)?;
     }
     Ok(end)
 }
 
-/// The offset just past the last `\n` at or after `floor`.
-fn complete_end(file: &File, path: &Path, size: u64, floor: u64) -> Result<u64> {
-    let mut last = [0u8; 1];
-    if size <= floor {
-        return Ok(floor);
-    }
-    file.read_exact_at(&mut last, size - 1)
-        .at("read the end of", path)?;
-    if last[0] == b'\n' {
-        return Ok(size);
-    }
-    let mut chunk = [0u8; 4096];
-    let mut pos = size;
-    while pos > floor {
-        let start = pos.saturating_sub(chunk.len() as u64).max(floor);
-        let buf = &mut chunk[..(pos - start) as usize];
-        file.read_exact_at(buf, start).at("read the end of", path)?;
-        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
-            return Ok(start + i as u64 + 1);
+/// The end of the last whole row between `from` (a known row boundary) and `size`: just past
+/// its newline outside quotes. Scanning back to the last `\n` would be wrong: a row torn after
+/// a newline inside a quoted cell would keep its head, and the next row would be glued into
+/// its open quote. So this reads forward, from the nearest boundary the caller knows.
+fn complete_end(file: &File, path: &Path, size: u64, from: u64) -> Result<u64> {
+    let mut chunk = vec![0u8; 64 * 1024];
+    let (mut pos, mut end, mut quoted) = (from, from, false);
+    while pos < size {
+        let n = ((size - pos) as usize).min(chunk.len());
+        file.read_exact_at(&mut chunk[..n], pos)
+            .at("read the end of", path)?;
+        if let Some(i) = last_row_end(&chunk[..n], &mut quoted) {
+            end = pos + i as u64;
         }
-        pos = start;
+        pos += n as u64;
     }
-    Ok(floor)
+    Ok(end)
 }
 
 /// ISO-8601 local timestamps with microseconds, formatted once per second.

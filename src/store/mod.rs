@@ -19,7 +19,7 @@ pub(crate) mod process;
 mod shm;
 mod state;
 
-pub(crate) use atomic::{sync_dir, write_atomic};
+pub(crate) use atomic::write_atomic;
 pub use layout::{ExperimentDir, validate_name};
 pub(crate) use lock::LockFile;
 pub use process::{ProcessId, hostname};
