@@ -51,7 +51,10 @@ fn hostile_string() -> impl Strategy<Value = String> {
         Just("1e5".to_string()),
         any::<String>(),
     ];
-    proptest::collection::vec(pieces, 1..8).prop_map(|p| p.concat())
+    // Not empty: an empty string reads back as null (see `nulls_and_look_alike_strings`).
+    proptest::collection::vec(pieces, 1..8)
+        .prop_map(|p| p.concat())
+        .prop_filter("not empty", |s| !s.is_empty())
 }
 
 proptest! {
@@ -109,7 +112,7 @@ proptest! {
     /// Field names are text too: commas, quotes, spaces and non-ASCII survive the header.
     #[test]
     fn hostile_field_names_round_trip(name in hostile_string().prop_filter(
-        "names with control characters are refused (tested elsewhere)",
+        "names with control characters and reserved names are refused (see core_errors)",
         |n| !n.chars().any(char::is_control) && !["timestamp", "run_id", "first"].contains(&n.as_str()),
     )) {
         let dir = tempfile::tempdir().unwrap();
