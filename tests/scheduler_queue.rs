@@ -1,0 +1,256 @@
+//! The queue of `EXP run`: launch order, the concurrency limit, exclusive GPUs and the dry run.
+//! Each test runs the real scheduler on jobs that record when they ran and what they saw.
+
+#![cfg(feature = "ui")]
+
+mod scheduler_support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use expman::gpu::{Gpu, write_inventory};
+use scheduler_support::*;
+
+/// Higher priority first; equal priorities keep the order of the file. With
+/// `max_concurrent = 1` the jobs run one after another in exactly that order.
+#[test]
+fn priority_order_with_ties_in_file_order() {
+    let sb = Sandbox::new();
+    let job = sb.job_script();
+    let rec = sb.join("records");
+    // (name, priority) in file order.
+    let jobs = [
+        ("low", 1),
+        ("mid_a", 5),
+        ("top", 10),
+        ("mid_b", 5),
+        ("zero", 0),
+        ("mid_c", 5),
+    ];
+    let mut config = "[scheduler]\nbase_dir = \"experiments\"\nmax_concurrent = 1\n".to_string();
+    for (name, priority) in jobs {
+        config += &format!(
+            "\n[[experiments]]\nname = \"{name}\"\npriority = {priority}\ncommand = {}\n",
+            toml_str(&format!("{job} {name} {} 0.05", rec.display()))
+        );
+    }
+    let config = sb.write("sweep.toml", &config);
+
+    run_scheduler(&config).expect_code(0);
+
+    let records = read_records(&rec);
+    let order: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(order, ["top", "mid_a", "mid_b", "mid_c", "low", "zero"]);
+    for pair in records.windows(2) {
+        assert!(
+            pair[0].end <= pair[1].start,
+            "{} started before {} ended with max_concurrent = 1",
+            pair[1].name,
+            pair[0].name
+        );
+    }
+    for (name, dir) in experiments(&sb.base()) {
+        let status = status(&dir);
+        assert_eq!(status["status"], "Finished", "{name}: {status}");
+        assert_eq!(status["exit_code"], 0, "{name}: {status}");
+    }
+}
+
+/// Eight jobs at `max_concurrent = 3`: never more than three run at once, and the limit is
+/// reached (the first three jobs wait for each other before working, so the scheduler must
+/// run three together or the test times out).
+#[test]
+fn concurrency_limit_is_reached_and_never_exceeded() {
+    const LIMIT_JOBS: usize = 3;
+    let sb = Sandbox::new();
+    let job = sb.job_script();
+    let rec = sb.join("records");
+    let mut config = format!(
+        "[scheduler]\nbase_dir = \"experiments\"\nmax_concurrent = {LIMIT_JOBS}\ngpus = []\n"
+    );
+    for i in 0..8 {
+        config += &format!(
+            "\n[[experiments]]\nname = \"job{i}\"\ncommand = {}\n",
+            toml_str(&format!("{job} job{i} {} 0.2 {LIMIT_JOBS}", rec.display()))
+        );
+    }
+    let config = sb.write("sweep.toml", &config);
+
+    run_scheduler(&config).expect_code(0);
+
+    let records = read_records(&rec);
+    assert_eq!(records.len(), 8, "every job ran once: {records:?}");
+    assert_eq!(max_overlap(&records), LIMIT_JOBS, "{records:#?}");
+    assert_eq!(experiments(&sb.base()).len(), 8);
+}
+
+/// Four injected GPUs and no `gpus` in `[scheduler]`: the pool comes from the inventory
+/// (most free memory first); jobs taking one or two GPUs, and one with explicit `gpu_ids`,
+/// never share a GPU while they overlap, and each job sees the environment the issue promises.
+#[test]
+fn gpus_are_exclusive_and_the_job_environment_is_right() {
+    let sb = Sandbox::new();
+    let job = sb.job_script();
+    let rec = sb.join("records");
+    // GPU 2 has the most free memory, then 0, 3, 1.
+    let gpu = |index: u32, used: u64| Gpu {
+        index,
+        uuid: format!("GPU-test-{index}"),
+        name: "Injected Test GPU".into(),
+        memory_used_mib: used,
+        memory_total_mib: 16_000,
+        utilization_percent: 0,
+        processes: Vec::new(),
+    };
+    let inventory = sb.join("gpus.json");
+    write_inventory(
+        &inventory,
+        &[gpu(0, 2_000), gpu(1, 9_000), gpu(2, 100), gpu(3, 5_000)],
+    )
+    .expect("write the inventory");
+
+    // (name, priority, GPU setting); the first job launched gets the emptiest GPU.
+    let jobs: [(&str, i64, &str); 8] = [
+        ("first", 100, "gpus = 1"),
+        ("pair_a", 50, "gpus = 2"),
+        ("pair_b", 50, "gpus = 2"),
+        ("explicit", 40, "gpu_ids = [3]"),
+        ("one_a", 10, "gpus = 1"),
+        ("one_b", 10, "gpus = 1"),
+        ("pair_c", 5, "gpus = 2"),
+        ("explicit_pair", 1, "gpu_ids = [0, 1]"),
+    ];
+    let mut config = "[scheduler]\nbase_dir = \"experiments\"\nmax_concurrent = 4\n".to_string();
+    for (name, priority, gpus) in jobs {
+        config += &format!(
+            "\n[[experiments]]\nname = \"{name}\"\npriority = {priority}\n{gpus}\ncommand = {}\n",
+            toml_str(&format!("{job} {name} {} 0.15", rec.display()))
+        );
+    }
+    let config = sb.write("gpus.toml", &config);
+
+    let inventory = inventory.display().to_string();
+    Running::scheduler_with_env(&config, &[("EXPMAN_GPU_INVENTORY", &inventory)])
+        .wait(LIMIT)
+        .expect_code(0);
+
+    let records = read_records(&rec);
+    assert_eq!(records.len(), jobs.len(), "{records:#?}");
+    let dirs = experiments(&sb.base());
+    for record in &records {
+        let (_, _, setting) = jobs.iter().find(|j| j.0 == record.name).unwrap();
+        let gpus = record.gpus.clone().expect("CUDA_VISIBLE_DEVICES is set");
+        match *setting {
+            "gpus = 1" => assert_eq!(gpus.len(), 1, "{record:?}"),
+            "gpus = 2" => assert_eq!(gpus.len(), 2, "{record:?}"),
+            "gpu_ids = [3]" => assert_eq!(gpus, [3], "{record:?}"),
+            "gpu_ids = [0, 1]" => assert_eq!(gpus, [0, 1], "{record:?}"),
+            other => unreachable!("{other}"),
+        }
+        assert!(gpus.iter().all(|g| *g < 4), "{record:?}");
+        assert_eq!(
+            gpus.iter().collect::<BTreeSet<_>>().len(),
+            gpus.len(),
+            "a GPU listed twice: {record:?}"
+        );
+        assert_eq!(record.device_order, "PCI_BUS_ID", "{record:?}");
+        assert_eq!(record.run_id, "run_0001", "{record:?}");
+        let dir = &dirs[&record.name];
+        assert_eq!(
+            Path::new(&record.experiment_dir).canonicalize().unwrap(),
+            dir.canonicalize().unwrap(),
+            "{record:?}"
+        );
+        // The scheduler's record of the reservation matches what the job saw.
+        let status = status(dir);
+        assert_eq!(status["status"], "Finished", "{status}");
+        assert_eq!(status["gpus"], serde_json::json!(gpus), "{status}");
+    }
+    for (i, a) in records.iter().enumerate() {
+        for b in &records[i + 1..] {
+            if a.overlaps(b) {
+                let (ga, gb) = (a.gpus.as_ref().unwrap(), b.gpus.as_ref().unwrap());
+                assert!(
+                    ga.iter().all(|g| !gb.contains(g)),
+                    "{} and {} ran at the same time on GPUs {ga:?} and {gb:?}",
+                    a.name,
+                    b.name
+                );
+            }
+        }
+    }
+    let first = records.iter().find(|r| r.name == "first").unwrap();
+    assert_eq!(
+        first.gpus.as_deref(),
+        Some(&[2][..]),
+        "the first job gets the GPU with the most free memory"
+    );
+    // The GPUs were actually contended: some jobs ran side by side.
+    assert!(max_overlap(&records) >= 2, "{records:#?}");
+}
+
+/// `--dry-run` prints the plan (order, directory, run id, GPUs, command) and creates nothing.
+#[test]
+fn dry_run_prints_the_plan_and_creates_nothing() {
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "plan.toml",
+        r#"[scheduler]
+base_dir = "experiments"
+max_concurrent = 2
+gpus = [0, 1, 2]
+
+[[experiments]]
+name = "later"
+command = "echo later-command"
+priority = 1
+
+[[experiments]]
+name = "sooner"
+command = "echo sooner-command --lr 0.1"
+priority = 9
+gpu_ids = [2]
+
+[[experiments]]
+name = "counted"
+command = "echo counted-command"
+priority = 5
+gpus = 2
+"#,
+    );
+
+    let mut cmd = exp();
+    cmd.arg("run").arg("--config").arg(&config).arg("--dry-run");
+    let out = run(cmd);
+    out.expect_code(0);
+    let text = &out.stdout;
+
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from the plan:\n{text}"))
+    };
+    // Launch order.
+    assert!(
+        at("sooner (priority 9)") < at("counted (priority 5)"),
+        "{text}"
+    );
+    assert!(
+        at("counted (priority 5)") < at("later (priority 1)"),
+        "{text}"
+    );
+    // Directory, run id, GPUs, command of each.
+    assert!(
+        text.contains(&format!("{}", sb.base().join("sooner_").display())),
+        "{text}"
+    );
+    assert_eq!(text.matches("run_0001").count(), 3, "{text}");
+    assert!(text.contains("[2]"), "{text}");
+    assert!(text.contains("2 from the pool"), "{text}");
+    assert!(text.contains("echo sooner-command --lr 0.1"), "{text}");
+    assert!(text.contains("at most 2 at a time"), "{text}");
+    assert!(
+        !sb.base().exists(),
+        "a dry run created {}",
+        sb.base().display()
+    );
+}
