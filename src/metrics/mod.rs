@@ -10,7 +10,7 @@ mod writer;
 
 pub use reader::{ColumnType, Metrics, read_table};
 #[cfg(feature = "server")]
-pub(crate) use reader::{convert, infer};
+pub(crate) use reader::{convert, infer, last_row_end};
 pub use value::Value;
 #[cfg(feature = "server")]
 pub(crate) use writer::parse_header as parse_header_line;

@@ -25,10 +25,14 @@ pub fn table_tail(path: &Path, n: usize) -> Result<Metrics> {
     let mut columns = vec!["timestamp".to_string(), "run_id".to_string()];
     columns.extend(crate::metrics::parse_header_line(&header, path)?);
     let body = last_lines(&file, path, header_len, size, n)?;
+    // A row being written (or torn) may end just after a newline inside a quoted cell: end at
+    // the last newline outside quotes. (Exact when the tail starts at a row boundary, as it
+    // does whenever the whole body was read.)
+    let body = &body[..crate::metrics::last_row_end(&body, &mut false).unwrap_or(0)];
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(&body[..]);
+        .from_reader(body);
     let mut raw = Vec::new();
     for record in reader.records() {
         let Ok(record) = record else { continue };
