@@ -84,19 +84,20 @@ impl Model {
         let mut gb = [0.0; CLASSES];
         for (x, y) in batch {
             let p = self.probabilities(x);
-            for c in 0..CLASSES {
+            for (c, (gw_c, gb_c)) in gw.iter_mut().zip(&mut gb).enumerate() {
                 let error = p[c] - f64::from(u8::from(c == *y));
-                gb[c] += error;
-                for f in 0..FEATURES {
-                    gw[c][f] += error * x[f];
+                *gb_c += error;
+                for (g, xf) in gw_c.iter_mut().zip(x) {
+                    *g += error * xf;
                 }
             }
         }
         let scale = lr / batch.len() as f64;
-        for c in 0..CLASSES {
-            self.b[c] -= scale * gb[c];
-            for f in 0..FEATURES {
-                self.w[c][f] -= scale * gw[c][f];
+        for ((w_c, b_c), (gw_c, gb_c)) in self.w.iter_mut().zip(&mut self.b).zip(gw.iter().zip(&gb))
+        {
+            *b_c -= scale * gb_c;
+            for (w, g) in w_c.iter_mut().zip(gw_c) {
+                *w -= scale * g;
             }
         }
     }
