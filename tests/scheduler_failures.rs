@@ -163,3 +163,34 @@ command = "sleep 60 & echo $! > {}; sleep 60"
         "the background sleep {grandchild} survived"
     );
 }
+
+/// A job that takes `gpus = 2` from the pool, retried with `EXP retry` when no scheduler runs
+/// (so there is no pool to draw from): the new run gets the GPUs its last run held, never none.
+#[test]
+fn exp_retry_without_a_scheduler_keeps_the_runs_gpus() {
+    let sb = Sandbox::new();
+    let seen = sb.join("seen");
+    let config = sb.write(
+        "gpus.toml",
+        &format!(
+            "[scheduler]\nbase_dir = \"experiments\"\ngpus = [3, 5, 7]\n\n[[experiments]]\nname = \"on_gpus\"\ngpus = 2\ncommand = \"echo $EXPMAN_RUN_ID=$CUDA_VISIBLE_DEVICES >> {}\"\n",
+            seen.display()
+        ),
+    );
+    run_scheduler(&config).expect_code(0);
+    let dir = experiment(&sb.base(), "on_gpus");
+    let first = status(&dir)["gpus"].clone();
+    assert_eq!(first.as_array().map(Vec::len), Some(2), "{first}");
+
+    control("retry", &dir).expect_code(0);
+    let second = wait_for_status(&dir, "run_0002 Finished", |s| {
+        s["run_id"] == "run_0002" && s["status"] == "Finished"
+    });
+    assert_eq!(second["gpus"], first);
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines.len(), 2, "{seen}");
+    let devices = |line: &str| line.split_once('=').unwrap().1.to_string();
+    assert!(!devices(lines[0]).is_empty(), "{seen}");
+    assert_eq!(devices(lines[0]), devices(lines[1]), "{seen}");
+}

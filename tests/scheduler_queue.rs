@@ -254,3 +254,31 @@ gpus = 2
         sb.base().display()
     );
 }
+
+/// `resume = true`: a second `EXP run` of the config starts the next run (`run_0002`) in the
+/// newest existing directory of that name instead of a new directory; the dry run says so.
+#[test]
+fn resume_runs_the_next_run_in_the_newest_directory() {
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "resume.toml",
+        "[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n\n[[experiments]]\nname = \"resumed\"\nresume = true\ncommand = \"echo in-$EXPMAN_RUN_ID\"\n",
+    );
+    run_scheduler(&config).expect_code(0);
+    let dir = experiment(&sb.base(), "resumed");
+
+    let mut cmd = exp();
+    cmd.arg("run").arg("--config").arg(&config).arg("--dry-run");
+    let plan = run(cmd);
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("(resume)"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("run_0002"), "{}", plan.stdout);
+
+    run_scheduler(&config).expect_code(0);
+    assert_eq!(experiments(&sb.base()).len(), 1, "no second directory");
+    let status = status(&dir);
+    assert_eq!(status["run_id"], "run_0002", "{status}");
+    assert_eq!(status["status"], "Finished", "{status}");
+    let log = std::fs::read_to_string(dir.join("logs/run_0002.log")).unwrap();
+    assert!(log.contains("in-run_0002"), "{log}");
+}

@@ -124,3 +124,41 @@ command = "echo $EXPMAN_RUN_ID >> {later_starts}"
         "no directory was created twice"
     );
 }
+
+/// One scheduler per base directory: a second `EXP run` on it while the first runs is refused
+/// with the first one's pid, and creates nothing.
+#[test]
+fn second_scheduler_on_the_same_base_dir_is_refused() {
+    let sb = Sandbox::new();
+    let release = sb.join("release");
+    let config = sb.write(
+        "one.toml",
+        &format!(
+            "[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n\n[[experiments]]\nname = \"holder\"\ncommand = \"while [ ! -e {} ]; do sleep 0.02; done\"\n",
+            release.display()
+        ),
+    );
+    let first = Running::scheduler(&config);
+    let holder = wait_until("the experiment to appear", LIMIT, || {
+        experiments(&sb.base()).remove("holder")
+    });
+    wait_for_state(&holder, "Running");
+
+    let second = run_scheduler(&config);
+    second.expect_code(2);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("another scheduler (pid {} on", first.pid())),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(
+        experiments(&sb.base()).len(),
+        1,
+        "the second one created nothing"
+    );
+
+    std::fs::write(&release, "").unwrap();
+    first.wait(LIMIT).expect_code(0);
+}

@@ -230,13 +230,30 @@ pub(crate) fn perform_locally(
                     state.as_str()
                 )));
             }
+            // Without a scheduler there is no pool to take `gpus = N` from: such a run gets
+            // the GPUs its previous run held (as `gpu_ids` are reused), never silently none.
+            let gpus = match queue {
+                Some(_) => Vec::new(),
+                None => {
+                    let config = Config::load(exp)?;
+                    let wanted = config.launch.gpus as usize;
+                    if !config.gpu_ids.is_empty() {
+                        config.gpu_ids
+                    } else if status.gpus.len() == wanted {
+                        status.gpus.clone()
+                    } else {
+                        return Err(Error::invalid_state(format!(
+                            "{name} takes {wanted} GPU(s) from a scheduler's pool and its last \
+                             run held none to reuse; retry it while `EXP run` runs on its base \
+                             directory"
+                        )));
+                    }
+                }
+            };
             let run = Experiment::open_pending(exp.path())?.run_id();
             match queue {
                 Some(queue) => queue(exp, run),
-                None => {
-                    let gpus = Config::load(exp)?.gpu_ids;
-                    launch_detached(exp, run, &gpus)?;
-                }
+                None => launch_detached(exp, run, &gpus)?,
             }
             Ok(format!("{name}: {run} started"))
         }
