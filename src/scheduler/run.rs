@@ -325,7 +325,24 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
         ));
     }
 
-    // Every queued experiment appears on disk at once, as Pending.
+    // Every queued experiment appears on disk at once, as Pending. The journal grows with
+    // each one (a cheap rename, no fsync: it only has to survive this process being killed),
+    // so a restart after a kill in the middle adopts what exists instead of creating it twice.
+    let mut journal = Journal {
+        pid: std::process::id(),
+        host: hostname(),
+        config: config.path.clone(),
+        started_at: now_rfc3339(),
+        finished: false,
+        // What the dead scheduler recorded stays recorded until it is adopted.
+        jobs: adopted_dirs
+            .iter()
+            .map(|(name, dir)| JournalEntry {
+                name: name.clone(),
+                dir: dir.clone(),
+            })
+            .collect(),
+    };
     let mut jobs: Vec<Tracked> = Vec::new();
     for spec in config.in_priority_order() {
         let gpus = if spec.gpu_ids.is_empty() {
@@ -345,6 +362,18 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
                 (exp.layout().clone(), TrackedState::Queued(run))
             }
         };
+        if !journal
+            .jobs
+            .iter()
+            .any(|e| e.name == spec.name && e.dir == dir.path())
+        {
+            journal.jobs.retain(|e| e.name != spec.name);
+            journal.jobs.push(JournalEntry {
+                name: spec.name.clone(),
+                dir: dir.path().to_path_buf(),
+            });
+            replace_journal(&sched, &journal)?;
+        }
         jobs.push(Tracked {
             name: spec.name.clone(),
             dir,
@@ -353,20 +382,6 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
             state,
         });
     }
-    let mut journal = Journal {
-        pid: std::process::id(),
-        host: hostname(),
-        config: config.path.clone(),
-        started_at: now_rfc3339(),
-        finished: false,
-        jobs: jobs
-            .iter()
-            .map(|j| JournalEntry {
-                name: j.name.clone(),
-                dir: j.dir.path().to_path_buf(),
-            })
-            .collect(),
-    };
     write_journal(&sched, &journal)?;
 
     let (exits, exited) = mpsc::channel::<Exit>();
@@ -747,6 +762,17 @@ fn same_dir(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }
+}
+
+/// Replaces the journal atomically but without fsync: enough for a killed scheduler, cheap
+/// enough to do once per created experiment.
+fn replace_journal(sched: &SchedulerDir, journal: &Journal) -> Result<()> {
+    let body =
+        serde_json::to_vec_pretty(journal).map_err(|e| Error::invalid_state(e.to_string()))?;
+    let path = sched.state_path();
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, body).at("write", &tmp)?;
+    std::fs::rename(&tmp, &path).at("replace", &path)
 }
 
 fn write_journal(sched: &SchedulerDir, journal: &Journal) -> Result<()> {
