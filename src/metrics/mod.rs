@@ -8,9 +8,9 @@ mod reader;
 mod value;
 mod writer;
 
-pub use reader::{ColumnType, Metrics, read_table};
 #[cfg(feature = "server")]
-pub(crate) use reader::{convert, infer, last_row_end};
+pub(crate) use reader::last_row_end;
+pub use reader::{ColumnType, Metrics, read_table};
 pub use value::Value;
 #[cfg(feature = "server")]
 pub(crate) use writer::parse_header as parse_header_line;

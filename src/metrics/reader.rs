@@ -104,29 +104,37 @@ pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Metrics> {
         raw.push(row);
     }
 
-    let types: Vec<ColumnType> = (0..width)
-        .map(|c| {
-            if c < 2 {
-                ColumnType::Str
-            } else {
-                infer(raw.iter().map(|row| row[c].as_str()))
-            }
-        })
-        .collect();
-    let rows = raw
-        .into_iter()
-        .map(|row| {
-            row.into_iter()
-                .zip(&types)
-                .map(|(cell, &ty)| convert(cell, ty))
-                .collect()
-        })
-        .collect();
-    Ok(Metrics {
-        columns,
-        types,
-        rows,
-    })
+    Ok(Metrics::from_cells(columns, raw))
+}
+
+impl Metrics {
+    /// Types each column from its cells (see [`infer`]) and converts them; `timestamp` and
+    /// `run_id` stay text. Every row is as long as `columns`.
+    pub(crate) fn from_cells(columns: Vec<String>, raw: Vec<Vec<String>>) -> Metrics {
+        let types: Vec<ColumnType> = (0..columns.len())
+            .map(|c| {
+                if c < 2 {
+                    ColumnType::Str
+                } else {
+                    infer(raw.iter().map(|row| row[c].as_str()))
+                }
+            })
+            .collect();
+        let rows = raw
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .zip(&types)
+                    .map(|(cell, &ty)| convert(cell, ty))
+                    .collect()
+            })
+            .collect();
+        Metrics {
+            columns,
+            types,
+            rows,
+        }
+    }
 }
 
 /// Where the last whole row in `chunk` ends: just past its last newline outside quotes.

@@ -45,29 +45,7 @@ pub fn table_tail(path: &Path, n: usize) -> Result<Metrics> {
     }
     let start = raw.len().saturating_sub(n);
     let raw = raw.split_off(start);
-    let types: Vec<ColumnType> = (0..columns.len())
-        .map(|c| {
-            if c < 2 {
-                ColumnType::Str
-            } else {
-                crate::metrics::infer(raw.iter().map(|r| r[c].as_str()))
-            }
-        })
-        .collect();
-    let rows = raw
-        .into_iter()
-        .map(|row| {
-            row.into_iter()
-                .zip(&types)
-                .map(|(cell, &ty)| crate::metrics::convert(cell, ty))
-                .collect()
-        })
-        .collect();
-    Ok(Metrics {
-        columns,
-        types,
-        rows,
-    })
+    Ok(Metrics::from_cells(columns, raw))
 }
 
 /// The first line (without its newline) and the offset after it; `None` if it is incomplete.
