@@ -58,8 +58,14 @@ fn bare_write(dir: &Path, n: usize) -> f64 {
     start.elapsed().as_nanos() as f64 / n as f64
 }
 
+/// Time per row, and the total spent in the rows that widened the header.
+struct Timing {
+    ns_per_row: f64,
+    widening_ms: f64,
+}
+
 /// W1 by name (`set("loss", x)`, the ordinary API) and by pre-registered field ids.
-fn expman_rows(dir: &Path, n: usize, by_id: bool, widen_every: Option<usize>) -> f64 {
+fn expman_rows(dir: &Path, n: usize, by_id: bool, widen_every: Option<usize>) -> Timing {
     let tag = format!("{n}-{by_id}-{widen_every:?}");
     let path = dir.join(format!(
         "run_{}.csv",
@@ -68,6 +74,7 @@ fn expman_rows(dir: &Path, n: usize, by_id: bool, widen_every: Option<usize>) ->
     let mut writer = TableWriter::new(&path, "run_0001", SyncPolicy::WriteThrough);
     let ids: Vec<_> = FIELDS.iter().map(|f| writer.field_id(f).unwrap()).collect();
     let start = Instant::now();
+    let mut widening = std::time::Duration::ZERO;
     for row in 0..n {
         for (field, name) in FIELDS.iter().enumerate() {
             if by_id {
@@ -76,17 +83,25 @@ fn expman_rows(dir: &Path, n: usize, by_id: bool, widen_every: Option<usize>) ->
                 writer.set(name, value(row, field)).unwrap();
             }
         }
+        let widens = widen_every.is_some_and(|every| row % every == 0 && row > 0);
         if let Some(every) = widen_every
             && row % every == 0
         {
             writer.set(&format!("extra_{}", row / every), 1.0).unwrap();
         }
+        let saved = Instant::now();
         writer.save_row().unwrap();
+        if widens {
+            widening += saved.elapsed();
+        }
     }
     let elapsed = start.elapsed().as_nanos() as f64 / n as f64;
     let metrics = expman::read_table(&path).unwrap();
     assert_eq!(metrics.rows.len(), n, "every row must be on disk");
-    elapsed
+    Timing {
+        ns_per_row: elapsed,
+        widening_ms: widening.as_secs_f64() * 1e3,
+    }
 }
 
 fn main() {
@@ -97,12 +112,26 @@ fn main() {
     bare_write(dir.path(), n / 10);
     expman_rows(dir.path(), n / 10, false, None);
 
-    let floor = bare_write(dir.path(), n);
-    let w1_name = expman_rows(dir.path(), n, false, None);
-    let w1_id = expman_rows(dir.path(), n, true, None);
-    let w2 = expman_rows(dir.path(), n, false, Some(n / 20));
+    // Interleaved repetitions, best of each: the least disturbed by whatever else runs.
+    const REPEATS: usize = 3;
+    let (mut floor, mut w1_name, mut w1_id) = (f64::MAX, f64::MAX, f64::MAX);
+    let mut w2 = Timing {
+        ns_per_row: f64::MAX,
+        widening_ms: 0.0,
+    };
+    for repeat in 0..REPEATS {
+        let dir = dir.path().join(format!("repeat{repeat}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        floor = floor.min(bare_write(&dir, n));
+        w1_name = w1_name.min(expman_rows(&dir, n, false, None).ns_per_row);
+        w1_id = w1_id.min(expman_rows(&dir, n, true, None).ns_per_row);
+        let timing = expman_rows(&dir, n, false, Some(n / 20));
+        if timing.ns_per_row < w2.ns_per_row {
+            w2 = timing;
+        }
+    }
     println!(
-        "rows: {n} x {} f64 fields, write-through, locked",
+        "rows: {n} x {} f64 fields, write-through, locked; best of {REPEATS}",
         FIELDS.len()
     );
     println!("floor  (format + write(2))      {floor:8.0} ns/row");
@@ -115,7 +144,13 @@ fn main() {
         w1_id / floor
     );
     println!(
-        "W2     + 20 header widenings    {w2:8.0} ns/row  ({:.2}x W1, goal <= 2x)",
-        w2 / w1_name
+        "W2     + 20 header widenings    {:8.0} ns/row  ({:.2}x W1, goal <= 2x)",
+        w2.ns_per_row,
+        w2.ns_per_row / w1_name
+    );
+    println!(
+        "       of which 19 rewrites      {:8.1} ms, {:.1} ms each (copy + fsync + rename)",
+        w2.widening_ms,
+        w2.widening_ms / 19.0
     );
 }

@@ -69,6 +69,8 @@ pub struct TableWriter {
     run_id: String,
     names: Vec<String>,
     ids: HashMap<String, FieldId>,
+    /// The field `field_id` expects to be asked for next (see there).
+    next_guess: usize,
     pending: Vec<Option<Value>>,
     touched: Vec<FieldId>,
     open: Option<OpenTable>,
@@ -139,6 +141,7 @@ impl TableWriter {
             run_id: String::from_utf8(run_id_cell).unwrap_or_default(),
             names: Vec::new(),
             ids: HashMap::new(),
+            next_guess: 0,
             pending: Vec::new(),
             touched: Vec::new(),
             open: None,
@@ -163,7 +166,17 @@ impl TableWriter {
 
     /// Registers `name` (once) and returns its handle.
     pub fn field_id(&mut self, name: &str) -> Result<FieldId> {
+        // Loops set the same fields in the same order row after row: guess the field after the
+        // last one asked for, and compare one string instead of hashing.
+        if let Some(guess) = self.names.get(self.next_guess)
+            && guess == name
+        {
+            let id = FieldId(self.next_guess as u32);
+            self.next_guess += 1;
+            return Ok(id);
+        }
         if let Some(&id) = self.ids.get(name) {
+            self.next_guess = id.index() + 1;
             return Ok(id);
         }
         validate_field(name)?;
@@ -171,6 +184,7 @@ impl TableWriter {
         self.names.push(name.to_string());
         self.ids.insert(name.to_string(), id);
         self.pending.push(None);
+        self.next_guess = id.index() + 1;
         if let Some(layout) = self.open.as_mut().and_then(|o| o.layout.as_mut()) {
             layout.bind(id, name);
         }
