@@ -64,7 +64,7 @@ pub enum ErrorKind {
     InvalidState(String),
     /// A configuration file or argument is wrong.
     Config {
-        /// The file, or "<argument>" for command-line input.
+        /// The file, or `<argument>` for command-line input.
         origin: String,
         /// The message, including line and column where known.
         message: String,

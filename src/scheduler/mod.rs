@@ -2,7 +2,7 @@
 //! priorities, bounded concurrency and exclusive GPUs, each in its own run directory.
 //!
 //! - [`config`]: the TOML format and its errors.
-//! - [`run`]: planning (`--dry-run`) and the scheduling loop.
+//! - [`run`](mod@run): planning (`--dry-run`) and the scheduling loop.
 //! - [`job`]: the per-job supervisor process that records exit codes.
 //! - [`control`]: retry / terminate / delete from other processes.
 
