@@ -724,6 +724,48 @@ void expman_server_stop(struct expman_server *server);
  */
 expman_status expman_gpu_pick(size_t count, uint32_t *out);
 
+/**
+ * Reads the metrics table at `csv_path` (a run's `metrics/run_0001.csv` or a named table) and
+ * exports it into `*out`, a `struct ArrowArrayStream` of record batches with inferred column
+ * types: int64, double (NaN and infinities included), bool, utf8 (`timestamp`, `run_id` and
+ * text), and null for columns whose every cell is empty; empty cells are nulls. A large table
+ * comes as several batches (parsed in parallel). Safe while others write the file: a last
+ * line still being written is left out.
+ *
+ * The whole table is read before this returns, so errors come from here (with
+ * expman_last_error()), never from the stream. The caller owns the stream: import it (pyarrow,
+ * Arrow C++ move it and release it when done) or call its `release` callback. `*out` is
+ * written only on success. Thread-safe; the stream may be consumed on any one thread.
+ *
+ * # Safety
+ * `csv_path` is NULL or a NUL-terminated path; `out` is NULL or points to writable memory for
+ * a `struct ArrowArrayStream`, whose previous contents are overwritten without being released.
+ */
+expman_status expman_arrow_read_table(const char *csv_path, void *out);
+
+/**
+ * Reads every run table of the experiments under `dir` (or of the one experiment `dir` if it
+ * is an experiment directory) as one long table and exports it into `*out`, a
+ * `struct ArrowArrayStream`. Columns: `experiment` (directory name), `name`, `status` (the
+ * run's: Pending, Running, Finished or Error) and `tags` (joined with ","), all
+ * dictionary-encoded utf8, then the union of the tables' columns (`timestamp`, `run_id`,
+ * fields), typed as by expman_arrow_read_table(), with nulls where a table lacks a column.
+ *
+ * Filters, each NULL for "all": `name_glob` matches the experiment's name or directory name
+ * (`*` any text, `?` one character); `status` keeps the runs in that state (any case); `tag`
+ * keeps the experiments with that tag. Ownership, errors and thread-safety as for
+ * expman_arrow_read_table().
+ *
+ * # Safety
+ * `dir` is NULL or a NUL-terminated path; `name_glob`, `status` and `tag` are NULL or
+ * NUL-terminated strings; `out` as for expman_arrow_read_table().
+ */
+expman_status expman_arrow_read_dir(const char *dir,
+                                    const char *name_glob,
+                                    const char *status,
+                                    const char *tag,
+                                    void *out);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

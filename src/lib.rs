@@ -27,6 +27,8 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 #[cfg(feature = "ui")]
 pub mod demo;
 mod error;

@@ -30,6 +30,9 @@ mod server;
 
 mod gpu;
 
+mod arrow;
+
+pub use arrow::*;
 pub use experiment::*;
 pub use gpu::*;
 pub use metrics::*;
