@@ -96,6 +96,9 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         gpus: Vec<u32>,
     },
+    /// Follow a Slurm run submitted without a scheduler until it ends (used by retry).
+    #[command(name = "__slurm-follow", hide = true)]
+    SlurmFollow { dir: PathBuf, run: RunId },
 }
 
 fn main() -> ExitCode {
@@ -122,6 +125,10 @@ fn try_main(cli: Cli) -> expman::Result<ExitCode> {
         Some(Command::Job { dir, run, gpus }) => {
             let code = scheduler::supervise(&dir, run, &gpus)?;
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
+        Some(Command::SlurmFollow { dir, run }) => {
+            scheduler::slurm::follow(&dir, run)?;
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Demo { dir, serve }) => demo(&dir, &serve),
         Some(Command::Toy { seconds, lr, fail }) => {
@@ -171,6 +178,9 @@ fn run(config_path: &std::path::Path, dry_run: bool) -> expman::Result<ExitCode>
 /// The pool: the config's `gpus`, else what NVML (or the injected inventory) reports, most free
 /// memory first; none when neither exists.
 fn gpu_pool(config: &SchedulerConfig) -> Vec<u32> {
+    if config.backend == scheduler::Backend::Slurm {
+        return Vec::new(); // Slurm assigns the GPUs
+    }
     if let Some(pool) = &config.gpus {
         return pool.clone();
     }

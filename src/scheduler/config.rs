@@ -9,7 +9,27 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{Error, IoContext, Result};
-use crate::store::validate_name;
+use crate::store::{SlurmLaunch, validate_name};
+
+/// Where the scheduler runs jobs (`[scheduler] backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// On this machine, each job under a supervisor process (the default).
+    #[default]
+    Local,
+    /// Submitted to Slurm with `sbatch`; Slurm picks the node and the GPUs.
+    Slurm,
+}
+
+impl Backend {
+    /// The name as written in the TOML file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Local => "local",
+            Backend::Slurm => "slurm",
+        }
+    }
+}
 
 /// A parsed and checked scheduler configuration.
 #[derive(Debug, Clone)]
@@ -18,7 +38,9 @@ pub struct SchedulerConfig {
     pub path: PathBuf,
     /// Where experiment directories go (resolved against the config file's directory).
     pub base_dir: PathBuf,
-    /// How many jobs run at once.
+    /// Where jobs run.
+    pub backend: Backend,
+    /// How many jobs run at once (with Slurm: how many are submitted and not yet ended).
     pub max_concurrent: usize,
     /// The GPU pool; `None` means "the GPUs NVML reports, else none".
     pub gpus: Option<Vec<u32>>,
@@ -54,6 +76,9 @@ pub struct JobSpec {
     pub retries: u32,
     /// Kill the job after this long.
     pub timeout: Option<Duration>,
+    /// The `sbatch` settings (the `[scheduler]` ones with this entry's overrides), with
+    /// `backend = "slurm"`; `None` on the local backend.
+    pub slurm: Option<SlurmLaunch>,
     /// Position of the entry in the file (0-based), the tie-breaker for equal priorities.
     pub order: usize,
     gpu_ids_span: Option<Range<usize>>,
@@ -68,12 +93,44 @@ struct RawFile {
     experiments: Vec<Spanned<RawJob>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawScheduler {
     base_dir: Option<String>,
     max_concurrent: Option<Spanned<i64>>,
-    gpus: Option<Vec<u32>>,
+    gpus: Option<Spanned<Vec<u32>>>,
+    backend: Option<Spanned<String>>,
+    partition: Option<Spanned<String>>,
+    account: Option<Spanned<String>>,
+    time: Option<Spanned<String>>,
+    cpus_per_task: Option<Spanned<u32>>,
+    mem: Option<Spanned<String>>,
+    extra_sbatch_args: Option<Spanned<Vec<String>>>,
+}
+
+/// The Slurm keys, from `[scheduler]` or an experiment (serde's `flatten` would lose the spans
+/// and `deny_unknown_fields`, so both structs list them and hand them over in this one).
+struct RawSlurm {
+    partition: Option<Spanned<String>>,
+    account: Option<Spanned<String>>,
+    time: Option<Spanned<String>>,
+    cpus_per_task: Option<Spanned<u32>>,
+    mem: Option<Spanned<String>>,
+    extra_sbatch_args: Option<Spanned<Vec<String>>>,
+}
+
+/// Moves the Slurm keys of a `RawScheduler` or `RawJob` into a [`RawSlurm`].
+macro_rules! raw_slurm {
+    ($raw:expr) => {
+        RawSlurm {
+            partition: $raw.partition.take(),
+            account: $raw.account.take(),
+            time: $raw.time.take(),
+            cpus_per_task: $raw.cpus_per_task.take(),
+            mem: $raw.mem.take(),
+            extra_sbatch_args: $raw.extra_sbatch_args.take(),
+        }
+    };
 }
 
 #[derive(Deserialize)]
@@ -97,6 +154,12 @@ struct RawJob {
     #[serde(default)]
     retries: u32,
     timeout: Option<Spanned<String>>,
+    partition: Option<Spanned<String>>,
+    account: Option<Spanned<String>>,
+    time: Option<Spanned<String>>,
+    cpus_per_task: Option<Spanned<u32>>,
+    mem: Option<Spanned<String>>,
+    extra_sbatch_args: Option<Spanned<Vec<String>>>,
 }
 
 impl SchedulerConfig {
@@ -124,11 +187,42 @@ impl SchedulerConfig {
                 config_dir.join(p)
             }
         };
-        let scheduler = raw.scheduler.unwrap_or(RawScheduler {
-            base_dir: None,
-            max_concurrent: None,
-            gpus: None,
-        });
+        let mut scheduler = raw.scheduler.unwrap_or_default();
+        let backend = match &scheduler.backend {
+            None => Backend::Local,
+            Some(b) => match b.get_ref().as_str() {
+                "local" => Backend::Local,
+                "slurm" => Backend::Slurm,
+                other => {
+                    return Err(at(
+                        Some(b.span()),
+                        format!(
+                            "backend = {other:?} is not a backend; use \"local\" (jobs run on \
+                             this machine) or \"slurm\" (jobs are submitted with sbatch)"
+                        ),
+                    ));
+                }
+            },
+        };
+        let scheduler_slurm = raw_slurm!(scheduler);
+        let slurm_defaults = match backend {
+            Backend::Local => {
+                reject_slurm_keys(&scheduler_slurm, "[scheduler]").map_err(|(s, m)| at(s, m))?;
+                None
+            }
+            Backend::Slurm => {
+                if let Some(pool) = &scheduler.gpus {
+                    return Err(at(
+                        Some(pool.span()),
+                        "[scheduler] gpus is the GPU pool of this machine, but with backend = \
+                         \"slurm\" Slurm assigns the GPUs; remove it and give each experiment \
+                         gpus = N"
+                            .into(),
+                    ));
+                }
+                Some(check_slurm(scheduler_slurm).map_err(|(s, m)| at(s, m))?.0)
+            }
+        };
         let max_concurrent = match scheduler.max_concurrent {
             None => 1,
             Some(n) if *n.get_ref() >= 1 => *n.get_ref() as usize,
@@ -151,7 +245,8 @@ impl SchedulerConfig {
         let mut seen: HashMap<String, Range<usize>> = HashMap::new();
         let mut experiments = Vec::new();
         for (order, entry) in raw.experiments.into_iter().enumerate() {
-            let job = entry.into_inner();
+            let mut job = entry.into_inner();
+            let job_slurm = raw_slurm!(job);
             let name = job.name.get_ref().clone();
             validate_name("experiment name", &name)
                 .map_err(|e| at(Some(job.name.span()), e.to_string()))?;
@@ -183,6 +278,28 @@ impl SchedulerConfig {
                     ),
                 ));
             }
+            let slurm = match &slurm_defaults {
+                None => {
+                    reject_slurm_keys(&job_slurm, &format!("experiment {name:?}"))
+                        .map_err(|(s, m)| at(s, m))?;
+                    None
+                }
+                Some(defaults) => {
+                    if let Some(ids) = &job.gpu_ids {
+                        return Err(at(
+                            Some(ids.span()),
+                            format!(
+                                "experiment {name:?} names GPUs of one machine (gpu_ids), but \
+                                 with backend = \"slurm\" Slurm picks them; write gpus = {} \
+                                 instead",
+                                ids.get_ref().len()
+                            ),
+                        ));
+                    }
+                    let (overrides, extra) = check_slurm(job_slurm).map_err(|(s, m)| at(s, m))?;
+                    Some(merge_slurm(defaults, overrides, extra))
+                }
+            };
             let timeout = match &job.timeout {
                 None => None,
                 Some(t) => Some(humantime::parse_duration(t.get_ref()).map_err(|e| {
@@ -206,6 +323,7 @@ impl SchedulerConfig {
                 cwd: job.cwd.as_deref().map(resolve),
                 retries: job.retries,
                 timeout,
+                slurm,
                 order,
                 name,
             });
@@ -213,8 +331,9 @@ impl SchedulerConfig {
         let config = SchedulerConfig {
             path: path.to_path_buf(),
             base_dir: resolve(scheduler.base_dir.as_deref().unwrap_or("experiments")),
+            backend,
             max_concurrent,
-            gpus: scheduler.gpus,
+            gpus: scheduler.gpus.map(Spanned::into_inner),
             experiments,
             source: source.to_string(),
         };
@@ -226,7 +345,12 @@ impl SchedulerConfig {
 
     /// Checks every experiment's GPUs against `pool`: explicit ids must be in it, and a count
     /// must fit in it.
+    ///
+    /// With Slurm there is no pool: Slurm assigns GPUs, and this checks nothing.
     pub fn check_pool(&self, pool: &[u32]) -> Result<()> {
+        if self.backend == Backend::Slurm {
+            return Ok(());
+        }
         for job in &self.experiments {
             if let Some(bad) = job.gpu_ids.iter().find(|id| !pool.contains(id)) {
                 return Err(error_at(
@@ -263,6 +387,225 @@ impl SchedulerConfig {
         jobs.sort_by_key(|job| (std::cmp::Reverse(job.priority), job.order));
         jobs
     }
+}
+
+/// A message and where it points, before it becomes an [`Error`] with file:line:column.
+type Located = (Option<Range<usize>>, String);
+
+/// Fails on the first Slurm key in `keys` (found in `place`), for the local backend.
+fn reject_slurm_keys(keys: &RawSlurm, place: &str) -> std::result::Result<(), Located> {
+    let spans = [
+        ("partition", keys.partition.as_ref().map(Spanned::span)),
+        ("account", keys.account.as_ref().map(Spanned::span)),
+        ("time", keys.time.as_ref().map(Spanned::span)),
+        (
+            "cpus_per_task",
+            keys.cpus_per_task.as_ref().map(Spanned::span),
+        ),
+        ("mem", keys.mem.as_ref().map(Spanned::span)),
+        (
+            "extra_sbatch_args",
+            keys.extra_sbatch_args.as_ref().map(Spanned::span),
+        ),
+    ];
+    match spans.into_iter().find(|(_, span)| span.is_some()) {
+        None => Ok(()),
+        Some((key, span)) => Err((
+            span,
+            format!(
+                "{place} sets `{key}`, a Slurm setting, but the backend is \"local\"; add \
+                 backend = \"slurm\" to [scheduler] or remove `{key}`"
+            ),
+        )),
+    }
+}
+
+/// `sbatch` arguments that expman sets itself (or that would break how it follows a job), and
+/// why they cannot be in `extra_sbatch_args`.
+const RESERVED_SBATCH_ARGS: &[(&str, Option<char>, &str)] = &[
+    (
+        "--output",
+        Some('o'),
+        "the job's output goes to logs/<run_id>.log",
+    ),
+    (
+        "--error",
+        Some('e'),
+        "the job's output goes to logs/<run_id>.log",
+    ),
+    ("--open-mode", None, "the run log is opened in append mode"),
+    (
+        "--parsable",
+        None,
+        "expman reads the job id from sbatch's output",
+    ),
+    (
+        "--wrap",
+        None,
+        "the job runs expman's supervisor (EXP __job)",
+    ),
+    ("--array", Some('a'), "each run is one Slurm job"),
+    (
+        "--requeue",
+        None,
+        "a run starts once; retry it (a new run) instead",
+    ),
+    ("--wait", Some('W'), "expman follows the job itself"),
+];
+
+/// Checks the Slurm keys; returns them as launch settings, plus whether `extra_sbatch_args`
+/// was given (an override of an empty list is still an override).
+fn check_slurm(keys: RawSlurm) -> std::result::Result<(SlurmLaunch, bool), Located> {
+    let word = |key: &str, value: Option<Spanned<String>>| match value {
+        None => Ok(None),
+        Some(v) if v.get_ref().is_empty() || v.get_ref().chars().any(char::is_whitespace) => Err((
+            Some(v.span()),
+            format!(
+                "{key} = {:?} must be a non-empty name without spaces",
+                v.get_ref()
+            ),
+        )),
+        Some(v) => Ok(Some(v.into_inner())),
+    };
+    let partition = word("partition", keys.partition)?;
+    let account = word("account", keys.account)?;
+    let time = match keys.time {
+        None => None,
+        Some(t) => Some(slurm_time(t.get_ref()).map_err(|why| {
+            (
+                Some(t.span()),
+                format!(
+                    "time = {:?} {why}; write Slurm's format (\"30\" minutes, \"2:00:00\", \
+                     \"1-12:00:00\", \"UNLIMITED\") or a duration (\"90m\", \"2h\")",
+                    t.get_ref()
+                ),
+            )
+        })?),
+    };
+    let cpus_per_task = match keys.cpus_per_task {
+        Some(n) if *n.get_ref() == 0 => {
+            return Err((
+                Some(n.span()),
+                "cpus_per_task = 0, but a job needs at least one CPU; use 1 or more".into(),
+            ));
+        }
+        n => n.map(Spanned::into_inner),
+    };
+    let mem = match keys.mem {
+        None => None,
+        Some(m) => {
+            let text = m.get_ref();
+            let digits = text.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+            if digits.is_empty()
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+                || text.len() > digits.len() + 1
+            {
+                return Err((
+                    Some(m.span()),
+                    format!(
+                        "mem = {text:?} is not a Slurm memory size; write a number of megabytes \
+                         or one with a unit: \"500M\", \"16G\""
+                    ),
+                ));
+            }
+            Some(m.into_inner())
+        }
+    };
+    let given = keys.extra_sbatch_args.is_some();
+    let extra_sbatch_args = match keys.extra_sbatch_args {
+        None => Vec::new(),
+        Some(args) => {
+            for arg in args.get_ref() {
+                let reserved = RESERVED_SBATCH_ARGS.iter().find(|(long, short, _)| {
+                    arg == long
+                        || arg.starts_with(&format!("{long}="))
+                        || short.is_some_and(|c| {
+                            let mut chars = arg.chars();
+                            chars.next() == Some('-') && chars.next() == Some(c)
+                        })
+                });
+                if let Some((long, _, why)) = reserved {
+                    return Err((
+                        Some(args.span()),
+                        format!(
+                            "{arg:?} ({long}) cannot be in extra_sbatch_args: {why}; remove it"
+                        ),
+                    ));
+                }
+                if arg.is_empty() {
+                    return Err((
+                        Some(args.span()),
+                        "extra_sbatch_args holds an empty string; remove it".into(),
+                    ));
+                }
+            }
+            args.into_inner()
+        }
+    };
+    Ok((
+        SlurmLaunch {
+            partition,
+            account,
+            time,
+            cpus_per_task,
+            mem,
+            extra_sbatch_args,
+        },
+        given,
+    ))
+}
+
+/// The `[scheduler]` settings with an experiment's overrides (each key given replaces the
+/// default; `extra_sbatch_args` replaces the whole list).
+fn merge_slurm(defaults: &SlurmLaunch, overrides: SlurmLaunch, extra_given: bool) -> SlurmLaunch {
+    SlurmLaunch {
+        partition: overrides.partition.or_else(|| defaults.partition.clone()),
+        account: overrides.account.or_else(|| defaults.account.clone()),
+        time: overrides.time.or_else(|| defaults.time.clone()),
+        cpus_per_task: overrides.cpus_per_task.or(defaults.cpus_per_task),
+        mem: overrides.mem.or_else(|| defaults.mem.clone()),
+        extra_sbatch_args: if extra_given {
+            overrides.extra_sbatch_args
+        } else {
+            defaults.extra_sbatch_args.clone()
+        },
+    }
+}
+
+/// A time limit in Slurm's `--time` format: Slurm's own forms pass through; a duration such as
+/// "90m" or "2h" becomes `[D-]HH:MM:SS`.
+pub(crate) fn slurm_time(text: &str) -> std::result::Result<String, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("unlimited") || text.eq_ignore_ascii_case("infinite") {
+        return Ok(text.to_ascii_uppercase());
+    }
+    let numbers = |s: &str, most: usize| {
+        let parts: Vec<&str> = s.split(':').collect();
+        parts.len() <= most
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    // minutes, minutes:seconds, hours:minutes:seconds, days-hours[:minutes[:seconds]]
+    let slurm_form = match text.split_once('-') {
+        Some((days, rest)) => numbers(days, 1) && numbers(rest, 3),
+        None => numbers(text, 3),
+    };
+    if slurm_form {
+        return Ok(text.to_string());
+    }
+    let duration = humantime::parse_duration(text).map_err(|e| format!("is not a time ({e})"))?;
+    let secs = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    if secs == 0 {
+        return Err("is zero".into());
+    }
+    let (days, hours, minutes, seconds) =
+        (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    Ok(if days > 0 {
+        format!("{days}-{hours:02}:{minutes:02}:{seconds:02}")
+    } else {
+        format!("{hours:02}:{minutes:02}:{seconds:02}")
+    })
 }
 
 fn error_at(path: &Path, source: &str, span: Option<Range<usize>>, message: String) -> Error {

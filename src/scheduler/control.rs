@@ -8,6 +8,12 @@
 //! scheduler's answer in `<id>.done` (`{"ok": true, "message": "..."}`); the scheduler looks for
 //! requests several times a second, so its queue, GPU reservations and concurrency limit stay
 //! right.
+//!
+//! Slurm runs (`launch.slurm` in `config.json`) are acted on through Slurm: terminate is
+//! `scancel` (the run is then recorded as terminated, or as cancelled while still queued), retry
+//! submits the new run with the settings `config.json` recorded, and without a scheduler starts
+//! a small follower (`EXP __slurm-follow`) that records the run's end if Slurm ends the job
+//! before its supervisor can.
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind as IoErrorKind;
@@ -20,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::job::KILL_GRACE;
 use super::process::kill_group;
+use super::slurm;
 use crate::error::{Error, IoContext, Result};
 use crate::experiment::Experiment;
 use crate::run_id::RunId;
@@ -230,6 +237,20 @@ pub(crate) fn perform_locally(
                     state.as_str()
                 )));
             }
+            if Config::load(exp)?.launch.slurm.is_some() {
+                let run = Experiment::open_pending(exp.path())?.run_id();
+                return match queue {
+                    Some(queue) => {
+                        queue(exp, run);
+                        Ok(format!("{name}: {run} queued"))
+                    }
+                    None => {
+                        let job = submit_or_record(exp, run)?;
+                        slurm::spawn_follower(exp, run)?;
+                        Ok(format!("{name}: {run} submitted as Slurm job {job}"))
+                    }
+                };
+            }
             // Without a scheduler there is no pool to take `gpus = N` from: such a run gets
             // the GPUs its previous run held (as `gpu_ids` are reused), never silently none.
             let gpus = match queue {
@@ -259,18 +280,40 @@ pub(crate) fn perform_locally(
         }
         Action::Terminate => {
             if state == RunState::Pending {
-                Status::update(exp, |s| {
+                let status = Status::update(exp, |s| {
                     if s.status == RunState::Pending {
                         s.mark_ended(None, Some("cancelled before it started".into()));
                     }
                 })?;
-                return Ok(format!("{name}: cancelled"));
+                // Submitted to Slurm: out of its queue too (if the job starts meanwhile, its
+                // supervisor cannot claim the run any more and exits).
+                if let Some(job) = &status.slurm_job_id {
+                    slurm::cancel(job)?;
+                }
+                if status.status == RunState::Error {
+                    return Ok(format!("{name}: cancelled"));
+                }
             }
+            let status = Status::load(exp)?;
+            let state = status.effective().0;
             if state != RunState::Running {
                 return Err(Error::invalid_state(format!(
                     "{name} is {}; only a running experiment can be terminated",
                     state.as_str()
                 )));
+            }
+            if let Some(job) = status.slurm_job_id.clone().filter(|_| is_slurm(exp)) {
+                // Slurm signals every process of the job, the supervisor included, which then
+                // records nothing: the end is recorded here.
+                let run = status.run_id;
+                Status::update(exp, |s| s.terminate_requested = true)?;
+                slurm::cancel_and_wait(&job)?;
+                Status::update(exp, |s| {
+                    if s.run_id == run && !s.status.is_terminal() {
+                        s.mark_ended(None, Some("terminated".into()));
+                    }
+                })?;
+                return Ok(format!("{name}: terminated (Slurm job {job} cancelled)"));
             }
             let status = Status::update(exp, |s| s.terminate_requested = true)?;
             if let Some(job) = status.job_process().filter(|p| p.is_alive()) {
@@ -298,10 +341,33 @@ pub(crate) fn perform_locally(
                     "{name} is running; terminate it before deleting it"
                 )));
             }
+            if state == RunState::Pending
+                && let Some(job) = &status.slurm_job_id
+            {
+                slurm::cancel(job)?;
+            }
             std::fs::remove_dir_all(exp.path()).at("delete", exp.path())?;
             Ok(format!("{name}: deleted"))
         }
     }
+}
+
+/// Whether the experiment in `exp` runs on Slurm (its config says so).
+fn is_slurm(exp: &ExperimentDir) -> bool {
+    Config::load(exp).is_ok_and(|c| c.launch.slurm.is_some())
+}
+
+/// Submits `run` to Slurm; when `sbatch` refuses, the run is marked Error with its message (so
+/// it does not stay Pending) and the error returned.
+pub(crate) fn submit_or_record(exp: &ExperimentDir, run: RunId) -> Result<String> {
+    slurm::submit(exp, run).inspect_err(|e| {
+        let message = e.to_string();
+        let _ = Status::update(exp, |s| {
+            if s.run_id == Some(run) && s.status == RunState::Pending {
+                s.mark_ended(None, Some(message));
+            }
+        });
+    })
 }
 
 /// Starts a supervisor for `run` that outlives this process.

@@ -5,6 +5,11 @@
 //! exit code still reaches `status.json` when the scheduler is killed (`kill -9`, a closed
 //! terminal): a restarted scheduler then finds the supervisor alive and waits for it instead of
 //! running the job twice.
+//!
+//! A Slurm job runs this same supervisor as its batch script (`exec EXP __job <dir> <run>`), so
+//! exit codes and the environment are those of a local run, except that Slurm owns
+//! `CUDA_VISIBLE_DEVICES` (it is left as Slurm set it, and recorded as the run's GPUs) and the
+//! run records its Slurm job id and node (`SLURM_JOB_ID`, `SLURMD_NODENAME`).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -36,6 +41,29 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
         .open(&log_path)
         .at("open the run log", &log_path)?;
 
+    // Under Slurm, Slurm picked the GPUs and set CUDA_VISIBLE_DEVICES (or unset it): it is
+    // left alone, and recorded as the run's GPUs (indices on its node).
+    let slurm = config.launch.slurm.is_some();
+    let (gpus, visible) = if slurm {
+        let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+        let ids = visible
+            .as_deref()
+            .map(|v| v.split(',').filter_map(|g| g.trim().parse().ok()).collect())
+            .unwrap_or_default();
+        (ids, visible.unwrap_or_else(|| "<unset>".into()))
+    } else {
+        let visible = gpus
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        (gpus.to_vec(), visible)
+    };
+    let slurm_job = std::env::var("SLURM_JOB_ID").ok().filter(|_| slurm);
+    let node = std::env::var("SLURMD_NODENAME")
+        .ok()
+        .filter(|_| slurm_job.is_some());
+
     // Claim the run: only a Pending run of this id may start, so nothing runs twice.
     let me = ProcessId::current();
     let mut claimed = false;
@@ -44,9 +72,13 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
             status.status = RunState::Running;
             status.supervisor_pid = Some(me.pid);
             status.supervisor_start_time = me.start_time;
-            status.gpus = gpus.to_vec();
+            status.gpus = gpus.clone();
             status.host = Some(crate::store::hostname());
             status.started_at = Some(crate::store::now_rfc3339());
+            if let Some(job) = &slurm_job {
+                status.slurm_job_id = Some(job.clone());
+                status.node = node.clone().or_else(|| status.host.clone());
+            }
             claimed = true;
         }
     })?;
@@ -57,11 +89,6 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
         )));
     }
 
-    let visible = gpus
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
     let _ = writeln!(
         log,
         "[expman] {} {run} start: {} (CUDA_VISIBLE_DEVICES={visible})",
@@ -75,12 +102,14 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
         .envs(&config.launch.env)
         .env(ENV_EXPERIMENT_DIR, exp.path())
         .env(ENV_RUN_ID, run.to_string())
-        .env("CUDA_VISIBLE_DEVICES", &visible)
         .env("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
         .stdin(Stdio::null())
         .stdout(log.try_clone().at("share the run log", &log_path)?)
         .stderr(log.try_clone().at("share the run log", &log_path)?)
         .process_group(0);
+    if !slurm {
+        command.env("CUDA_VISIBLE_DEVICES", &visible);
+    }
     if let Some(cwd) = &config.launch.cwd {
         command.current_dir(cwd);
     }

@@ -5,14 +5,16 @@
 //! - [`run`](mod@run): planning (`--dry-run`) and the scheduling loop.
 //! - [`job`]: the per-job supervisor process that records exit codes.
 //! - [`control`]: retry / terminate / delete from other processes.
+//! - [`slurm`]: the Slurm backend (`sbatch`, `squeue`, `scontrol`, `scancel`).
 
 pub mod config;
 pub mod control;
 pub mod job;
 mod process;
 pub mod run;
+pub mod slurm;
 
-pub use config::{JobSpec, SchedulerConfig};
+pub use config::{Backend, JobSpec, SchedulerConfig};
 pub use control::{Action, SchedulerDir, perform};
 pub use job::supervise;
 pub use run::{Plan, RunOptions, Summary, plan, run};

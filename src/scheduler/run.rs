@@ -5,7 +5,10 @@
 //! 2. creates every queued experiment on disk at once, as Pending (or, after a crash, adopts the
 //!    queue recorded in `<base>/.expman/scheduler.json` by the scheduler that died);
 //! 3. launches jobs in priority order, at most `max_concurrent` at a time, each with GPUs reserved
-//!    for it alone, through a supervisor process (`EXP __job`) that records the exit code;
+//!    for it alone, through a supervisor process (`EXP __job`) that records the exit code; with
+//!    `backend = "slurm"` it submits them with `sbatch` instead (at most `max_concurrent`
+//!    submitted and not ended) and follows them through `status.json` and `squeue` (see
+//!    [`super::slurm`]);
 //! 4. answers control requests (retry, terminate, delete) and shows progress;
 //! 5. prints a summary when the queue is empty.
 
@@ -20,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{JobSpec, SchedulerConfig};
+use super::config::{Backend, JobSpec, SchedulerConfig};
 use super::control::{self, Action, Answer, Request, SchedulerDir};
+use super::slurm;
 use crate::error::{Error, IoContext, Result};
 use crate::experiment::Experiment;
 use crate::run_id::RunId;
@@ -75,6 +79,10 @@ pub struct Plan {
     pub max_concurrent: usize,
     /// The GPU pool.
     pub pool: Vec<u32>,
+    /// Where the jobs run.
+    pub backend: Backend,
+    /// The supervisor program the jobs run (`EXP`), when it can be found.
+    pub job_launcher: Option<PathBuf>,
     /// Jobs in launch order.
     pub jobs: Vec<PlannedJob>,
 }
@@ -104,32 +112,44 @@ pub fn plan(config: &SchedulerConfig, pool: &[u32]) -> Result<Plan> {
         base_dir: config.base_dir.clone(),
         max_concurrent: config.max_concurrent,
         pool: pool.to_vec(),
+        backend: config.backend,
+        job_launcher: control::job_launcher().ok(),
         jobs,
     })
 }
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let resources = match self.backend {
+            Backend::Local => format!("GPU pool {:?}", self.pool),
+            Backend::Slurm => "on Slurm (sbatch)".to_string(),
+        };
         writeln!(
             f,
-            "plan for {}: {} experiment(s) into {}, at most {} at a time, GPU pool {:?}",
+            "plan for {}: {} experiment(s) into {}, at most {} at a time, {resources}",
             self.config.display(),
             self.jobs.len(),
             self.base_dir.display(),
             self.max_concurrent,
-            self.pool
         )?;
         for (i, job) in self.jobs.iter().enumerate() {
-            let dir = match &job.existing {
-                Some(dir) => format!("{} (resume)", dir.display()),
-                None => format!(
-                    "{} (new)",
-                    self.base_dir
-                        .join(format!("{}_<YYYY-MM-DD__HH-MM-SS>", job.spec.name))
-                        .display()
-                ),
+            // A new directory's name is decided when it is created (its timestamp).
+            let path = match &job.existing {
+                Some(dir) => dir.clone(),
+                None => self
+                    .base_dir
+                    .join(format!("{}_<YYYY-MM-DD__HH-MM-SS>", job.spec.name)),
             };
-            let gpus = if !job.spec.gpu_ids.is_empty() {
+            let dir = match &job.existing {
+                Some(_) => format!("{} (resume)", path.display()),
+                None => format!("{} (new)", path.display()),
+            };
+            let gpus = if job.spec.slurm.is_some() {
+                match job.spec.gpus {
+                    0 => "none".to_string(),
+                    n => format!("{n}, picked by Slurm"),
+                }
+            } else if !job.spec.gpu_ids.is_empty() {
                 format!("{:?}", job.spec.gpu_ids)
             } else if job.spec.gpus > 0 {
                 format!("{} from the pool", job.spec.gpus)
@@ -145,6 +165,25 @@ impl fmt::Display for Plan {
                 job.run,
                 job.spec.command
             )?;
+            if let Some(slurm) = &job.spec.slurm {
+                let launch = Launch {
+                    gpus: job.spec.gpus,
+                    ..Launch::default()
+                };
+                let exp_bin = self
+                    .job_launcher
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("EXP"));
+                let args = slurm::sbatch_command(
+                    &slurm::absolute(&path),
+                    &job.spec.name,
+                    job.run,
+                    &launch,
+                    slurm,
+                    &exp_bin,
+                );
+                writeln!(f, "     sbatch:    {}", slurm::shell_line(&args))?;
+            }
         }
         Ok(())
     }
@@ -272,20 +311,45 @@ struct Tracked {
     dir: ExperimentDir,
     gpus: GpuRequest,
     retries_left: u32,
+    /// Submitted to Slurm instead of started here.
+    slurm: bool,
     state: TrackedState,
 }
 
 enum TrackedState {
     Queued(RunId),
+    /// Started here, or (with `slurm`) submitted to Slurm and not ended.
     Running {
         run: RunId,
         since: Instant,
         gpus: Vec<u32>,
         /// Started by a scheduler that died: not our child, so watched by polling.
         adopted: Option<ProcessId>,
+        /// The Slurm job, for a Slurm run.
+        slurm: Option<SlurmJob>,
     },
     Done,
 }
+
+/// A submitted Slurm job the scheduler follows.
+struct SlurmJob {
+    id: String,
+    /// `status.json` shows the run's end; the job still counts until Slurm says it has ended.
+    run_ended: bool,
+    /// When `squeue` first said the job had ended while `status.json` did not show the run's
+    /// end yet.
+    ended_since: Option<Instant>,
+}
+
+/// When the scheduler last looked at its Slurm jobs.
+struct SlurmWatch {
+    last_status: Instant,
+    last_query: Instant,
+    unreachable: bool,
+}
+
+/// How often the scheduler reads the `status.json` of its Slurm runs.
+const SLURM_STATUS_EVERY: Duration = Duration::from_millis(250);
 
 struct Exit {
     index: usize,
@@ -294,8 +358,11 @@ struct Exit {
 /// Runs the config to completion. Returns the summary; jobs that fail do not make this an error.
 pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary> {
     config.check_pool(&options.gpu_pool)?;
-    // Fail before creating anything when jobs could not be launched.
+    // Fail before creating anything when jobs could not be launched (or submitted).
     control::job_launcher()?;
+    if config.backend == Backend::Slurm {
+        check_sbatch()?;
+    }
     std::fs::create_dir_all(&config.base_dir).at("create the base directory", &config.base_dir)?;
     let sched = SchedulerDir::new(&config.base_dir);
     let Some(_lock) = sched.try_lock()? else {
@@ -379,6 +446,7 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
             dir,
             gpus,
             retries_left: spec.retries,
+            slurm: spec.slurm.is_some(),
             state,
         });
     }
@@ -395,6 +463,11 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
         .collect();
     let mut stopping = false;
     let mut last_draw = Instant::now() - Duration::from_secs(1);
+    let mut watch = SlurmWatch {
+        last_status: Instant::now(),
+        last_query: Instant::now(),
+        unreachable: false,
+    };
     loop {
         if options.interrupt.load(Ordering::SeqCst) && !stopping {
             stopping = true;
@@ -427,6 +500,30 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
                 let TrackedState::Queued(run) = job.state else {
                     continue;
                 };
+                if job.slurm {
+                    room -= 1;
+                    match control::submit_or_record(&job.dir, run) {
+                        Ok(id) => {
+                            out.event(&format!("submit  {} {run} as Slurm job {id}", job.name));
+                            job.state = TrackedState::Running {
+                                run,
+                                since: Instant::now(),
+                                gpus: Vec::new(),
+                                adopted: None,
+                                slurm: Some(SlurmJob {
+                                    id,
+                                    run_ended: false,
+                                    ended_since: None,
+                                }),
+                            };
+                        }
+                        Err(e) => {
+                            out.event(&format!("error   {} {run}: {e}", job.name));
+                            job.state = TrackedState::Done;
+                        }
+                    }
+                    continue;
+                }
                 let Some(gpus) = reserve(&job.gpus, &options.gpu_pool, &busy_gpus) else {
                     continue;
                 };
@@ -439,6 +536,7 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
                             since: Instant::now(),
                             gpus,
                             adopted: None,
+                            slurm: None,
                         };
                         room -= 1;
                     }
@@ -476,6 +574,7 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
                 finish(job, &mut busy_gpus, &mut out, stopping)?;
             }
         }
+        follow_slurm(&mut jobs, &mut watch, &mut busy_gpus, &mut out, stopping)?;
         serve_requests(&sched, &mut jobs, &mut journal, &mut out)?;
         if last_draw.elapsed() >= Duration::from_secs(1) {
             out.progress(&jobs);
@@ -510,6 +609,7 @@ fn materialize(config: &SchedulerConfig, spec: &JobSpec) -> Result<Experiment> {
         timeout_secs: spec.timeout.map(|t| t.as_secs().max(1)),
         retries: spec.retries,
         gpus: spec.gpus,
+        slurm: spec.slurm.clone(),
     };
     Experiment::builder(&spec.name, &config.base_dir)
         .command(&spec.command)
@@ -531,6 +631,27 @@ fn absolute(path: &Path) -> PathBuf {
 fn recover(dir: &ExperimentDir, out: &mut Output) -> Result<TrackedState> {
     let status = Status::load(dir)?;
     let name = dir.path().display();
+    let slurm = Config::load(dir)?.launch.slurm.is_some();
+    if let (true, Some(run), Some(job), false) = (
+        slurm,
+        status.run_id,
+        &status.slurm_job_id,
+        status.status.is_terminal(),
+    ) {
+        // Submitted (maybe running) before the crash: Slurm kept it; follow it again.
+        out.line(&format!("followed again: {name} (Slurm job {job})"));
+        return Ok(TrackedState::Running {
+            run,
+            since: Instant::now(),
+            gpus: Vec::new(),
+            adopted: None,
+            slurm: Some(SlurmJob {
+                id: job.clone(),
+                run_ended: false,
+                ended_since: None,
+            }),
+        });
+    }
     Ok(match status.status {
         RunState::Pending => match status.run_id {
             Some(run) => TrackedState::Queued(run),
@@ -544,6 +665,7 @@ fn recover(dir: &ExperimentDir, out: &mut Output) -> Result<TrackedState> {
                     since: Instant::now(),
                     gpus: status.gpus.clone(),
                     adopted: Some(supervisor),
+                    slurm: None,
                 }
             }
             None => {
@@ -593,6 +715,119 @@ fn launch(
         let _ = child.wait();
         let _ = exits.send(Exit { index });
     });
+    Ok(())
+}
+
+/// Whether `sbatch` can be run: checked before anything is created, so a machine without
+/// Slurm gets one error rather than one per experiment.
+fn check_sbatch() -> Result<()> {
+    match std::process::Command::new("sbatch")
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::invalid_state(format!(
+            "backend = \"slurm\" but sbatch cannot be run ({e}); run on a Slurm login node \
+             (with sbatch, squeue, scontrol and scancel on the PATH) or use backend = \"local\""
+        ))),
+    }
+}
+
+/// Follows the submitted Slurm jobs. A job holds its place in `max_concurrent` until Slurm says
+/// it has left the running states, even when `status.json` already shows the run's end (its
+/// supervisor recorded it and is exiting), so Slurm never holds more jobs than the limit. A job
+/// that Slurm says has ended while `status.json` still shows no end after
+/// [`slurm::SETTLE_GRACE`] is settled from Slurm's record (cancelled while pending, node
+/// failure, time limit).
+fn follow_slurm(
+    jobs: &mut [Tracked],
+    watch: &mut SlurmWatch,
+    busy: &mut HashSet<u32>,
+    out: &mut Output,
+    stopping: bool,
+) -> Result<()> {
+    if watch.last_status.elapsed() < SLURM_STATUS_EVERY {
+        return Ok(());
+    }
+    watch.last_status = Instant::now();
+    let mut ending = false;
+    for job in jobs.iter_mut() {
+        if let TrackedState::Running {
+            run,
+            slurm: Some(slurm_job),
+            ..
+        } = &mut job.state
+            && !slurm_job.run_ended
+        {
+            let status = Status::load(&job.dir).unwrap_or_default();
+            slurm_job.run_ended = status.run_id != Some(*run) || status.status.is_terminal();
+        }
+        ending |= matches!(&job.state, TrackedState::Running { slurm: Some(j), .. } if j.run_ended);
+    }
+    // Slurm is asked every POLL, and at once while a job whose run has ended is leaving it.
+    if !ending && watch.last_query.elapsed() < slurm::POLL {
+        return Ok(());
+    }
+    watch.last_query = Instant::now();
+    let ids: Vec<String> = jobs
+        .iter()
+        .filter_map(|job| match &job.state {
+            TrackedState::Running {
+                slurm: Some(slurm), ..
+            } => Some(slurm.id.clone()),
+            _ => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let found = match slurm::states(&ids.iter().map(String::as_str).collect::<Vec<_>>()) {
+        Ok(found) => {
+            if watch.unreachable {
+                out.event("Slurm answers again");
+                watch.unreachable = false;
+            }
+            found
+        }
+        Err(e) => {
+            if !watch.unreachable {
+                out.event(&format!(
+                    "warning: cannot ask Slurm about the jobs ({e}); retrying every {}s",
+                    slurm::POLL.as_secs()
+                ));
+                watch.unreachable = true;
+            }
+            return Ok(());
+        }
+    };
+    for job in jobs.iter_mut() {
+        let TrackedState::Running {
+            run,
+            slurm: Some(slurm_job),
+            ..
+        } = &mut job.state
+        else {
+            continue;
+        };
+        if !slurm::ended(found.get(&slurm_job.id)) {
+            slurm_job.ended_since = None;
+            continue;
+        }
+        if slurm_job.run_ended {
+            finish(job, busy, out, stopping)?;
+            continue;
+        }
+        let since = *slurm_job.ended_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= slurm::SETTLE_GRACE {
+            let run = *run;
+            let id = slurm_job.id.clone();
+            slurm::settle(&job.dir, run, &id)?;
+            finish(job, busy, out, stopping)?;
+        }
+    }
     Ok(())
 }
 
@@ -721,6 +956,11 @@ fn handle(
             (TrackedState::Queued(_), Action::Delete | Action::Terminate) => {
                 jobs[i].state = TrackedState::Done;
             }
+            // A Slurm job is terminated through Slurm and its end seen in `status.json`
+            // afterwards, maybe as "cancelled before it started": not a failure to retry.
+            (TrackedState::Running { .. }, Action::Terminate) if jobs[i].slurm => {
+                jobs[i].retries_left = 0;
+            }
             _ => {}
         }
     }
@@ -734,7 +974,8 @@ fn handle(
                 // An experiment this scheduler did not start (another config, or by hand):
                 // take it into the queue with the GPUs its config names.
                 let config = Config::load(&exp)?;
-                let gpus = if config.gpu_ids.is_empty() {
+                let slurm = config.launch.slurm.is_some();
+                let gpus = if config.gpu_ids.is_empty() || slurm {
                     GpuRequest::Count(config.launch.gpus as usize)
                 } else {
                     GpuRequest::Ids(config.gpu_ids)
@@ -749,6 +990,7 @@ fn handle(
                     dir: exp,
                     gpus,
                     retries_left: 0,
+                    slurm,
                     state: TrackedState::Queued(run),
                 });
             }
@@ -868,14 +1110,21 @@ impl Output {
         )];
         for job in jobs {
             if let TrackedState::Running {
-                run, since, gpus, ..
+                run,
+                since,
+                gpus,
+                slurm,
+                ..
             } = &job.state
             {
                 let s = since.elapsed().as_secs();
+                let place = match slurm {
+                    Some(slurm) => format!(" (Slurm job {})", slurm.id),
+                    None => gpu_note(gpus),
+                };
                 lines.push(format!(
-                    "  {} {run}{}  {:02}:{:02}:{:02}",
+                    "  {} {run}{place}  {:02}:{:02}:{:02}",
                     job.name,
-                    gpu_note(gpus),
                     s / 3600,
                     s / 60 % 60,
                     s % 60

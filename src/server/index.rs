@@ -289,6 +289,8 @@ fn same_card(a: &Summary, b: &Summary) -> bool {
         && a.pid == b.pid
         && a.finished_at == b.finished_at
         && a.gpus == b.gpus
+        && a.slurm_job_id == b.slurm_job_id
+        && a.node == b.node
 }
 
 fn stamp_of(path: &Path) -> Option<(SystemTime, u64)> {
@@ -349,8 +351,8 @@ pub fn summarize(id: &str, path: &Path) -> Option<Summary> {
         elapsed_s,
         latest,
         pid: status.pid,
-        slurm_job_id: None,
-        node: None,
+        slurm_job_id: status.slurm_job_id,
+        node: status.node,
     })
 }
 

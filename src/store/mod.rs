@@ -24,4 +24,4 @@ pub use layout::{ExperimentDir, validate_name};
 pub(crate) use lock::LockFile;
 pub use process::{ProcessId, hostname};
 pub(crate) use shm::{SharedLock, local_filesystem};
-pub use state::{Config, Launch, RunRecord, RunState, Status, now_rfc3339};
+pub use state::{Config, Launch, RunRecord, RunState, SlurmLaunch, Status, now_rfc3339};

@@ -48,8 +48,32 @@ pub struct Launch {
     pub timeout_secs: Option<u64>,
     /// How many times a failed run is retried automatically.
     pub retries: u32,
-    /// GPUs to take from the scheduler's pool (when `gpu_ids` is empty).
+    /// GPUs to take from the scheduler's pool (when `gpu_ids` is empty); with Slurm, the
+    /// `--gres=gpu:N` count.
     pub gpus: u32,
+    /// Submitted to Slurm with these settings (`[scheduler] backend = "slurm"`); `None` for a
+    /// job the scheduler runs on its own machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmLaunch>,
+}
+
+/// The `sbatch` settings of a job submitted to Slurm, after per-experiment overrides: enough
+/// to submit it again (a retry) without the scheduler's TOML file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SlurmLaunch {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// `--time`, in Slurm's own format (`[D-]HH:MM:SS`, minutes, `UNLIMITED`).
+    pub time: Option<String>,
+    /// `--cpus-per-task`.
+    pub cpus_per_task: Option<u32>,
+    /// `--mem` (Slurm's units: a number of MB, or with a K/M/G/T suffix).
+    pub mem: Option<String>,
+    /// More `sbatch` arguments, verbatim, after the ones above.
+    pub extra_sbatch_args: Vec<String>,
 }
 
 impl Default for Config {
@@ -127,6 +151,12 @@ pub struct RunRecord {
     pub exit_code: Option<i32>,
     /// Why it failed.
     pub error: Option<String>,
+    /// Its Slurm job, for Slurm runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm_job_id: Option<String>,
+    /// The node it ran on, for Slurm runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// `status.json`: the current run's state, plus the runs before it.
@@ -160,6 +190,12 @@ pub struct Status {
     pub supervisor_start_time: Option<u64>,
     /// Set by `terminate` before it signals the job, so the end is recorded as "terminated".
     pub terminate_requested: bool,
+    /// The Slurm job running this run (recorded by the submitter, and by the job itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm_job_id: Option<String>,
+    /// The node the run ran on (`SLURMD_NODENAME`, or Slurm's `BatchHost`), for Slurm runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Earlier runs of this experiment, oldest first.
     pub history: Vec<RunRecord>,
 }
@@ -195,6 +231,8 @@ impl Status {
                 finished_at: self.finished_at.take(),
                 exit_code: self.exit_code.take(),
                 error: self.error.take(),
+                slurm_job_id: self.slurm_job_id.take(),
+                node: self.node.take(),
             });
         }
         *self = Status {
