@@ -44,8 +44,10 @@ pub(crate) enum Column {
     Null(usize),
     /// Integers (empty cells are nulls holding 0).
     Int(Vec<i64>, NullBufferBuilder),
-    /// Numbers, NaN and infinities included.
-    Float(Vec<f64>, NullBufferBuilder),
+    /// Numbers, NaN and infinities included; once an integer literal is among them, which
+    /// values were integer literals (so that, should the column become text, they read as
+    /// written: `1`, not `1.0`, whatever else the chunk held).
+    Float(Vec<f64>, NullBufferBuilder, Option<BooleanBufferBuilder>),
     /// `true`/`false` in any case.
     Bool(BooleanBufferBuilder, NullBufferBuilder),
     /// Text: Arrow's offsets and bytes. Never narrows again.
@@ -81,7 +83,7 @@ impl Column {
         match self {
             Column::Null(n) => *n,
             Column::Int(v, _) => v.len(),
-            Column::Float(v, _) => v.len(),
+            Column::Float(v, ..) => v.len(),
             Column::Bool(v, _) => v.len(),
             Column::Str(offsets, ..) => offsets.len() - 1,
         }
@@ -96,9 +98,12 @@ impl Column {
                 v.push(0);
                 nulls.append_null();
             }
-            Column::Float(v, nulls) => {
+            Column::Float(v, nulls, ints) => {
                 v.push(0.0);
                 nulls.append_null();
+                if let Some(ints) = ints {
+                    ints.append(false);
+                }
             }
             Column::Bool(v, nulls) => {
                 v.append(false);
@@ -124,8 +129,9 @@ impl Column {
                 offsets.push(data.len() as i32);
                 nulls.append_non_null();
             }
-            Column::Float(v, nulls) => match parse_f64(cell) {
+            Column::Float(v, nulls, ints) => match parse_f64(cell) {
                 Some(f) => {
+                    note_literal(ints, v.len(), parse_i64(cell).is_some());
                     v.push(f);
                     nulls.append_non_null();
                 }
@@ -141,9 +147,12 @@ impl Column {
                         let mut floats = Vec::with_capacity(v.capacity());
                         floats.extend(v.iter().map(|&i| i as f64));
                         floats.push(f);
+                        let mut ints = BooleanBufferBuilder::new(v.capacity());
+                        ints.append_n(v.len(), true);
+                        ints.append(false);
                         let mut nulls = std::mem::replace(nulls, NullBufferBuilder::new(0));
                         nulls.append_non_null();
-                        *self = Column::Float(floats, nulls);
+                        *self = Column::Float(floats, nulls, Some(ints));
                     }
                     None => self.widen_to_text(cell),
                 },
@@ -175,7 +184,7 @@ impl Column {
                     let mut v = Vec::with_capacity(capacity);
                     v.resize(n, 0.0);
                     v.push(f);
-                    Column::Float(v, nulls)
+                    Column::Float(v, nulls, None)
                 } else {
                     let mut offsets = Vec::with_capacity(capacity + 1);
                     offsets.resize(n + 1, 0);
@@ -194,16 +203,23 @@ impl Column {
     pub(crate) fn push_number(&mut self, rest: &[u8]) -> Option<usize> {
         let ends_cell = |n: usize| matches!(rest.get(n), Some(b',' | b'\n'));
         match self {
-            Column::Float(v, nulls) => {
+            Column::Float(v, nulls, ints) => {
                 if ends_cell(0) {
                     v.push(0.0);
                     nulls.append_null();
+                    if let Some(ints) = ints {
+                        ints.append(false);
+                    }
                     return Some(0);
                 }
                 let (f, n) = fast_float2::parse_partial::<f64, _>(rest).ok()?;
                 if !ends_cell(n) {
                     return None;
                 }
+                // Stops at the `.` of almost every float: cheap.
+                let sign = usize::from(matches!(rest[0], b'-' | b'+'));
+                let integer = n > sign && rest[sign..n].iter().all(u8::is_ascii_digit);
+                note_literal(ints, v.len(), integer);
                 v.push(f);
                 nulls.append_non_null();
                 Some(n)
@@ -254,10 +270,21 @@ impl Column {
                 nulls,
                 Box::new(move |i, out| Value::Int(v[i]).write_csv(out)),
             ),
-            Column::Float(v, nulls) => (
-                nulls,
-                Box::new(move |i, out| Value::Float(v[i]).write_csv(out)),
-            ),
+            Column::Float(v, nulls, ints) => {
+                let ints = ints.map(|mut ints| ints.finish());
+                (
+                    nulls,
+                    Box::new(move |i, out| {
+                        if ints.as_ref().is_some_and(|ints| ints.value(i)) {
+                            // Exact below 2^53; an integer beyond that mixed with floats in
+                            // one chunk was rounded when the column became Float.
+                            Value::Int(v[i] as i64).write_csv(out)
+                        } else {
+                            Value::Float(v[i]).write_csv(out)
+                        }
+                    }),
+                )
+            }
             Column::Bool(mut v, nulls) => {
                 let v = v.finish();
                 (
@@ -295,7 +322,7 @@ impl Column {
             (ColumnType::Null, _) => return Ok(new_null_array(&data_type(ty), self.len())),
             (ColumnType::Int, ColumnType::Float) => match self {
                 Column::Int(v, nulls) => {
-                    Column::Float(v.iter().map(|&i| i as f64).collect(), nulls)
+                    Column::Float(v.iter().map(|&i| i as f64).collect(), nulls, None)
                 }
                 _ => unreachable!("matched on the type"),
             },
@@ -305,7 +332,7 @@ impl Column {
         Ok(match column {
             Column::Null(n) => Arc::new(NullArray::new(n)),
             Column::Int(v, mut nulls) => Arc::new(Int64Array::new(v.into(), nulls.finish())),
-            Column::Float(v, mut nulls) => Arc::new(Float64Array::new(v.into(), nulls.finish())),
+            Column::Float(v, mut nulls, _) => Arc::new(Float64Array::new(v.into(), nulls.finish())),
             Column::Bool(mut v, mut nulls) => {
                 Arc::new(BooleanArray::new(v.finish(), nulls.finish()))
             }
@@ -324,6 +351,22 @@ impl Column {
                 )
             }
         })
+    }
+}
+
+/// Records whether the value about to be appended at `index` of a Float column was an integer
+/// literal; the flags exist only once one was.
+#[inline]
+fn note_literal(ints: &mut Option<BooleanBufferBuilder>, index: usize, integer: bool) {
+    match ints {
+        Some(ints) => ints.append(integer),
+        None if integer => {
+            let mut flags = BooleanBufferBuilder::new(index + 1024);
+            flags.append_n(index, false);
+            flags.append(true);
+            *ints = Some(flags);
+        }
+        None => {}
     }
 }
 
@@ -474,7 +517,7 @@ mod tests {
         ];
         for cell in cells {
             for column in [
-                Column::Float(Vec::new(), NullBufferBuilder::new(0)),
+                Column::Float(Vec::new(), NullBufferBuilder::new(0), None),
                 Column::Int(Vec::new(), NullBufferBuilder::new(0)),
             ] {
                 let float = matches!(column, Column::Float(..));
@@ -535,7 +578,7 @@ mod tests {
         let text = array.as_any().downcast_ref::<StringArray>().unwrap();
         assert!(text.is_null(0));
         let values: Vec<_> = (1..6).map(|i| text.value(i)).collect();
-        assert_eq!(values, ["1.0", "2.5", "NaN", "-inf", "x"]);
+        assert_eq!(values, ["1", "2.5", "NaN", "-inf", "x"]);
     }
 
     #[test]

@@ -406,7 +406,7 @@ fn parse_rows(
         let row_start = pos;
         let mut col = 0;
         loop {
-            let (cell, terminator, next): (&[u8], u8, usize) = if chunk[pos] == b'"' {
+            let (cell, terminator, next, quoted): (&[u8], u8, usize, bool) = if chunk[pos] == b'"' {
                 // A quoted cell: "" stands for ", and any text after the closing quote up to
                 // the delimiter belongs to the cell (as the csv crate reads it).
                 unquoted.clear();
@@ -424,16 +424,20 @@ fn parse_rows(
                         break;
                     }
                 }
-                match memchr2(b',', b'\n', &chunk[i..]) {
-                    Some(k) => {
-                        unquoted.extend_from_slice(&chunk[i..i + k]);
-                        (&unquoted[..], chunk[i + k], i + k + 1)
-                    }
-                    None => {
-                        unquoted.extend_from_slice(&chunk[i..]);
-                        (&unquoted[..], b'\n', n)
-                    }
-                }
+                let (k, terminator, next) = match memchr2(b',', b'\n', &chunk[i..]) {
+                    Some(k) => (k, chunk[i + k], i + k + 1),
+                    None => (n - i, b'\n', n),
+                };
+                // A line break after the closing quote may be \r\n; a \r inside the quotes
+                // is the cell's own.
+                let after = &chunk[i..i + k];
+                let after = if terminator == b'\n' {
+                    after.strip_suffix(b"\r").unwrap_or(after)
+                } else {
+                    after
+                };
+                unquoted.extend_from_slice(after);
+                (&unquoted[..], terminator, next, true)
             } else if let Some(k) = columns
                 .get_mut(col)
                 .and_then(|c| c.push_number(&chunk[pos..]))
@@ -451,11 +455,11 @@ fn parse_rows(
                 continue;
             } else {
                 match memchr2(b',', b'\n', &chunk[pos..]) {
-                    Some(k) => (&chunk[pos..pos + k], chunk[pos + k], pos + k + 1),
-                    None => (&chunk[pos..], b'\n', n),
+                    Some(k) => (&chunk[pos..pos + k], chunk[pos + k], pos + k + 1, false),
+                    None => (&chunk[pos..], b'\n', n, false),
                 }
             };
-            let cell = if terminator == b'\n' {
+            let cell = if terminator == b'\n' && !quoted {
                 cell.strip_suffix(b"\r").unwrap_or(cell)
             } else {
                 cell

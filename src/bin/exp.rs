@@ -70,6 +70,8 @@ enum Command {
     },
     /// List the GPUs (NVML, or the inventory in $EXPMAN_GPU_INVENTORY).
     Gpus,
+    /// Write the metrics of every run under a directory as one table (Parquet, CSV or Arrow).
+    Export(ExportArgs),
     /// Schedule a few short toy experiments and serve the UI on them.
     Demo {
         /// Where the demo's experiments go.
@@ -118,6 +120,7 @@ fn try_main(cli: Cli) -> expman::Result<ExitCode> {
         Some(Command::Retry { dir }) => control(&dir, Action::Retry),
         Some(Command::Terminate { dir }) => control(&dir, Action::Terminate),
         Some(Command::Delete { dir }) => control(&dir, Action::Delete),
+        Some(Command::Export(args)) => export(&args),
         Some(Command::Gpus) => {
             print!("{}", gpu::format_table(&gpu::discover()));
             Ok(ExitCode::SUCCESS)
@@ -257,6 +260,91 @@ fn demo(dir: &Path, args: &ServeArgs) -> expman::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The experiments directory, or one experiment's directory.
+    dir: PathBuf,
+    /// The file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// parquet, csv or arrow (Arrow IPC); by default from the extension of --out.
+    #[arg(long)]
+    format: Option<String>,
+    /// Only experiments whose name or directory name matches this glob (* and ?).
+    #[arg(long)]
+    name: Option<String>,
+    /// Only runs in this state: Pending, Running, Finished or Error.
+    #[arg(long)]
+    status: Option<String>,
+    /// Only experiments with this tag (repeat it to require several).
+    #[arg(long)]
+    tag: Vec<String>,
+}
+
+/// `EXP export`: one long table of every selected run; progress on stderr for large exports.
+#[cfg(feature = "arrow")]
+fn export(args: &ExportArgs) -> expman::Result<ExitCode> {
+    use expman::arrow::{self, Format, Progress, Selection, Stage};
+
+    let format: Format = match &args.format {
+        Some(format) => format.parse()?,
+        None => {
+            let extension = args.out.extension().and_then(|e| e.to_str()).unwrap_or("");
+            extension.parse().map_err(|_| {
+                expman::Error::config(
+                    "--format",
+                    format!(
+                        "cannot tell the format from {}; pass --format parquet, csv or arrow",
+                        args.out.display()
+                    ),
+                )
+            })?
+        }
+    };
+    let mut selection = Selection::new();
+    if let Some(glob) = &args.name {
+        selection = selection.name(glob);
+    }
+    if let Some(status) = &args.status {
+        selection = selection.status(arrow::parse_status(status)?);
+    }
+    for tag in &args.tag {
+        selection = selection.tag(tag);
+    }
+    // Large exports (100 experiments or more) report every tenth.
+    let shown = std::sync::Mutex::new((Stage::Reading, 0usize));
+    let progress = |p: Progress| {
+        if p.total < 100 {
+            return;
+        }
+        let step = p.done * 10 / p.total;
+        let mut shown = shown.lock().unwrap_or_else(|e| e.into_inner());
+        if step > 0 && (p.stage, step) != *shown {
+            *shown = (p.stage, step);
+            let verb = match p.stage {
+                Stage::Reading => "read",
+                Stage::Writing => "exported",
+            };
+            eprintln!("EXP export: {verb} {}/{} experiments", p.done, p.total);
+        }
+    };
+    let summary = arrow::export(&args.dir, &selection, format, &args.out, &progress)?;
+    println!(
+        "exported {} experiments ({} runs, {} rows, {} columns) to {}",
+        summary.experiments,
+        summary.runs,
+        summary.rows,
+        summary.columns,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "arrow"))]
+fn export(_args: &ExportArgs) -> expman::Result<ExitCode> {
+    Err(expman::Error::unsupported("arrow"))
 }
 
 fn control(dir: &std::path::Path, action: Action) -> expman::Result<ExitCode> {
