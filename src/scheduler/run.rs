@@ -764,6 +764,15 @@ fn follow_slurm(
         {
             let status = Status::load(&job.dir).unwrap_or_default();
             slurm_job.run_ended = status.run_id != Some(*run) || status.status.is_terminal();
+            // The job that claimed the run is the one to follow: after a restart between
+            // sbatch and recording its id, the run may have been submitted twice, and the
+            // second job (which cannot claim it) ends at once.
+            if let Some(id) = status.slurm_job_id.filter(|id| *id != slurm_job.id)
+                && status.run_id == Some(*run)
+            {
+                slurm_job.id = id;
+                slurm_job.ended_since = None;
+            }
         }
         ending |= matches!(&job.state, TrackedState::Running { slurm: Some(j), .. } if j.run_ended);
     }
