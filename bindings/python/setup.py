@@ -1,10 +1,11 @@
 """Builds the Rust crate at the repository root and bundles it in the `expman` package.
 
     pip install ./bindings/python                     # release build of ../../Cargo.toml
-    EXPMAN_FEATURES=arrow pip install ./bindings/python  # with more Cargo features
+    EXPMAN_FEATURES=f1,f2 pip install ./bindings/python  # with more Cargo features
 
 The library and the `EXP` command are built with the same features ("ui": server, scheduler
-and GPU discovery, plus any in EXPMAN_FEATURES), so Cargo compiles the crate once for both.
+and GPU discovery; "arrow": Arrow/Parquet export and load_metrics_arrow(); plus any in
+EXPMAN_FEATURES), so Cargo compiles the crate once for both.
 
 The library is a plain cdylib with a C ABI (no Python bindings compiled in): setuptools-rust's
 `Binding.NoBinding` copies it into the package as `expman/libexpman.<abi tag>.so`, where
@@ -21,7 +22,8 @@ from setuptools_rust import Binding, RustBin, RustExtension
 HERE = Path(__file__).resolve().parent
 CARGO_TOML = os.path.relpath(HERE.parent.parent / "Cargo.toml", Path.cwd())
 FEATURES = sorted(
-    {"ui"} | {f for f in re.split(r"[,\s]+", os.environ.get("EXPMAN_FEATURES", "")) if f}
+    {"ui", "arrow"}
+    | {f for f in re.split(r"[,\s]+", os.environ.get("EXPMAN_FEATURES", "")) if f}
 )
 
 rust_extensions = [

@@ -40,6 +40,21 @@ library_version = _ffi.version()
 library_path = _ffi.LIBRARY_PATH
 
 
+def load_experiments(base_dir, name=None, status=None, tag=None):
+    """Every run of the experiments under ``base_dir`` (or of one experiment directory) as
+    one pandas DataFrame, one row per saved row: ``experiment`` (directory name), ``name``,
+    ``status`` (the run's: Pending, Running, Finished or Error) and ``tags`` (joined with
+    ","), as categoricals, then ``timestamp``, ``run_id`` and every field of any run, typed
+    as ``pandas.read_csv`` would type them (NaN where a run lacks a field).
+
+    Filters: ``name`` a glob on the experiment's name or directory name (``*``, ``?``),
+    ``status`` the run's state, ``tag`` a tag the experiment has. Needs pyarrow; for a
+    ``pyarrow.Table`` use ``expman.arrow.read_dir`` with the same arguments."""
+    from . import arrow
+
+    return arrow.to_pandas(arrow.read_dir(base_dir, name=name, status=status, tag=tag))
+
+
 def features():
     """The optional features compiled into the library, as a set of names."""
     bits = _ffi.features()
@@ -54,6 +69,7 @@ def features():
 
 __all__ = [
     "Experiment",
+    "load_experiments",
     "Table",
     "Server",
     "serve",

@@ -129,6 +129,10 @@ _SIGNATURES = [
     ("expman_server_stop", None, [_handle]),
     # GPUs
     ("expman_gpu_pick", _status, [c_size_t, _array]),
+    # Arrow (EXPMAN_ERR_UNSUPPORTED without the `arrow` feature); `out` is the address of a
+    # struct ArrowArrayStream (see expman/arrow.py)
+    ("expman_arrow_read_table", _status, [_str, c_void_p]),
+    ("expman_arrow_read_dir", _status, [_str, _str, _str, _str, c_void_p]),
 ]
 
 

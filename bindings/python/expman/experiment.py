@@ -267,6 +267,42 @@ class _Rows:
             _clear_row(self._t)
         raise err
 
+    def _table_path(self, table):
+        exp = self._owner()
+        return exp._dir / "metrics" / f"{exp.current_run_id if table is None else table}.csv"
+
+    def _load_arrow(self, table):
+        """Reads a table back (``None``: the run's own) as a pyarrow.Table."""
+        from . import arrow
+
+        pa = arrow._pyarrow()
+        self._owner()._check_open()
+        path = self._table_path(table)
+        try:
+            return arrow.read_table(path)
+        except IoError:
+            if path.exists():
+                raise
+            # No row saved yet: the file is created with the first one.
+            empty = pa.array([], pa.string())
+            return pa.table({"timestamp": empty, "run_id": empty})
+
+    def _load_df(self, table):
+        """A table as a DataFrame: through Arrow when pyarrow is there, else the plain reader;
+        both type the columns as pandas.read_csv would."""
+        from . import arrow
+
+        if not arrow.available():
+            return self._load(table).to_dataframe()
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise _pandas_missing() from None
+        self._owner()._check_open()
+        if not self._table_path(table).exists():
+            return _EmptyMetrics().to_dataframe()
+        return arrow.to_pandas(self._load_arrow(table))
+
     def _load(self, table):
         """Reads a table back (``None``: the run's own) as a _Metrics to convert."""
         exp = self._owner()
@@ -301,7 +337,11 @@ class Table(_Rows):
 
     def load_df(self):
         """The table as a pandas DataFrame (see ``Experiment.load_metrics_df``)."""
-        return self._load(self.name).to_dataframe()
+        return self._load_df(self.name)
+
+    def load_arrow(self):
+        """The table as a ``pyarrow.Table`` (see ``Experiment.load_metrics_arrow``)."""
+        return self._load_arrow(self.name)
 
     def load_dicts(self):
         """The table as a list of dicts, one per row (see ``Experiment.load_metrics_dict``)."""
@@ -701,8 +741,20 @@ class Experiment(_Rows):
 
     def load_metrics_df(self):
         """This run's metrics as a pandas DataFrame, typed as ``pandas.read_csv`` would type
-        the file: numbers numeric (int64 without empty cells), text as strings."""
-        return self._load(None).to_dataframe()
+        the file: numbers numeric (int64 without empty cells, float64 with NaN where cells are
+        empty), booleans bool, text as strings.
+
+        With pyarrow installed (and the library built with its default ``arrow`` feature) the
+        library parses the file straight into Arrow buffers on all cores and pandas converts
+        them (see ``expman.arrow.to_pandas``); without pyarrow a plain reader gives the same
+        DataFrame, more slowly."""
+        return self._load_df(None)
+
+    def load_metrics_arrow(self):
+        """This run's metrics as a ``pyarrow.Table``: int64, double (NaN and infinities
+        included), bool and string columns, null where every cell is empty; empty cells are
+        nulls. Zero-copy from the library (the Arrow C stream interface); needs pyarrow."""
+        return self._load_arrow(None)
 
     def load_metrics_dict(self):
         """This run's metrics as a list of dicts, one per row, ``timestamp`` and ``run_id``

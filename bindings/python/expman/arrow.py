@@ -1,0 +1,141 @@
+"""Metrics as Arrow tables: the library parses the CSV files into Arrow buffers and hands them
+over through the Arrow C stream interface, which pyarrow imports without copying a value.
+
+    import expman.arrow
+    table = expman.arrow.read_table("experiments/base_.../metrics/run_0001.csv")  # pyarrow.Table
+    runs = expman.arrow.read_dir("experiments", name="resnet*", status="Finished")
+    df = expman.arrow.to_pandas(runs)
+
+Needs pyarrow, and a library built with the ``arrow`` feature (the default of
+``pip install ./bindings/python``); ``available()`` says whether both are there.
+
+Column types: int64, double (NaN and infinities included), bool, string (``timestamp``,
+``run_id`` and text), and null where every cell is empty; empty cells are nulls. ``read_dir``
+adds ``experiment``, ``name``, ``status`` (the run's) and ``tags`` (joined with ",") as
+dictionary-encoded strings, which pandas turns into categoricals.
+"""
+
+import ctypes
+from ctypes import CFUNCTYPE, Structure, c_void_p
+
+from . import _ffi
+from ._errors import UnsupportedError
+from ._ffi import lib
+
+__all__ = ["available", "read_table", "read_dir", "to_pandas"]
+
+
+class ArrowArrayStream(Structure):
+    """``struct ArrowArrayStream`` of the Arrow C stream interface."""
+
+    _fields_ = [
+        ("get_schema", c_void_p),
+        ("get_next", c_void_p),
+        ("get_last_error", c_void_p),
+        ("release", c_void_p),
+        ("private_data", c_void_p),
+    ]
+
+
+_RELEASE = CFUNCTYPE(None, c_void_p)
+
+
+def available():
+    """Whether Arrow reading works here: pyarrow imports and the library has the feature."""
+    if not _ffi.features() & _ffi.FEATURE_ARROW:
+        return False
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _pyarrow():
+    if not _ffi.features() & _ffi.FEATURE_ARROW:
+        raise UnsupportedError(
+            "this build of expman lacks the `arrow` feature: reinstall it with "
+            "`pip install ./bindings/python` (arrow is on by default) or "
+            "EXPMAN_FEATURES=arrow"
+        )
+    try:
+        import pyarrow
+    except ImportError:
+        raise ImportError(
+            "reading metrics as Arrow needs pyarrow: `pip install pyarrow` (load_metrics_df() "
+            "and load_metrics_dict() work without it)"
+        ) from None
+    return pyarrow
+
+
+def _import_stream(function, *args):
+    """Calls ``function(*args, &stream)`` and imports the stream as a pyarrow.Table."""
+    pa = _pyarrow()
+    stream = ArrowArrayStream()
+    address = ctypes.addressof(stream)
+    _ffi.check(function(*args, address))
+    try:
+        # Moves the stream: pyarrow sets our release to NULL and releases it when done.
+        reader = pa.RecordBatchReader._import_from_c(address)
+    except BaseException:
+        if stream.release:  # not moved: ours to release
+            _RELEASE(stream.release)(address)
+        raise
+    return reader.read_all()
+
+
+def read_table(csv_path):
+    """The metrics table at ``csv_path`` as a ``pyarrow.Table`` (one chunk per part parsed in
+    parallel). Safe while another process writes it: a row being written is left out."""
+    return _import_stream(lib.expman_arrow_read_table, _ffi.encode(csv_path, "csv_path"))
+
+
+def read_dir(base_dir, name=None, status=None, tag=None):
+    """Every run table of the experiments under ``base_dir`` (or of one experiment directory)
+    as one long ``pyarrow.Table``: ``experiment``, ``name``, ``status``, ``tags``, then the
+    union of the tables' columns. Filters: ``name`` a glob on the experiment's name or
+    directory name (``*``, ``?``), ``status`` the run's state (Pending, Running, Finished,
+    Error), ``tag`` a tag the experiment has."""
+
+    def opt(value, what):
+        return None if value is None else _ffi.encode(value, what)
+
+    return _import_stream(
+        lib.expman_arrow_read_dir,
+        _ffi.encode(base_dir, "base_dir"),
+        opt(name, "name"),
+        opt(status, "status"),
+        opt(tag, "tag"),
+    )
+
+
+def to_pandas(table):
+    """A ``pyarrow.Table`` from this module as a pandas DataFrame typed as ``pandas.read_csv``
+    types the same CSV: int64 columns without empty cells stay int64, those with empty cells
+    become float64 with NaN; doubles float64; booleans bool (object with NaN where cells are
+    empty); text as pandas' default string dtype with NaN for empty cells; a column of nothing
+    but empty cells float64 NaN. Dictionary columns (``experiment``, ``status``, ...) become
+    categoricals. For nullable or Arrow-backed dtypes instead, call ``table.to_pandas()``
+    yourself (for example with ``types_mapper=pandas.ArrowDtype``)."""
+    pa = _pyarrow()
+    import numpy as np
+
+    fixes = []
+    for i, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            # read_csv reads a column of empty cells as float64 NaN.
+            float_field = pa.field(field.name, pa.float64())
+            table = table.set_column(i, float_field, pa.nulls(table.num_rows, pa.float64()))
+        elif (pa.types.is_boolean(field.type) or pa.types.is_string(field.type)) and (
+            table.column(i).null_count
+        ):
+            fixes.append(field.name)
+    # split_blocks: one block per column, so numeric columns without nulls need no copy into
+    # a consolidated 2-D block.
+    df = table.to_pandas(split_blocks=True)
+    for name in fixes:
+        column = df[name]
+        if column.dtype == object:
+            # pyarrow writes None for a null; read_csv writes NaN.
+            df[name] = column.where(column.notna(), np.nan)
+    return df
