@@ -55,7 +55,11 @@ fn runs_of_many_experiments_make_one_typed_table() {
         &["baseline", "cifar"],
         &[
             &[("epoch", Value::Int(1)), ("loss", Value::Float(0.5))],
-            &[("epoch", Value::Int(2)), ("loss", Value::Float(0.25))],
+            &[
+                ("epoch", Value::Int(2)),
+                ("loss", Value::Float(0.25)),
+                ("ok", Value::Bool(true)),
+            ],
         ],
     );
     a.set_finished().unwrap();
@@ -88,6 +92,7 @@ fn runs_of_many_experiments_make_one_typed_table() {
             "run_id",
             "epoch",
             "loss",
+            "ok",
             "lr"
         ]
     );
@@ -99,7 +104,8 @@ fn runs_of_many_experiments_make_one_typed_table() {
     assert!(matches!(types[0], DataType::Dictionary(..)));
     assert_eq!(types[6], DataType::Utf8, "epoch holds ints and text");
     assert_eq!(types[7], DataType::Float64, "loss holds ints and floats");
-    assert_eq!(types[8], DataType::Float64);
+    assert_eq!(types[8], DataType::Boolean);
+    assert_eq!(types[9], DataType::Float64);
     let batch = table.concat().unwrap();
     assert_eq!(batch.num_rows(), 3);
     assert_eq!(
@@ -123,6 +129,8 @@ fn runs_of_many_experiments_make_one_typed_table() {
     assert_eq!(strings(&batch, "epoch")[0].as_deref(), Some("1"));
     let lr = batch.column_by_name("lr").unwrap();
     assert_eq!(lr.null_count(), 2, "the resnet rows have no lr");
+    let ok = batch.column_by_name("ok").unwrap().as_boolean();
+    assert_eq!(ok.iter().collect::<Vec<_>>(), [None, Some(true), None]);
 }
 
 #[test]
@@ -226,8 +234,7 @@ fn a_missing_directory_and_a_bad_status_are_errors() {
     assert!(err.to_string().contains("Finished"), "{err}");
 }
 
-#[test]
-fn long_tables_are_written_to_parquet_ipc_and_csv() {
+fn exported_experiments() -> tempfile::TempDir {
     let base = tempfile::tempdir().unwrap();
     for i in 0..3i64 {
         let mut exp = experiment(
@@ -241,51 +248,24 @@ fn long_tables_are_written_to_parquet_ipc_and_csv() {
         );
         exp.set_finished().unwrap();
     }
+    base
+}
+
+fn export(base: &Path, format: arrow::Format, out: &Path) -> expman::Result<arrow::ExportSummary> {
+    arrow::export(base, &Selection::new(), format, out, &|_| {})
+}
+
+#[test]
+fn long_tables_are_written_to_csv() {
+    let base = exported_experiments();
     let out = tempfile::tempdir().unwrap();
-    for format in [
-        arrow::Format::Parquet,
-        arrow::Format::Arrow,
-        arrow::Format::Csv,
-    ] {
-        let path = out.path().join(format!("all.{format:?}"));
-        let summary =
-            arrow::export(base.path(), &Selection::new(), format, &path, &|_| {}).unwrap();
-        assert_eq!((summary.experiments, summary.runs, summary.rows), (3, 3, 6));
-        assert!(path.is_file());
-        let leftovers: Vec<_> = std::fs::read_dir(out.path())
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
-    }
-    let expected = arrow::read_dir(base.path(), &Selection::new())
-        .unwrap()
-        .concat()
-        .unwrap();
+    let path = out.path().join("all.csv");
+    let summary = export(base.path(), arrow::Format::Csv, &path).unwrap();
+    assert_eq!((summary.experiments, summary.runs, summary.rows), (3, 3, 6));
+    let files = std::fs::read_dir(out.path()).unwrap().count();
+    assert_eq!(files, 1, "only the export itself, no temporary file");
 
-    // Read back with the crates the writers use (pyarrow reads all three formats in
-    // tests/python/test_arrow.py).
-    let file = std::fs::File::open(out.path().join("all.Arrow")).unwrap();
-    let batches: Vec<RecordBatch> = arrow_ipc::reader::FileReader::try_new(file, None)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let back = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
-    assert_eq!(back, expected);
-    let file = std::fs::File::open(out.path().join("all.Parquet")).unwrap();
-    let batches: Vec<RecordBatch> =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-    let back = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
-    assert_eq!(back.schema(), expected.schema());
-    assert_eq!(back, expected);
-
-    let text = std::fs::read_to_string(out.path().join("all.Csv")).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
     let mut csv = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = csv.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
@@ -307,4 +287,54 @@ fn long_tables_are_written_to_parquet_ipc_and_csv() {
     assert_eq!(&rows[1][x_col], "NaN");
     assert_eq!(&rows[0][x_col], "");
     assert_eq!(&rows[0][2], "Finished");
+}
+
+#[cfg(not(feature = "parquet"))]
+#[test]
+fn parquet_and_ipc_need_the_parquet_feature() {
+    let base = exported_experiments();
+    let out = tempfile::tempdir().unwrap();
+    for format in [arrow::Format::Parquet, arrow::Format::Arrow] {
+        let err = export(base.path(), format, &out.path().join("x")).unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            expman::ErrorKind::Unsupported { feature: "parquet" }
+        ));
+    }
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn long_tables_are_written_to_parquet_and_ipc() {
+    let base = exported_experiments();
+    let out = tempfile::tempdir().unwrap();
+    let expected = arrow::read_dir(base.path(), &Selection::new()).unwrap();
+    let path = out.path().join("all.arrow");
+    export(base.path(), arrow::Format::Arrow, &path).unwrap();
+    // Read back with the crates the writers use (pyarrow reads both in test_arrow.py).
+    let file = std::fs::File::open(&path).unwrap();
+    let batches: Vec<RecordBatch> = arrow_ipc::reader::FileReader::try_new(file, None)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        batches,
+        expected.batches(),
+        "one IPC batch per run, as read"
+    );
+
+    let path = out.path().join("all.parquet");
+    export(base.path(), arrow::Format::Parquet, &path).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let batches: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    assert_eq!(batches.len(), 1, "6 rows make one Parquet batch");
+    assert_eq!(batches[0], expected.concat().unwrap());
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 2);
 }

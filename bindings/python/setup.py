@@ -1,11 +1,13 @@
 """Builds the Rust crate at the repository root and bundles it in the `expman` package.
 
     pip install ./bindings/python                     # release build of ../../Cargo.toml
-    EXPMAN_FEATURES=f1,f2 pip install ./bindings/python  # with more Cargo features
+    EXPMAN_FEATURES=parquet pip install ./bindings/python  # with more Cargo features
 
 The library and the `EXP` command are built with the same features ("ui": server, scheduler
-and GPU discovery; "arrow": Arrow/Parquet export and load_metrics_arrow(); plus any in
-EXPMAN_FEATURES), so Cargo compiles the crate once for both.
+and GPU discovery; "arrow": load_metrics_arrow(), load_metrics_df() through Arrow and
+`EXP export --format csv`, about 10 s more on a 70 s release build; plus any in
+EXPMAN_FEATURES, such as "parquet" for `EXP export --format parquet|arrow`, about 4 minutes
+more), so Cargo compiles the crate once for both.
 
 The library is a plain cdylib with a C ABI (no Python bindings compiled in): setuptools-rust's
 `Binding.NoBinding` copies it into the package as `expman/libexpman.<abi tag>.so`, where

@@ -94,8 +94,9 @@ pub fn parse_status(text: &str) -> Result<RunState> {
 }
 
 /// Reads every run table (`metrics/run_*.csv`) of the experiments under `base` that
-/// `selection` selects, as one long table: the [`META_COLUMNS`] (dictionary-encoded, so each
-/// name is stored once), then the union of the tables' columns in first-seen order
+/// `selection` selects, as one long table: `experiment` (the directory name), `name` (from
+/// `config.json`), `status` (the run's) and `tags` (joined with `,`), dictionary-encoded so
+/// that each value is stored once, then the union of the tables' columns in first-seen order
 /// (`timestamp`, `run_id`, fields), each with the type that holds all of its tables' values.
 /// Cells of columns a table lacks are nulls. A table field named like a meta column is renamed
 /// `<name>.1`.

@@ -15,7 +15,8 @@ use super::dir::{Selection, read_dir_grouped};
 use crate::Value;
 use crate::error::{Error, IoContext, Result};
 
-/// A file format for [`export`] and [`write_table`].
+/// A file format for [`export`] and [`write_table`]. Parquet and Arrow IPC need the feature
+/// `parquet`; without it, writing them answers [`crate::ErrorKind::Unsupported`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Apache Parquet, Snappy-compressed; dictionary columns stay dictionary-encoded.
@@ -24,6 +25,18 @@ pub enum Format {
     Csv,
     /// The Arrow IPC file format (Feather v2), uncompressed.
     Arrow,
+}
+
+impl Format {
+    /// Fails for Parquet and Arrow IPC in a build without the feature `parquet`.
+    fn check_supported(self) -> Result<()> {
+        match self {
+            Format::Parquet | Format::Arrow if !cfg!(feature = "parquet") => {
+                Err(Error::unsupported("parquet"))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl FromStr for Format {
@@ -87,6 +100,7 @@ pub fn export(
     out: impl AsRef<Path>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<ExportSummary> {
+    format.check_supported()?;
     let grouped = read_dir_grouped(base.as_ref(), selection, progress)?;
     let total = grouped.experiments;
     let mut written = 0;
@@ -129,6 +143,7 @@ fn write_file(
     out: &Path,
     before_batch: &mut dyn FnMut(usize),
 ) -> Result<()> {
+    format.check_supported()?;
     let file_name = out.file_name().ok_or_else(|| {
         Error::config(
             "out",
@@ -163,6 +178,11 @@ fn write_to(
         |e: &dyn std::fmt::Display| Error::io("write", path, std::io::Error::other(e.to_string()));
     let writer = BufWriter::with_capacity(1 << 20, file);
     match format {
+        #[cfg(not(feature = "parquet"))]
+        Format::Parquet | Format::Arrow => {
+            unreachable!("check_supported refused {format:?}")
+        }
+        #[cfg(feature = "parquet")]
         Format::Parquet => {
             let props = parquet::file::properties::WriterProperties::builder()
                 .set_compression(parquet::basic::Compression::SNAPPY)
@@ -176,6 +196,7 @@ fn write_to(
             let mut writer = w.into_inner().map_err(|e| failed(&e))?;
             writer.flush().at("write", path)?;
         }
+        #[cfg(feature = "parquet")]
         Format::Arrow => {
             let mut w = arrow_ipc::writer::FileWriter::try_new(writer, &table.schema())
                 .map_err(|e| failed(&e))?;

@@ -1,7 +1,7 @@
 //! Metrics as Apache Arrow record batches (feature `arrow`): one table, all runs of an
 //! experiment, or every experiment under a directory as one long table, typed, ready for
 //! pandas, pyarrow, polars or C++ Arrow (through the C stream interface of the C ABI), and
-//! written to Parquet, Arrow IPC or CSV files.
+//! written to CSV files, or Parquet and Arrow IPC files with the feature `parquet`.
 //!
 //! ```no_run
 //! use expman::arrow::{self, Selection};
@@ -39,9 +39,14 @@
 //!
 //! # Speed
 //!
-//! Cells go straight from the file's bytes into Arrow buffers (no per-cell allocation); a
-//! file larger than 4 MiB is split at row boundaries across threads, and the tables of many
-//! runs are read in parallel. `EXPMAN_THREADS` caps the threads (default: one per core).
+//! Cells go straight from the file's bytes into Arrow buffers, with no allocation per cell;
+//! numbers are parsed where they stand, so a numeric cell is never searched for its end first.
+//! A file larger than 4 MiB is read by all threads at once, each its own part in 1 MiB blocks
+//! parsed while they are in the cache; the tables of many runs are read in parallel.
+//! `EXPMAN_THREADS` caps the threads (default: one per core). On the development machine
+//! (2 cores) a table of 1,000,000 rows x 12 columns (174 MB) reads in about 155 ms, and 1,000
+//! runs of 10,000 rows (794 MB) into one long table in about 540 ms (`cargo bench --features
+//! arrow --bench arrow`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -56,6 +61,7 @@ use crate::ColumnType;
 use crate::error::{Error, Result};
 
 mod column;
+mod concat;
 mod dir;
 mod export;
 mod parse;
@@ -98,8 +104,15 @@ impl Table {
         match self.batches.as_slice() {
             [] => Ok(RecordBatch::new_empty(self.schema())),
             [one] => Ok(one.clone()),
-            many => arrow_select::concat::concat_batches(&self.schema, many)
-                .map_err(|e| Error::invalid_state(format!("cannot concatenate batches: {e}"))),
+            many => {
+                let columns = (0..self.schema.fields().len())
+                    .map(|c| concat::arrays(&many.iter().map(|b| b.column(c)).collect::<Vec<_>>()))
+                    .collect::<std::result::Result<Vec<_>, String>>()
+                    .map_err(|e| {
+                        Error::invalid_state(format!("cannot concatenate batches: {e}"))
+                    })?;
+                batch(&self.schema, columns)
+            }
         }
     }
 
