@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -242,10 +243,11 @@ def exp_binary(fmt="csv"):
             continue
         if fmt == "csv":
             return exe
-        probe = subprocess.run([str(exe), "export", str(REPO / "nonexistent"), "--format", fmt,
-                                "--out", os.devnull], capture_output=True, text=True,
-                               env=clean_env(), timeout=60)
-        if "lacks the `parquet` feature" not in probe.stderr:
+        with tempfile.TemporaryDirectory() as empty:
+            probe = subprocess.run([str(exe), "export", empty, "--format", fmt, "--out",
+                                    os.path.join(empty, "probe")], capture_output=True,
+                                   env=clean_env(), timeout=60)
+        if probe.returncode == 0:
             return exe
     pytest.skip(f"no EXP built with the `parquet` feature to write {fmt} (cargo test "
                 "--all-features builds one)")
