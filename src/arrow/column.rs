@@ -219,7 +219,9 @@ impl Column {
                 // Stops at the `.` of almost every float: cheap.
                 let sign = usize::from(matches!(rest[0], b'-' | b'+'));
                 let integer = n > sign && rest[sign..n].iter().all(u8::is_ascii_digit);
-                note_literal(ints, v.len(), integer);
+                if integer || ints.is_some() {
+                    note_literal(ints, v.len(), integer);
+                }
                 v.push(f);
                 nulls.append_non_null();
                 Some(n)
