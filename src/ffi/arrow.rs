@@ -1,5 +1,5 @@
 //! `expman_arrow_*`: metrics tables as Arrow record batches through the Arrow C stream
-//! interface (`struct ArrowArrayStream`, https://arrow.apache.org/docs/format/CStreamInterface.html),
+//! interface (`struct ArrowArrayStream`, <https://arrow.apache.org/docs/format/CStreamInterface.html>),
 //! which pyarrow (`pa.RecordBatchReader._import_from_c`), Arrow C++ (`arrow::ImportRecordBatchReader`),
 //! polars and DuckDB import without copying the values.
 //!
