@@ -304,26 +304,11 @@ fn next_line(file: &File, mut offset: usize, len: usize) -> std::io::Result<Opti
     Ok(None)
 }
 
+/// All the columns of a header line (the table writer's check, plus the two fixed columns).
 fn parse_header(line: &[u8], path: &Path) -> Result<Vec<String>> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(line);
-    let mut record = csv::StringRecord::new();
-    let ok = reader.read_record(&mut record).unwrap_or(false);
-    if !ok
-        || record.len() < 2
-        || record.get(0) != Some("timestamp")
-        || record.get(1) != Some("run_id")
-    {
-        return Err(Error::corrupt(
-            path,
-            Some(1),
-            "not an expman metrics table: its header must start with `timestamp,run_id`; \
-             move this file out of metrics/ or read it with another tool",
-        ));
-    }
-    Ok(record.iter().map(str::to_string).collect())
+    let mut columns = vec!["timestamp".to_string(), "run_id".to_string()];
+    columns.extend(crate::metrics::parse_header_line(line, path)?);
+    Ok(columns)
 }
 
 /// The length of the whole rows at the start of `body`: just past its last newline outside

@@ -12,7 +12,7 @@ mod writer;
 pub(crate) use reader::last_row_end;
 pub use reader::{ColumnType, Metrics, read_table};
 pub use value::Value;
-#[cfg(feature = "server")]
+#[cfg(any(feature = "server", feature = "arrow"))]
 pub(crate) use writer::parse_header as parse_header_line;
 pub use writer::{FieldId, SyncPolicy, TableWriter};
 

@@ -626,6 +626,8 @@ fn read_header(file: &File, path: &Path, size: u64, names: &[String]) -> Result<
 
 /// Parses a header line and checks it is one of ours; returns the user columns.
 pub(crate) fn parse_header(line: &[u8], path: &Path) -> Result<Vec<String>> {
+    // A file that went through a Windows editor ends its lines with CRLF.
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(line);
@@ -640,7 +642,7 @@ pub(crate) fn parse_header(line: &[u8], path: &Path) -> Result<Vec<String>> {
             path,
             Some(1),
             "not an expman metrics table: its header must start with `timestamp,run_id`; \
-             move this file out of metrics/ or log to a table of another name",
+             move this file out of metrics/, or use another table name",
         ));
     }
     Ok(record.iter().skip(2).map(str::to_string).collect())
