@@ -17,7 +17,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,6 @@ pub(crate) struct SharedLock {
     /// Our owner token, computed once: reading /proc for it on every row would cost more
     /// than the row.
     token: u64,
-    path: PathBuf,
     _file: File,
 }
 
@@ -94,7 +93,6 @@ impl SharedLock {
         let lock = SharedLock {
             control: ptr.cast::<Control>(),
             token: token(me.pid, me.start_time.unwrap_or(0)),
-            path: path.to_path_buf(),
             _file: file,
         };
         let magic = lock.control().magic.load(Ordering::Acquire);
@@ -176,12 +174,6 @@ impl SharedLock {
                 }
             }
         }
-    }
-
-    /// The lock file's path.
-    #[allow(dead_code)]
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
     }
 }
 
