@@ -12,7 +12,7 @@ The seed framework's import path works too:
 ``from experiment_manager.core.experiment import Experiment``.
 """
 
-from . import _ffi
+from . import _errors, _ffi
 from ._errors import (
     ConfigError,
     CorruptError,
@@ -79,17 +79,5 @@ __all__ = [
     "features",
     "library_version",
     "library_path",
-    "ExpmanError",
-    "NullArgumentError",
-    "EncodingError",
-    "PanicError",
-    "InvalidArgumentError",
-    "IoError",
-    "InvalidNameError",
-    "InvalidValueError",
-    "CorruptError",
-    "NotFoundError",
-    "InvalidStateError",
-    "ConfigError",
-    "UnsupportedError",
 ]
+__all__ += _errors.__all__
