@@ -6,7 +6,9 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use memchr::{memchr, memchr2, memrchr2};
+use memchr::{memchr, memchr2};
+
+use crate::metrics::framing;
 
 use super::column::Column;
 use super::pool;
@@ -82,7 +84,11 @@ pub(crate) fn parse_bytes(bytes: &[u8], path: &Path, threads: usize) -> Result<P
     let names = parse_header(&bytes[..header_end], path)?;
     let body_start = header_end + 1;
     let body = &bytes[body_start..];
-    let body = &body[..complete_end(body)];
+    let complete = crate::metrics::complete_records(body, |offset| {
+        framing::line_of(bytes, body_start + offset)
+    })
+    .map_err(|(line, reason)| Error::corrupt(path, Some(line), reason))?;
+    let body = &body[..complete];
     if body.is_empty() {
         return Ok(Parsed::empty(names));
     }
@@ -204,6 +210,13 @@ fn read_parallel(file: &File, len: usize, path: &Path, threads: usize) -> Result
         end = part_end;
         chunks.push(columns);
     }
+    if end < len
+        && crate::metrics::open_quote_swallows_rows(file, end as u64, len as u64)
+            .map_err(read_failed)?
+    {
+        let failure = PartFailure::Row(end, crate::metrics::unclosed_quote(None));
+        return Err(failure.into_error(file, path));
+    }
     chunks.retain(|c| c.first().is_some_and(|c| c.len() > 0));
     Ok(Parsed { names, chunks })
 }
@@ -311,33 +324,22 @@ fn parse_header(line: &[u8], path: &Path) -> Result<Vec<String>> {
     Ok(columns)
 }
 
-/// The length of the whole rows at the start of `body`: just past its last newline outside
-/// quotes. Exact for what expman writes, where a `"` only appears in a quoted cell (doubled).
+/// The length of the whole rows at the start of `body` (see [`framing::complete_len`]).
 pub(crate) fn complete_end(body: &[u8]) -> usize {
-    let quotes = memchr::memchr_iter(b'"', body).count();
-    // Walk back over the last few bytes: the parity of the quotes before a newline says
-    // whether it ends a row or sits inside a quoted cell.
-    let mut quotes_after = 0usize;
-    let mut end = body.len();
-    while let Some(i) = memrchr2(b'\n', b'"', &body[..end]) {
-        if body[i] == b'"' {
-            quotes_after += 1;
-        } else if (quotes - quotes_after).is_multiple_of(2) {
-            return i + 1;
-        }
-        end = i;
-    }
-    0
+    framing::complete_len(body)
 }
 
 /// Splits whole rows into `(start, end)` ranges for `threads` threads, at newlines outside
 /// quotes; one range for small inputs.
 fn split(body: &[u8], threads: usize) -> Vec<(usize, usize)> {
-    let parts = if threads <= 1 || body.len() < PARALLEL_MIN_BYTES {
-        1
-    } else {
-        threads
-    };
+    // Counting quotes finds row starts only in files quoted as expman quotes; one stray `"`
+    // (a hand edit) and only a scan from the start can tell where rows begin.
+    let parts =
+        if threads <= 1 || body.len() < PARALLEL_MIN_BYTES || !framing::quotes_are_regular(body) {
+            1
+        } else {
+            threads
+        };
     let parts = parts.max(body.len().div_ceil(MAX_CHUNK_BYTES));
     let mut bounds = Vec::with_capacity(parts);
     let mut start = 0;

@@ -4,16 +4,18 @@
 //! saved row. A row with a field the header lacks widens the header by an atomic rewrite; rows
 //! written before a widening stay shorter and read as empty (null) in the new columns.
 
+mod format;
+pub(crate) mod framing;
 mod reader;
 mod value;
 mod writer;
 
-#[cfg(feature = "server")]
-pub(crate) use reader::last_row_end;
-pub use reader::{ColumnType, Metrics, read_table};
-pub use value::Value;
 #[cfg(any(feature = "server", feature = "arrow"))]
-pub(crate) use writer::parse_header as parse_header_line;
+pub(crate) use format::parse_header as parse_header_line;
+pub use reader::{ColumnType, Metrics, read_table};
+#[cfg(feature = "arrow")]
+pub(crate) use reader::{complete_records, open_quote_swallows_rows, unclosed_quote};
+pub use value::Value;
 pub use writer::{FieldId, SyncPolicy, TableWriter};
 
 /// The two columns every table starts with.

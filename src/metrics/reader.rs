@@ -1,10 +1,13 @@
 //! Reading a table back as typed columns, consistently while others write it.
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::Value;
-use super::writer::parse_header;
-use crate::error::{Error, IoContext, Result};
+use super::format::parse_header;
+use super::framing::{self, Tail};
+use crate::error::{Error, ErrorKind, IoContext, Result};
 
 /// The type inferred for a column from all of its non-empty cells (as pandas does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,18 +49,37 @@ impl Metrics {
     }
 }
 
-/// Reads the table at `path`. A last row without its closing newline (a write in progress, or
-/// one torn by a killed writer) is skipped, also when it was cut after a newline inside quotes.
+/// Reads the table at `path`. A last record without its line end (a write in progress, or one
+/// torn by a killed writer) is left out, also when it was cut after a line end inside quotes.
+///
+/// Records are split as rust-csv, pandas and Python's `csv` split them (see
+/// [`framing`](super::framing)): a `"` inside an unquoted cell is a literal character. A
+/// quoted cell that opens and never closes, swallowing the lines after it, is an error naming
+/// its line, never a silent loss of those lines.
 pub fn read_table(path: &Path) -> Result<Metrics> {
-    let bytes = std::fs::read(path).at("read the metrics table", path)?;
-    parse_table(&bytes, path)
+    // A writer may be appending a record whose quoted cell spans lines while we read: only
+    // an unclosed quote in a file that stopped growing is the file's own.
+    let mut attempts = 0;
+    loop {
+        let bytes = std::fs::read(path).at("read the metrics table", path)?;
+        match parse_table(&bytes, path) {
+            Err(e) if attempts < 3 && matches!(e.kind(), ErrorKind::Corrupt { .. }) => {
+                let now = std::fs::metadata(path).at("stat", path)?.len();
+                if now == bytes.len() as u64 {
+                    return Err(e);
+                }
+                attempts += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Parses the bytes of a table file (see [`read_table`]).
 pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Metrics> {
     // Field names never hold a newline (they may not contain control characters), so the
     // first one ends the header.
-    let header_end = bytes.iter().position(|&b| b == b'\n');
+    let header_end = memchr::memchr(b'\n', bytes);
     let Some(header_end) = header_end else {
         // Empty, or only a header being written: no rows yet.
         return Ok(Metrics {
@@ -70,12 +92,18 @@ pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Metrics> {
     columns.extend(parse_header(&bytes[..header_end], path)?);
     let width = columns.len();
 
-    let body = &bytes[header_end + 1..];
-    let complete = &body[..last_row_end(body, &mut false).unwrap_or(0)];
+    let body_start = header_end + 1;
+    let body = &bytes[body_start..];
+    let complete =
+        &body[..complete_records(body, |offset| framing::line_of(bytes, body_start + offset))
+            .map_err(|(line, reason)| Error::corrupt(path, Some(line), reason))?];
+    // The empty line stands for the header line (csv skips it): line numbers come out as the
+    // file's, and a byte-order mark at the body's start stays a cell's text, as it is in the
+    // file (csv strips one only at the very start of its input).
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(complete);
+        .from_reader(std::io::Read::chain(&b"\n"[..], complete));
     let mut raw: Vec<Vec<String>> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -83,12 +111,12 @@ pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Metrics> {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map(|p| p.line() + 1);
+                let line = e.position().map(|p| p.line());
                 return Err(Error::corrupt(path, line, format!("unreadable row: {e}")));
             }
         }
         if record.len() > width {
-            let line = record.position().map(|p| p.line() + 1);
+            let line = record.position().map(|p| p.line());
             return Err(Error::corrupt(
                 path,
                 line,
@@ -137,22 +165,68 @@ impl Metrics {
     }
 }
 
-/// Where the last whole row in `chunk` ends: just past its last newline outside quotes.
-///
-/// A newline inside a quoted cell ends no row, so a tail cut after one (a write in progress, or
-/// one torn by a killed writer) is not taken for a row. `quoted` carries the state from the
-/// previous chunk and must start `false` at a row boundary. Exact for what expman writes, where
-/// a `"` only ever appears in a quoted cell (and there doubled).
-pub(crate) fn last_row_end(chunk: &[u8], quoted: &mut bool) -> Option<usize> {
-    let mut end = None;
-    for (i, &b) in chunk.iter().enumerate() {
-        match b {
-            b'"' => *quoted = !*quoted,
-            b'\n' if !*quoted => end = Some(i + 1),
-            _ => {}
+/// The length of the complete records at the start of `body`, or, when the body ends inside
+/// a quoted cell that spans lines, the line where that cell's record starts (`line_of` turns a
+/// body offset into a line) and what to say about it.
+pub(crate) fn complete_records(
+    body: &[u8],
+    line_of: impl Fn(usize) -> u64,
+) -> std::result::Result<usize, (u64, String)> {
+    let (end, tail) = framing::complete_prefix(body);
+    if let Tail::OpenQuote(start) = tail {
+        let start = start as usize;
+        if swallows_rows(&body[start..]) {
+            let swallowed = memchr::memchr_iter(b'\n', &body[start..]).count();
+            return Err((line_of(start), unclosed_quote(Some(swallowed))));
         }
     }
-    end
+    Ok(end)
+}
+
+/// Whether an unterminated record that is inside a quoted cell holds lines that look like rows
+/// (they start with a date, as every row's timestamp does). A row torn by a killed writer, or
+/// being written, is one row whose text may hold line breaks: that is left out quietly. A stray
+/// `"` that swallows the rest of the file is not.
+pub(crate) fn swallows_rows(open_record: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', open_record).any(|i| starts_with_date(&open_record[i + 1..]))
+}
+
+/// [`swallows_rows`] for the bytes of `file` from `start` (where an unterminated record inside
+/// a quoted cell begins) to `end`, read until the answer is known: a torn or in-progress row
+/// is short, and a swallowed file shows its next row within a line.
+pub(crate) fn open_quote_swallows_rows(file: &File, start: u64, end: u64) -> std::io::Result<bool> {
+    let mut window = vec![0u8; 64 << 10];
+    let mut offset = start;
+    while offset < end {
+        // Overlap by a line end and a date, so none is split between two reads.
+        let from = offset.saturating_sub(10).max(start);
+        let n = ((end - from) as usize).min(window.len());
+        file.read_exact_at(&mut window[..n], from)?;
+        if swallows_rows(&window[..n]) {
+            return Ok(true);
+        }
+        offset = from + n as u64;
+    }
+    Ok(false)
+}
+
+/// `YYYY-MM-DD` at the start of `bytes`.
+fn starts_with_date(bytes: &[u8]) -> bool {
+    bytes.len() >= 10
+        && bytes[..10].iter().enumerate().all(|(i, &b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+}
+
+/// What to say about a quoted cell that opens and never closes, swallowing `swallowed` lines
+/// (or some) after it.
+pub(crate) fn unclosed_quote(swallowed: Option<usize>) -> String {
+    let lines = swallowed.map_or("the rows".to_string(), |n| format!("the {n} line(s)"));
+    format!(
+        "a quoted cell opens on this line and never closes, so {lines} after it would be read \
+         as part of it; find the stray `\"` (a hand edit?) and remove it or close the cell"
+    )
 }
 
 /// The narrowest type that holds every non-empty cell.

@@ -28,7 +28,7 @@ pub fn table_tail(path: &Path, n: usize) -> Result<Metrics> {
     // A row being written (or torn) may end just after a newline inside a quoted cell: end at
     // the last newline outside quotes. (Exact when the tail starts at a row boundary, as it
     // does whenever the whole body was read.)
-    let body = &body[..crate::metrics::last_row_end(&body, &mut false).unwrap_or(0)];
+    let body = &body[..crate::metrics::framing::complete_len(&body)];
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
