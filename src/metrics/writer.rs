@@ -2,36 +2,45 @@
 //!
 //! Protocol, shared by every process that writes a table (they need no other coordination):
 //!
-//! 1. Open `metrics/<table>.csv` with `O_APPEND` and take an exclusive flock on it.
-//! 2. `fstat`: a link count of 0 means another writer replaced (widened) or someone deleted the
-//!    file while we waited; drop it, reopen the path and start again. So nobody ever appends to an
-//!    unlinked file.
-//! 3. If the file grew since our own last write (flock), or we took the lock over from a dead
-//!    owner (shared lock), find where the last whole row ends (its newline outside quotes: a
-//!    quoted cell may hold newlines, so this scans forward from a known row boundary) and
-//!    truncate anything after it: a row torn by a writer killed mid-write, never to be glued to
-//!    ours. (Its `save_row` never returned, so nothing acknowledged is lost.)
-//! 4. If every field of the row has a column: format the line and write it with one `write(2)`.
-//!    Otherwise widen: write the new header to a temporary file, let the kernel copy the body
-//!    (`copy_file_range` through `std::io::copy`), add the row, fsync, rename over the table,
-//!    bump the shared generation at once, fsync the directory. Writers waiting on the old file
-//!    see step 2 and reopen. A failed append cuts the bytes it wrote.
+//! 1. Open `metrics/<table>.csv` with `O_APPEND` and take the table's lock: on a local
+//!    filesystem a lock word in shared memory (`store::shm`, with a record of where the last
+//!    acknowledged append ended and of the append in flight), on a network filesystem flock.
+//! 2. Fast path (local): the file ends exactly where the last acknowledged append ended (one
+//!    `lseek` against the shared record) and every field has a column: write the line with one
+//!    `write(2)` and record its end. Nothing else is read.
+//! 3. Otherwise look closer. `fstat`: a link count of 0 means the file was replaced (widened)
+//!    or deleted while we waited; reopen. A tail that no acknowledged append accounts for is
+//!    either provably the torn fragment of an expman append (the shared record says an append
+//!    of N bytes began at the committed end and never finished, and the file ends inside it):
+//!    then it is cut, because its `save_row` never returned; or anything else (a hand edit,
+//!    another tool, a half-copied file, a writer killed on a network filesystem): then not one
+//!    byte is removed. The bytes since the last known record boundary are scanned with the CSV
+//!    state machine of [`super::framing`], and the new row is preceded by what makes it a
+//!    record of its own (a line end, or a closing quote and a line end), with a warning on
+//!    stderr naming the file and line.
+//! 4. A row with a field the header lacks widens the table: a temporary file gets the new
+//!    header, the body (kernel copy), the separator and the row; fsync, rename over the table,
+//!    record its end and bump the shared generation at once, fsync the directory. Writers
+//!    holding the old file see step 3 (or the generation) and reopen. A failed append cuts the
+//!    bytes it wrote.
 //! 5. Unlock.
 //!
-//! Readers take no lock: they see either the old or the new file whole, and ignore a last row
-//! that is not complete yet (no newline outside quotes after it).
+//! Readers take no lock: they see either the old or the new file whole, and leave out a last
+//! record that is not complete yet (a write in progress).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use super::reader::last_row_end;
+use super::format::{Clock, format_row, parse_header, write_header};
+use super::framing::{self, Scanner, Tail};
 use super::value::write_text;
 use super::{Value, validate_field};
 use crate::error::{Error, IoContext, Result};
+use crate::store::faults::{self, IoOp};
 use crate::store::{SharedLock, local_filesystem};
 
 /// How hard `save_row` works to keep a row through a power loss.
@@ -249,14 +258,15 @@ impl TableWriter {
             self.coordination = Some(Coordination::for_table(&self.path)?);
         }
         let coordination = self.coordination.as_ref().expect("chosen above");
-        // Set when we took the lock over from a dead owner: its last write may be torn. Kept
+        // Set when we took the lock over from a dead owner: its last append may be torn. Kept
         // across a reopen, because the guard that told us is gone by the next try.
-        let mut repair_pending = false;
+        let mut took_over = false;
         loop {
             if self.open.is_none() {
                 // Read the generation before opening: a replacement after this read bumps it,
                 // so a mismatch under the lock always means our file may be stale.
                 let generation = coordination.generation();
+                faults::check(IoOp::Open, &self.path).at("open the metrics table", &self.path)?;
                 let file = OpenOptions::new()
                     .read(true)
                     .append(true)
@@ -266,6 +276,7 @@ impl TableWriter {
                 self.open = Some(OpenTable {
                     file,
                     layout: None,
+                    inode: 0,
                     generation,
                     checked: Instant::now(),
                 });
@@ -282,7 +293,7 @@ impl TableWriter {
             let outcome = match coordination {
                 Coordination::Flock => {
                     open.file.lock().at("lock", &self.path)?;
-                    let saved = row.save(open, Check::Flock, None, &mut self.clock, &mut self.line);
+                    let saved = row.save(open, Held::Flock, &mut self.clock, &mut self.line);
                     // Closing would release it too; an unlock error leaves nothing to act on.
                     let _ = open.file.unlock();
                     saved?
@@ -294,20 +305,13 @@ impl TableWriter {
                         // before bumping the generation: bump it now, so that every writer
                         // still holding the replaced file reopens instead of appending to it.
                         lock.bump_generation();
-                        repair_pending = true;
+                        took_over = true;
                     }
                     if lock.generation() != open.generation {
                         Saved::Stale
                     } else {
-                        let check = Check::Shared {
-                            took_over: repair_pending,
-                            // A deleted table (rm by hand) gives no generation bump: look at
-                            // the link count now and then.
-                            stat: open.layout.is_none()
-                                || repair_pending
-                                || open.checked.elapsed() >= RECHECK_EVERY,
-                        };
-                        row.save(open, check, Some(lock), &mut self.clock, &mut self.line)?
+                        let held = Held::Shared { lock, took_over };
+                        row.save(open, held, &mut self.clock, &mut self.line)?
                     }
                 }
             };
@@ -330,6 +334,7 @@ impl TableWriter {
     pub fn sync(&mut self) -> Result<()> {
         if self.unsynced {
             if let Some(open) = &self.open {
+                faults::check(IoOp::Sync, &self.path).at("fsync", &self.path)?;
                 open.file.sync_data().at("fsync", &self.path)?;
             }
             self.unsynced = false;
@@ -360,9 +365,12 @@ impl TableWriter {
 /// How often a writer on a local filesystem checks that its table file still has a name.
 const RECHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// The longest header line looked for: past it, a file without a line end is not a table.
+const MAX_HEADER_BYTES: u64 = 16 << 20;
+
 /// How the writers of one table exclude each other.
 enum Coordination {
-    /// Local filesystem: a lock and a generation counter in shared memory
+    /// Local filesystem: a lock, a generation counter and the table's end in shared memory
     /// (`metrics/.<table>.csv.lock`, see `store::shm`).
     Shared(SharedLock),
     /// Network filesystem: flock on the table file, and an fstat after each lock to see whether
@@ -381,6 +389,7 @@ impl Coordination {
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
         let lock_path = path.with_file_name(format!(".{file_name}.lock"));
+        faults::check(IoOp::Open, &lock_path).at("open the lock file", &lock_path)?;
         Ok(Coordination::Shared(SharedLock::open(&lock_path)?))
     }
 
@@ -392,19 +401,33 @@ impl Coordination {
     }
 }
 
-/// What to verify once the lock is held.
+/// The lock that is held while a row is saved.
 #[derive(Clone, Copy)]
-enum Check {
-    /// fstat every time; repair the tail when the file grew since our last write.
+enum Held<'a> {
+    /// flock on the table file.
     Flock,
-    /// fstat only when `stat`; repair the tail only when the previous owner died.
-    Shared { took_over: bool, stat: bool },
+    /// The shared lock; `took_over` when its previous owner died holding it.
+    Shared {
+        lock: &'a SharedLock,
+        took_over: bool,
+    },
+}
+
+impl<'a> Held<'a> {
+    fn shared(self) -> Option<&'a SharedLock> {
+        match self {
+            Held::Shared { lock, .. } => Some(lock),
+            Held::Flock => None,
+        }
+    }
 }
 
 /// The open file and what we know of it.
 struct OpenTable {
     file: File,
     layout: Option<Layout>,
+    /// The file's inode, from its last fstat (0 before the first).
+    inode: u64,
     /// The shared generation when the file was opened.
     generation: u64,
     /// When the link count was last checked.
@@ -421,38 +444,97 @@ struct Row<'a> {
     run_id: &'a str,
 }
 
+/// What a table's header line says, or why there is none.
+enum Header {
+    /// An empty file: the first row writes the header.
+    Empty,
+    /// Bytes without a line end: no header line.
+    Unterminated,
+    /// A header of ours.
+    Found(Layout),
+}
+
 impl Row<'_> {
+    /// Whether every field of the row has a column in `layout`.
+    fn fits(&self, layout: &Layout) -> bool {
+        self.touched.iter().all(|&id| layout.column(id).is_some())
+    }
+
     /// The body of `save_row`, run while holding the table's lock.
     fn save(
         &self,
         open: &mut OpenTable,
-        check: Check,
-        shared: Option<&SharedLock>,
+        held: Held<'_>,
         clock: &mut Clock,
         line: &mut Vec<u8>,
     ) -> Result<Saved> {
         let path = self.path;
-        let file = &open.file;
-        let stat = match check {
-            Check::Flock => true,
-            Check::Shared { stat, .. } => stat,
-        };
-        let mut size = None;
-        if stat {
-            let meta = file.metadata().at("stat", path)?;
-            if meta.nlink() == 0 {
-                return Ok(Saved::Stale);
+        if let Held::Shared {
+            lock,
+            took_over: false,
+        } = held
+            && let Some(layout) = open.layout.as_mut()
+            && open.checked.elapsed() < RECHECK_EVERY
+            && self.fits(layout)
+        {
+            // The fast path: the file ends where the last acknowledged append ended, so it ends
+            // with a whole record of ours and the row can follow it directly.
+            let size = seek_end(&open.file, path)?;
+            if lock.mark().ends_at(open.inode, size) {
+                line.clear();
+                format_row(
+                    &layout.field_of_column,
+                    self.pending,
+                    self.run_id,
+                    clock,
+                    line,
+                );
+                append(&open.file, path, Some((lock, open.inode)), size, line)?;
+                layout.end = size + line.len() as u64;
+                return Ok(Saved::Appended);
             }
-            open.checked = Instant::now();
-            size = Some(meta.len());
         }
+
+        faults::check(IoOp::Stat, path).at("stat", path)?;
+        let meta = open.file.metadata().at("stat", path)?;
+        if meta.nlink() == 0 {
+            return Ok(Saved::Stale);
+        }
+        open.checked = Instant::now();
+        open.inode = meta.ino();
+        let mut size = meta.len();
         if open.layout.is_none() {
-            let known = size.expect("a new file is always stat-ed");
-            open.layout = read_header(file, path, known, self.names)?;
-            if open.layout.is_none() && known > 0 {
-                // A header torn by a writer killed while creating the file: start it again.
-                file.set_len(0).at("repair the torn header of", path)?;
-                size = Some(0);
+            // Only the lock holder widens, so a temporary copy that exists now was left by a
+            // writer killed while widening: it is garbage (the table was never replaced by it).
+            if self.tmp_path.exists() {
+                let _ = faults::check(IoOp::Remove, self.tmp_path)
+                    .and_then(|()| std::fs::remove_file(self.tmp_path));
+            }
+            match read_header(&open.file, path, size, self.names)? {
+                Header::Found(layout) => open.layout = Some(layout),
+                Header::Empty => {}
+                Header::Unterminated => {
+                    let lock = held.shared();
+                    let torn_own_header = lock.is_some_and(|lock| {
+                        let mark = lock.mark();
+                        mark.committed_end == 0 && mark.unacknowledged(open.inode, size).is_some()
+                    });
+                    if !torn_own_header {
+                        return Err(Error::corrupt(
+                            path,
+                            Some(1),
+                            format!(
+                                "{size} bytes without a line end, so no header line: not an \
+                                 expman metrics table (another program wrote it, or a copy was \
+                                 cut short). expman leaves it untouched; move it out of \
+                                 metrics/ or log to another table name"
+                            ),
+                        ));
+                    }
+                    // The header of a creator that died writing it: start the file again.
+                    truncate(&open.file, path, 0)?;
+                    size = 0;
+                }
             }
         }
         let Some(layout) = open.layout.as_mut() else {
@@ -462,41 +544,46 @@ impl Row<'_> {
             line.clear();
             write_header(&layout.columns, line);
             layout.header_len = line.len() as u64;
-            format_row(&layout, self.pending, self.run_id, clock, line);
-            append(file, path, line)?;
-            layout.end = line.len() as u64;
+            format_row(
+                &layout.field_of_column,
+                self.pending,
+                self.run_id,
+                clock,
+                line,
+            );
+            let shared = held.shared().map(|lock| (lock, open.inode));
+            if let Some((lock, inode)) = shared {
+                lock.commit(inode, size);
+            }
+            append(&open.file, path, shared, size, line)?;
+            layout.end = size + line.len() as u64;
             open.layout = Some(layout);
             return Ok(Saved::Appended);
         };
-        let repair = match check {
-            Check::Flock => size != Some(layout.end),
-            Check::Shared { took_over, .. } => took_over,
-        };
-        if repair {
-            let known = match size {
-                Some(known) => known,
-                None => file.metadata().at("stat", path)?.len(),
-            };
-            // Scan from the last row boundary we know of: the end of our own last write when
-            // the file still reaches it, else the header.
-            let from = if layout.end <= known {
-                layout.end
-            } else {
-                layout.header_len
-            };
-            size = Some(repair_tail(file, path, known, from)?);
+        let (size, separator) = self.prepare_tail(&open.file, layout, held, open.inode, size)?;
+        if let Some(lock) = held.shared()
+            && separator.is_empty()
+        {
+            // The file ends with a whole record here: record it as the boundary, so that a
+            // fragment of our append is provably ours. (After bytes we cannot account for,
+            // the boundary stays where it was, and a torn append of ours is kept, not cut.)
+            lock.commit(open.inode, size);
         }
-        if self.touched.iter().all(|&id| layout.column(id).is_some()) {
+        if self.fits(layout) {
             line.clear();
-            format_row(layout, self.pending, self.run_id, clock, line);
-            append(file, path, line)?;
-            layout.end = size.map_or(u64::MAX, |s| s + line.len() as u64);
+            line.extend_from_slice(separator);
+            format_row(
+                &layout.field_of_column,
+                self.pending,
+                self.run_id,
+                clock,
+                line,
+            );
+            let shared = held.shared().map(|lock| (lock, open.inode));
+            append(&open.file, path, shared, size, line)?;
+            layout.end = size + line.len() as u64;
             return Ok(Saved::Appended);
         }
-        let size = match size {
-            Some(known) => known,
-            None => file.metadata().at("stat", path)?.len(),
-        };
         let mut columns = layout.columns.clone();
         columns.extend(
             self.touched
@@ -505,43 +592,89 @@ impl Row<'_> {
                 .map(|id| self.names[id.index()].clone()),
         );
         let widened = Layout::new(0, columns, self.names, 0);
-        self.widen(file, layout.header_len, size, &widened, shared, clock, line)?;
+        let body = layout.header_len..size;
+        self.widen(&open.file, body, separator, &widened, held, clock, line)?;
         Ok(Saved::Replaced)
     }
 
-    /// Rewrites the table with a wider header and the new row, atomically, and tells the
-    /// other writers (`shared`'s generation) as soon as the new file is in place.
+    /// Makes sure a new record can start at the end of the file: cuts a fragment that is
+    /// provably an unacknowledged append of ours; otherwise removes nothing and returns the
+    /// bytes that must precede the row (see [`framing::separator`]). Returns the file's size
+    /// after any cut and that separator.
+    fn prepare_tail(
+        &self,
+        file: &File,
+        layout: &Layout,
+        held: Held<'_>,
+        inode: u64,
+        size: u64,
+    ) -> Result<(u64, &'static [u8])> {
+        let path = self.path;
+        // The nearest record boundary we know: everything before it was there when an append
+        // that we (or a writer sharing our record) acknowledged ended.
+        let from = match held {
+            Held::Shared { lock, .. } => {
+                let mark = lock.mark();
+                match mark.unacknowledged(inode, size) {
+                    // A whole line whose writer died before hearing it was saved: keep it.
+                    Some(true) => return Ok((size, b"")),
+                    // Torn by a writer killed mid-row: its save never returned, so cut it.
+                    Some(false) => {
+                        truncate(file, path, mark.committed_end)?;
+                        return Ok((mark.committed_end, b""));
+                    }
+                    None if mark.ends_at(inode, size) => return Ok((size, b"")),
+                    None if mark.inode == inode
+                        && (layout.header_len..=size).contains(&mark.committed_end) =>
+                    {
+                        mark.committed_end
+                    }
+                    None => layout.header_len,
+                }
+            }
+            Held::Flock if layout.end == size => return Ok((size, b"")),
+            Held::Flock if (layout.header_len..=size).contains(&layout.end) => layout.end,
+            Held::Flock => layout.header_len,
+        };
+        let (tail, last_byte) = scan_tail(file, path, from, size)?;
+        let swallows = match tail {
+            Tail::OpenQuote(start) => {
+                faults::check(IoOp::Read, path).at("read the end of", path)?;
+                super::reader::open_quote_swallows_rows(file, start, size)
+                    .at("read the end of", path)?
+            }
+            _ => false,
+        };
+        if tail != Tail::Complete {
+            warn_unterminated(file, path, tail, swallows);
+        }
+        Ok((size, framing::separator(tail, last_byte, swallows)))
+    }
+
+    /// Rewrites the table with a wider header, the rows in `body`, `separator` and the new
+    /// row, atomically, and tells the other writers (`held`'s generation) as soon as the new
+    /// file is in place.
     #[allow(clippy::too_many_arguments)]
     fn widen(
         &self,
         file: &File,
-        header_len: u64,
-        size: u64,
+        body: std::ops::Range<u64>,
+        separator: &[u8],
         widened: &Layout,
-        shared: Option<&SharedLock>,
+        held: Held<'_>,
         clock: &mut Clock,
         line: &mut Vec<u8>,
     ) -> Result<()> {
         let (path, tmp_path) = (self.path, self.tmp_path);
-        // The tail is whole here: a torn one was cut when the lock was taken over (shm) or when
-        // the file was found longer than our last write (flock), and a failed append cuts its
-        // own bytes. A last byte other than `\n` means one of those failed: scan then.
-        let mut last = [0u8; 1];
-        let body_end = if size > header_len
-            && file.read_exact_at(&mut last, size - 1).is_ok()
-            && last[0] == b'\n'
-        {
-            size
-        } else {
-            complete_end(file, path, size, header_len)?
-        };
         let dir = path.parent().unwrap_or(Path::new("."));
         // Opened before anything changes, so running out of descriptors fails cleanly here
         // rather than after the rename.
+        faults::check(IoOp::Open, dir).at("open the directory", dir)?;
         let dir_handle = File::open(dir).at("open the directory", dir)?;
         // Only the lock holder rewrites, so a leftover temporary file is from a writer that died.
         let _ = std::fs::remove_file(tmp_path);
         let result = (|| {
+            faults::check(IoOp::Open, tmp_path).at("create", tmp_path)?;
             let mut tmp = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -549,13 +682,17 @@ impl Row<'_> {
                 .at("create", tmp_path)?;
             line.clear();
             write_header(&widened.columns, line);
-            tmp.write_all(line).at("write", tmp_path)?;
-            let mut body = file;
-            body.seek(SeekFrom::Start(header_len)).at("seek in", path)?;
+            write_all(&mut tmp, tmp_path, line)?;
+            let mut source = file;
+            source
+                .seek(SeekFrom::Start(body.start))
+                .at("seek in", path)?;
+            faults::check(IoOp::Copy, path).at("copy the rows of", path)?;
             // std::io::copy between files uses copy_file_range: the kernel copies the body.
-            let copied = std::io::copy(&mut body.take(body_end - header_len), &mut tmp)
-                .at("copy the rows of", path)?;
-            if copied != body_end - header_len {
+            let want = body.end - body.start;
+            let copied =
+                std::io::copy(&mut source.take(want), &mut tmp).at("copy the rows of", path)?;
+            if copied != want {
                 return Err(Error::invalid_state(format!(
                     "{} shrank while being widened under its lock; another program is writing \
                      it without expman's lock",
@@ -563,15 +700,28 @@ impl Row<'_> {
                 )));
             }
             line.clear();
-            format_row(widened, self.pending, self.run_id, clock, line);
-            tmp.write_all(line).at("write", tmp_path)?;
+            line.extend_from_slice(separator);
+            format_row(
+                &widened.field_of_column,
+                self.pending,
+                self.run_id,
+                clock,
+                line,
+            );
+            write_all(&mut tmp, tmp_path, line)?;
+            faults::check(IoOp::Sync, tmp_path).at("fsync", tmp_path)?;
             tmp.sync_data().at("fsync", tmp_path)?;
+            let new_end = tmp.stream_position().at("stat", tmp_path)?;
+            let new_inode = tmp.metadata().at("stat", tmp_path)?.ino();
+            faults::check(IoOp::Rename, path).at("replace", path)?;
             std::fs::rename(tmp_path, path).at("replace", path)?;
             // Tell the other writers before anything else can fail: from here on the old file
             // is unlinked, and a writer that appended to it would lose its row.
-            if let Some(lock) = shared {
+            if let Some(lock) = held.shared() {
+                lock.commit(new_inode, new_end);
                 lock.bump_generation();
             }
+            faults::check(IoOp::Sync, dir).at("fsync the directory", dir)?;
             dir_handle.sync_all().at("fsync the directory", dir)
         })();
         if result.is_err() {
@@ -595,28 +745,32 @@ enum Saved {
     Stale,
 }
 
-/// Reads and checks the header; `None` when the file has no complete first line yet.
-fn read_header(file: &File, path: &Path, size: u64, names: &[String]) -> Result<Option<Layout>> {
+/// Reads and checks the header of a file of `size` bytes.
+fn read_header(file: &File, path: &Path, size: u64, names: &[String]) -> Result<Header> {
+    if size == 0 {
+        return Ok(Header::Empty);
+    }
     let mut head = Vec::new();
     let mut chunk = [0u8; 8192];
     let newline = loop {
-        if head.len() as u64 >= size {
-            return Ok(None);
+        if head.len() as u64 >= size.min(MAX_HEADER_BYTES) {
+            return Ok(Header::Unterminated);
         }
+        faults::check(IoOp::Read, path).at("read the header of", path)?;
         let n = file
             .read_at(&mut chunk, head.len() as u64)
             .at("read the header of", path)?;
         if n == 0 {
-            return Ok(None);
+            return Ok(Header::Unterminated);
         }
         let start = head.len();
         head.extend_from_slice(&chunk[..n]);
-        if let Some(i) = head[start..].iter().position(|&b| b == b'\n') {
+        if let Some(i) = memchr::memchr(b'\n', &head[start..]) {
             break start + i;
         }
     };
     let columns = parse_header(&head[..newline], path)?;
-    Ok(Some(Layout::new(
+    Ok(Header::Found(Layout::new(
         newline as u64 + 1,
         columns,
         names,
@@ -624,146 +778,138 @@ fn read_header(file: &File, path: &Path, size: u64, names: &[String]) -> Result<
     )))
 }
 
-/// Parses a header line and checks it is one of ours; returns the user columns.
-pub(crate) fn parse_header(line: &[u8], path: &Path) -> Result<Vec<String>> {
-    // A file that went through a Windows editor ends its lines with CRLF.
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(line);
-    let mut record = csv::StringRecord::new();
-    let ok = reader.read_record(&mut record).unwrap_or(false);
-    if !ok
-        || record.len() < 2
-        || record.get(0) != Some("timestamp")
-        || record.get(1) != Some("run_id")
-    {
-        return Err(Error::corrupt(
-            path,
-            Some(1),
-            "not an expman metrics table: its header must start with `timestamp,run_id`; \
-             move this file out of metrics/, or use another table name",
-        ));
+/// Scans the bytes from `from` (a record boundary) to `size`: how they end, and their last
+/// byte (`None` when there are none).
+fn scan_tail(file: &File, path: &Path, from: u64, size: u64) -> Result<(Tail, Option<u8>)> {
+    let mut scanner = Scanner::new(from);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let (mut pos, mut last) = (from, None);
+    while pos < size {
+        let n = ((size - pos) as usize).min(chunk.len());
+        faults::check(IoOp::Read, path).at("read the end of", path)?;
+        file.read_exact_at(&mut chunk[..n], pos)
+            .at("read the end of", path)?;
+        scanner.feed(&chunk[..n]);
+        last = Some(chunk[n - 1]);
+        pos += n as u64;
     }
-    Ok(record.iter().skip(2).map(str::to_string).collect())
+    Ok((scanner.tail(), last))
 }
 
-fn write_header(columns: &[String], line: &mut Vec<u8>) {
-    line.extend_from_slice(b"timestamp,run_id");
-    for column in columns {
-        line.push(b',');
-        write_text(column, line);
-    }
-    line.push(b'\n');
+/// Tells the user that the table ends with a record expman cannot account for, which it keeps.
+/// Best effort: a closed stderr is no reason to fail a save.
+fn warn_unterminated(file: &File, path: &Path, tail: Tail, swallows_rows: bool) {
+    let (start, what) = match tail {
+        Tail::Complete => return,
+        Tail::OpenRecord(start) => (start, "has no line end"),
+        Tail::OpenQuote(start) if swallows_rows => (
+            start,
+            "opens a quoted cell that never closes and holds the rows after it: a stray `\"`? \
+             Readers will name this line until it is removed",
+        ),
+        Tail::OpenQuote(start) => (
+            start,
+            "opens a quoted cell that never closes (expman adds the closing `\"`)",
+        ),
+    };
+    let line = line_number(file, start).map_or(String::new(), |n| format!(" line {n}"));
+    let _ = writeln!(
+        std::io::stderr(),
+        "expman: warning: {}{line}: the last record {what}; it was not written by expman's \
+         protocol (a hand edit, another program, or a writer killed on a network filesystem). \
+         Every byte of it is kept; new rows start on the next line.",
+        path.display()
+    );
 }
 
-fn format_row(
-    layout: &Layout,
-    pending: &[Option<Value>],
-    run_id: &str,
-    clock: &mut Clock,
-    line: &mut Vec<u8>,
-) {
-    clock.write_now(line);
-    line.push(b',');
-    line.extend_from_slice(run_id.as_bytes());
-    for field in &layout.field_of_column {
-        line.push(b',');
-        if let Some(Some(value)) = field.map(|id| &pending[id.index()]) {
-            value.write_csv(line);
-        }
+/// The 1-based line on which byte `offset` of `file` lies.
+fn line_number(file: &File, offset: u64) -> Option<u64> {
+    let mut chunk = vec![0u8; 64 * 1024];
+    let (mut pos, mut lines) = (0u64, 1u64);
+    while pos < offset {
+        let n = ((offset - pos) as usize).min(chunk.len());
+        file.read_exact_at(&mut chunk[..n], pos).ok()?;
+        lines += memchr::memchr_iter(b'\n', &chunk[..n]).count() as u64;
+        pos += n as u64;
     }
-    line.push(b'\n');
+    Some(lines)
 }
 
-/// One `write(2)` of a whole line (the loop only continues after a signal or a short write).
-/// On failure the part of the line that got in is cut off again, so a failed save leaves no
-/// trace: we hold the lock, so those bytes are the last ones of the file.
-fn append(file: &File, path: &Path, line: &[u8]) -> Result<()> {
-    let mut writer = file;
+/// The file's size, by `lseek`: the cheapest question a writer can ask the kernel.
+fn seek_end(file: &File, path: &Path) -> Result<u64> {
+    faults::check(IoOp::Stat, path).at("find the end of", path)?;
+    let mut file = file;
+    file.seek(SeekFrom::End(0)).at("find the end of", path)
+}
+
+fn truncate(file: &File, path: &Path, len: u64) -> Result<()> {
+    faults::check(IoOp::Truncate, path).at("cut a torn last row from", path)?;
+    file.set_len(len).at("cut a torn last row from", path)
+}
+
+/// Writes all of `bytes` to a file nobody else sees yet (a widening's temporary copy).
+fn write_all(file: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
     let mut written = 0;
-    while written < line.len() {
-        match writer.write(&line[written..]) {
+    while written < bytes.len() {
+        let limit = faults::write_limit(path, bytes.len() - written).at("write", path)?;
+        match file.write(&bytes[written..written + limit]) {
             Ok(0) => {
-                let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
-                return Err(undo_append(file, path, written, e));
+                return Err(Error::io(
+                    "write",
+                    path,
+                    std::io::ErrorKind::WriteZero.into(),
+                ));
             }
             Ok(n) => written += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(undo_append(file, path, written, e)),
+            Err(e) => return Err(Error::io("write", path, e)),
         }
     }
     Ok(())
 }
 
-/// Cuts the `written` bytes of a failed append and returns the append's error.
-fn undo_append(file: &File, path: &Path, written: usize, e: std::io::Error) -> Error {
+/// Appends `line` (one `write(2)`; the loop only continues after a signal or a short write) to
+/// a file that ends at `start`, recording the append in flight in the shared lock so that
+/// whoever takes the lock over from a dead us can prove a fragment of it ours. On failure the
+/// part of the line that got in is cut off again, so a failed save leaves no trace: we hold the
+/// lock, so those bytes are the last ones of the file.
+fn append(
+    file: &File,
+    path: &Path,
+    shared: Option<(&SharedLock, u64)>,
+    start: u64,
+    line: &[u8],
+) -> Result<()> {
+    if let Some((lock, _)) = shared {
+        lock.begin_append(start, line.len() as u64);
+    }
+    let mut writer = file;
+    let mut written = 0;
+    while written < line.len() {
+        let attempt = faults::write_limit(path, line.len() - written)
+            .and_then(|limit| writer.write(&line[written..written + limit]));
+        match attempt {
+            Ok(0) => {
+                let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                return Err(undo_append(file, path, start, written, e));
+            }
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(undo_append(file, path, start, written, e)),
+        }
+    }
+    if let Some((lock, inode)) = shared {
+        lock.commit(inode, start + line.len() as u64);
+    }
+    Ok(())
+}
+
+/// Cuts the `written` bytes of a failed append that started at `start` and returns the
+/// append's error. If the cut fails too, the shared record still proves those bytes an
+/// unacknowledged fragment, and the next writer cuts them.
+fn undo_append(file: &File, path: &Path, start: u64, written: usize, e: std::io::Error) -> Error {
     if written > 0 {
-        // If this fails too there is nothing more to try here; the error below tells the
-        // caller that the row was not saved.
-        let _ = file
-            .metadata()
-            .and_then(|meta| file.set_len(meta.len().saturating_sub(written as u64)));
+        let _ = faults::check(IoOp::Truncate, path).and_then(|()| file.set_len(start));
     }
     Error::io("append a row to", path, e)
-}
-
-/// Makes sure the file ends with a whole row, scanning from `from`, a known row boundary;
-/// returns its (possibly shortened) size.
-fn repair_tail(file: &File, path: &Path, size: u64, from: u64) -> Result<u64> {
-    let end = complete_end(file, path, size, from)?;
-    if end != size {
-        file.set_len(end).at("cut a torn last row from", path)?;
-    }
-    Ok(end)
-}
-
-/// The end of the last whole row between `from` (a known row boundary) and `size`: just past
-/// its newline outside quotes. Scanning back to the last `\n` would be wrong: a row torn after
-/// a newline inside a quoted cell would keep its head, and the next row would be glued into
-/// its open quote. So this reads forward, from the nearest boundary the caller knows.
-fn complete_end(file: &File, path: &Path, size: u64, from: u64) -> Result<u64> {
-    let mut chunk = vec![0u8; 64 * 1024];
-    let (mut pos, mut end, mut quoted) = (from, from, false);
-    while pos < size {
-        let n = ((size - pos) as usize).min(chunk.len());
-        file.read_exact_at(&mut chunk[..n], pos)
-            .at("read the end of", path)?;
-        if let Some(i) = last_row_end(&chunk[..n], &mut quoted) {
-            end = pos + i as u64;
-        }
-        pos += n as u64;
-    }
-    Ok(end)
-}
-
-/// ISO-8601 local timestamps with microseconds, formatted once per second.
-#[derive(Default)]
-struct Clock {
-    second: i64,
-    prefix: Vec<u8>,
-}
-
-impl Clock {
-    fn write_now(&mut self, out: &mut Vec<u8>) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let second = now.as_secs() as i64;
-        if self.prefix.is_empty() || second != self.second {
-            self.second = second;
-            self.prefix.clear();
-            let local = chrono::DateTime::from_timestamp(second, 0)
-                .unwrap_or_default()
-                .with_timezone(&chrono::Local);
-            let _ = write!(self.prefix, "{}", local.format("%Y-%m-%dT%H:%M:%S"));
-        }
-        out.extend_from_slice(&self.prefix);
-        let micros = now.subsec_micros();
-        let mut digits = [b'.', b'0', b'0', b'0', b'0', b'0', b'0'];
-        let mut buffer = itoa::Buffer::new();
-        let text = buffer.format(micros).as_bytes();
-        digits[7 - text.len()..].copy_from_slice(text);
-        out.extend_from_slice(&digits);
-    }
 }

@@ -13,6 +13,7 @@
 //! ```
 
 mod atomic;
+pub mod faults;
 mod layout;
 mod lock;
 pub(crate) mod process;

@@ -59,6 +59,12 @@ fn start_time(pid: u32) -> Option<u64> {
     stat_fields(pid).map(|(_, start)| start)
 }
 
+/// State letter (`Z` for a zombie) and start time of process `pid`, from `/proc/<pid>/stat`;
+/// `None` when it does not exist (or there is no /proc).
+pub(crate) fn state_and_start(pid: u32) -> Option<(char, u64)> {
+    stat_fields(pid)
+}
+
 /// State letter and start time from `/proc/<pid>/stat`.
 fn stat_fields(pid: u32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -27,12 +27,54 @@ use crate::error::{Error, IoContext, Result};
 const MAGIC: u64 = u64::from_le_bytes(*b"EXPMLCK1");
 const MAP_LEN: usize = 4096;
 
-/// The layout of the mapped page. All fields start as zero: unlocked, generation 0.
+/// The layout of the mapped page. All fields start as zero: unlocked, generation 0, nothing
+/// known about the table (so a lock file of an older expman, which had only the first three
+/// fields, reads as "nothing known").
 #[repr(C)]
 struct Control {
     magic: AtomicU64,
     owner: AtomicU64,
     generation: AtomicU64,
+    /// The inode of the table file that the next three fields describe (0: none).
+    inode: AtomicU64,
+    /// Where the last acknowledged append to that file ended.
+    committed_end: AtomicU64,
+    /// Where the append in flight (or the last one) started.
+    inflight_start: AtomicU64,
+    /// Its length; 0 once it is committed.
+    inflight_len: AtomicU64,
+}
+
+/// What the lock holders recorded about the table file, read under the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TableMark {
+    /// The table file's inode (0: nothing recorded).
+    pub(crate) inode: u64,
+    /// End of the last acknowledged append.
+    pub(crate) committed_end: u64,
+    /// Start and length of an append that began and was never committed (length 0: none).
+    pub(crate) inflight: (u64, u64),
+}
+
+impl TableMark {
+    /// Whether `size` bytes of file `inode` end exactly where the last acknowledged append did.
+    pub(crate) fn ends_at(&self, inode: u64, size: u64) -> bool {
+        self.inode != 0 && self.inode == inode && self.committed_end == size
+    }
+
+    /// The bytes from the committed end to `size`, when they are provably part of an append
+    /// that an expman writer began there and never acknowledged: `Some(true)` when that append
+    /// is in whole (`size` is its end), `Some(false)` when it is a torn fragment of it.
+    pub(crate) fn unacknowledged(&self, inode: u64, size: u64) -> Option<bool> {
+        let (start, len) = self.inflight;
+        let provable = self.inode != 0
+            && self.inode == inode
+            && len > 0
+            && start == self.committed_end
+            && size > start
+            && size <= start + len;
+        provable.then_some(size == start + len)
+    }
 }
 
 /// A lock shared by every process that maps the same file.
@@ -67,12 +109,22 @@ impl SharedLock {
             .truncate(false)
             .open(path)
             .at("open the lock file", path)?;
-        // Growing a file with ftruncate fills it with zeros, which is the unlocked state; two
-        // processes doing it at once both set the same length and nothing is lost.
+        // The page must have real blocks before it is mapped: a sparse page on a full disk
+        // would be allocated by the first store into the mapping, and the kernel answers a
+        // failed allocation there with SIGBUS, killing the training process. posix_fallocate
+        // allocates zeros (the unlocked state) and never changes bytes already there, so two
+        // processes doing it at once lose nothing; on a full disk it fails with ENOSPC here.
         let len = file.metadata().at("stat", path)?.len();
         if len < MAP_LEN as u64 {
-            file.set_len(MAP_LEN as u64)
-                .at("size the lock file", path)?;
+            // SAFETY: a valid open descriptor; the range is within what the call accepts.
+            let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, MAP_LEN as libc::off_t) };
+            if rc != 0 {
+                return Err(Error::io(
+                    "allocate the lock file (is the disk full?)",
+                    path,
+                    std::io::Error::from_raw_os_error(rc),
+                ));
+            }
         }
         // SAFETY: a shared read-write mapping of a regular file of at least MAP_LEN bytes that we
         // keep open; the result is checked against MAP_FAILED.
@@ -127,6 +179,37 @@ impl SharedLock {
     /// Records that the table file was replaced. Call while holding the lock.
     pub(crate) fn bump_generation(&self) {
         self.control().generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// What the lock holders recorded about the table file. Call while holding the lock.
+    pub(crate) fn mark(&self) -> TableMark {
+        let c = self.control();
+        TableMark {
+            inode: c.inode.load(Ordering::Acquire),
+            committed_end: c.committed_end.load(Ordering::Acquire),
+            inflight: (
+                c.inflight_start.load(Ordering::Acquire),
+                c.inflight_len.load(Ordering::Acquire),
+            ),
+        }
+    }
+
+    /// Records that an append of `len` bytes starts at `start` (the committed end), so that
+    /// whoever takes the lock over from us can prove a fragment of it ours. Call while holding
+    /// the lock.
+    pub(crate) fn begin_append(&self, start: u64, len: u64) {
+        let c = self.control();
+        // Length first: until the start matches the committed end, the pair proves nothing.
+        c.inflight_len.store(len, Ordering::Release);
+        c.inflight_start.store(start, Ordering::Release);
+    }
+
+    /// Records that file `inode` now ends, acknowledged, at `end`. Call while holding the lock.
+    pub(crate) fn commit(&self, inode: u64, end: u64) {
+        let c = self.control();
+        c.inode.store(inode, Ordering::Release);
+        c.committed_end.store(end, Ordering::Release);
+        c.inflight_len.store(0, Ordering::Release);
     }
 
     /// Blocks until the lock is held.
@@ -204,12 +287,11 @@ fn token(pid: u32, start_time: u64) -> u64 {
 
 fn owner_alive(token: u64) -> bool {
     let pid = (token >> 32) as u32;
-    match ProcessId::of(pid) {
-        None => false,
-        Some(process) => match process.start_time {
-            Some(start) => (start & 0xffff_ffff) == (token & 0xffff_ffff),
-            None => true,
-        },
+    // A zombie is dead: it holds no lock and will write nothing more, and a parent that logs
+    // to the same table as its killed worker must not wait for itself to reap it.
+    match super::process::state_and_start(pid) {
+        None => !cfg!(target_os = "linux") && ProcessId::of(pid).is_some(),
+        Some((state, start)) => state != 'Z' && (start & 0xffff_ffff) == (token & 0xffff_ffff),
     }
 }
 

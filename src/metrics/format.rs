@@ -1,0 +1,103 @@
+//! The line format of a metrics table: the header line, row lines and their timestamps.
+//!
+//! A table is `timestamp,run_id,<fields in first-seen order>` and then one line per row; cells
+//! are CSV (RFC 4180) with a quoted cell only where the text needs it. Where records end in any
+//! bytes is the business of [`super::framing`].
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::value::write_text;
+use super::{FIXED_COLUMNS, FieldId, Value};
+use crate::error::{Error, Result};
+
+/// Parses a header line and checks it is one of ours; returns the user columns.
+pub(crate) fn parse_header(line: &[u8], path: &Path) -> Result<Vec<String>> {
+    // A file that went through a Windows editor ends its lines with CRLF, and one saved by a
+    // spreadsheet may start with a byte-order mark.
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line);
+    let mut record = csv::StringRecord::new();
+    let ok = reader.read_record(&mut record).unwrap_or(false);
+    if !ok
+        || record.len() < 2
+        || record.get(0) != Some(FIXED_COLUMNS[0])
+        || record.get(1) != Some(FIXED_COLUMNS[1])
+    {
+        return Err(Error::corrupt(
+            path,
+            Some(1),
+            "not an expman metrics table: its header must start with `timestamp,run_id`; \
+             move this file out of metrics/, or use another table name",
+        ));
+    }
+    Ok(record.iter().skip(2).map(str::to_string).collect())
+}
+
+/// Writes a header line: the fixed columns, then `columns`.
+pub(super) fn write_header(columns: &[String], line: &mut Vec<u8>) {
+    line.extend_from_slice(FIXED_COLUMNS[0].as_bytes());
+    line.push(b',');
+    line.extend_from_slice(FIXED_COLUMNS[1].as_bytes());
+    for column in columns {
+        line.push(b',');
+        write_text(column, line);
+    }
+    line.push(b'\n');
+}
+
+/// Formats a row: the timestamp, the run id, then each column's value in header order (empty
+/// for a column no field of the row fills).
+pub(super) fn format_row(
+    field_of_column: &[Option<FieldId>],
+    pending: &[Option<Value>],
+    run_id: &str,
+    clock: &mut Clock,
+    line: &mut Vec<u8>,
+) {
+    clock.write_now(line);
+    line.push(b',');
+    line.extend_from_slice(run_id.as_bytes());
+    for field in field_of_column {
+        line.push(b',');
+        if let Some(Some(value)) = field.map(|id| &pending[id.index()]) {
+            value.write_csv(line);
+        }
+    }
+    line.push(b'\n');
+}
+
+/// ISO-8601 local timestamps with microseconds, formatted once per second.
+#[derive(Default)]
+pub(super) struct Clock {
+    second: i64,
+    prefix: Vec<u8>,
+}
+
+impl Clock {
+    pub(super) fn write_now(&mut self, out: &mut Vec<u8>) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let second = now.as_secs() as i64;
+        if self.prefix.is_empty() || second != self.second {
+            self.second = second;
+            self.prefix.clear();
+            let local = chrono::DateTime::from_timestamp(second, 0)
+                .unwrap_or_default()
+                .with_timezone(&chrono::Local);
+            let _ = write!(self.prefix, "{}", local.format("%Y-%m-%dT%H:%M:%S"));
+        }
+        out.extend_from_slice(&self.prefix);
+        let micros = now.subsec_micros();
+        let mut digits = [b'.', b'0', b'0', b'0', b'0', b'0', b'0'];
+        let mut buffer = itoa::Buffer::new();
+        let text = buffer.format(micros).as_bytes();
+        digits[7 - text.len()..].copy_from_slice(text);
+        out.extend_from_slice(&digits);
+    }
+}
