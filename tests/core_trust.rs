@@ -511,6 +511,22 @@ fn check_any_bytes(dir: &Path, header: &[u8], body: &[u8]) -> Result<(), String>
             _ => return Err(format!("an unreadable table must name the line: {e}")),
         },
     }
+    #[cfg(feature = "arrow")]
+    {
+        // The Arrow reader splits records with the same state machine: the same rows, or an
+        // error naming a line.
+        let plain = read_table(&path).map(|t| t.rows.len());
+        match (expman::arrow::read_table(&path), plain) {
+            (Ok(batch), Ok(rows)) if batch.num_rows() == rows => {}
+            (Err(e), Err(_)) if matches!(e.kind(), ErrorKind::Corrupt { line: Some(_), .. }) => {}
+            (arrow, plain) => {
+                return Err(format!(
+                    "the Arrow reader disagrees: {:?} vs {plain:?}",
+                    arrow.map(|b| b.num_rows())
+                ));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use memchr::{memchr, memchr2};
+use memchr::{memchr, memchr2, memchr3};
 
 use crate::metrics::framing;
 
@@ -371,6 +371,16 @@ fn split(body: &[u8], threads: usize) -> Vec<(usize, usize)> {
     bounds
 }
 
+/// Where the record that ends at `chunk[at]` continues: just past `\n`, `\r\n` or a lone `\r`
+/// (csv and pandas end records at each of them); `None` when `chunk[at]` is a delimiter.
+fn line_end(chunk: &[u8], at: usize) -> Option<usize> {
+    match chunk[at] {
+        b'\r' if chunk.get(at + 1) == Some(&b'\n') => Some(at + 2),
+        b'\r' | b'\n' => Some(at + 1),
+        _ => None,
+    }
+}
+
 /// Parses the whole rows of `chunk` (which ends with a newline outside quotes) that start
 /// before `limit` into `columns`, each of which gets one cell per row (`rows` is about how many
 /// rows they will hold in the end). Returns the offset where parsing stopped (a row start), or
@@ -386,7 +396,7 @@ fn parse_rows(
     let mut unquoted = Vec::new();
     let mut pos = 0;
     while pos < n && pos < limit {
-        if chunk[pos] == b'\n' {
+        if matches!(chunk[pos], b'\n' | b'\r') {
             pos += 1; // an empty line, as the csv crate skips them
             continue;
         }
@@ -411,8 +421,10 @@ fn parse_rows(
                         break;
                     }
                 }
-                let (k, terminator, next) = match memchr2(b',', b'\n', &chunk[i..]) {
-                    Some(k) => (k, chunk[i + k], i + k + 1),
+                let (k, terminator, next) = match memchr3(b',', b'\n', b'\r', &chunk[i..]) {
+                    Some(k) => {
+                        line_end(chunk, i + k).map_or((k, b',', i + k + 1), |next| (k, b'\n', next))
+                    }
                     None => (n - i, b'\n', n),
                 };
                 // A line break after the closing quote may be \r\n; a \r inside the quotes
@@ -441,8 +453,12 @@ fn parse_rows(
                 }
                 continue;
             } else {
-                match memchr2(b',', b'\n', &chunk[pos..]) {
-                    Some(k) => (&chunk[pos..pos + k], chunk[pos + k], pos + k + 1, false),
+                match memchr3(b',', b'\n', b'\r', &chunk[pos..]) {
+                    Some(k) => {
+                        let (terminator, next) = line_end(chunk, pos + k)
+                            .map_or((b',', pos + k + 1), |next| (b'\n', next));
+                        (&chunk[pos..pos + k], terminator, next, false)
+                    }
                     None => (&chunk[pos..], b'\n', n, false),
                 }
             };
