@@ -51,15 +51,15 @@ pub(super) fn write_header(columns: &[String], line: &mut Vec<u8>) {
 }
 
 /// Formats a row: the timestamp, the run id, then each column's value in header order (empty
-/// for a column no field of the row fills).
+/// for a column no field of the row fills). Returns the timestamp's Unix second.
 pub(super) fn format_row(
     field_of_column: &[Option<FieldId>],
     pending: &[Option<Value>],
     run_id: &str,
     clock: &mut Clock,
     line: &mut Vec<u8>,
-) {
-    clock.write_now(line);
+) -> i64 {
+    let second = clock.write_now(line);
     line.push(b',');
     line.extend_from_slice(run_id.as_bytes());
     for field in field_of_column {
@@ -69,6 +69,7 @@ pub(super) fn format_row(
         }
     }
     line.push(b'\n');
+    second
 }
 
 /// ISO-8601 local timestamps with microseconds, formatted once per second.
@@ -79,7 +80,8 @@ pub(super) struct Clock {
 }
 
 impl Clock {
-    pub(super) fn write_now(&mut self, out: &mut Vec<u8>) {
+    /// Writes the current time; returns its Unix second.
+    pub(super) fn write_now(&mut self, out: &mut Vec<u8>) -> i64 {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -99,5 +101,6 @@ impl Clock {
         let text = buffer.format(micros).as_bytes();
         digits[7 - text.len()..].copy_from_slice(text);
         out.extend_from_slice(&digits);
+        second
     }
 }

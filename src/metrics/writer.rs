@@ -33,7 +33,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::format::{Clock, format_row, parse_header, write_header};
 use super::framing::{self, Scanner, Tail};
@@ -278,7 +278,7 @@ impl TableWriter {
                     layout: None,
                     inode: 0,
                     generation,
-                    checked: Instant::now(),
+                    checked_second: i64::MIN,
                 });
             }
             let open = self.open.as_mut().expect("opened above");
@@ -362,9 +362,6 @@ impl TableWriter {
     }
 }
 
-/// How often a writer on a local filesystem checks that its table file still has a name.
-const RECHECK_EVERY: Duration = Duration::from_secs(1);
-
 /// The longest header line looked for: past it, a file without a line end is not a table.
 const MAX_HEADER_BYTES: u64 = 16 << 20;
 
@@ -430,8 +427,10 @@ struct OpenTable {
     inode: u64,
     /// The shared generation when the file was opened.
     generation: u64,
-    /// When the link count was last checked.
-    checked: Instant,
+    /// The Unix second of the last fstat. A writer on a local filesystem looks at the link
+    /// count (a table deleted by hand gives no generation bump) once in each second it writes,
+    /// reusing the row's own timestamp instead of reading a clock for it.
+    checked_second: i64,
 }
 
 /// The row being saved and where it goes.
@@ -474,24 +473,25 @@ impl Row<'_> {
             took_over: false,
         } = held
             && let Some(layout) = open.layout.as_mut()
-            && open.checked.elapsed() < RECHECK_EVERY
             && self.fits(layout)
         {
             // The fast path: the file ends where the last acknowledged append ended, so it ends
             // with a whole record of ours and the row can follow it directly.
-            let size = seek_end(&open.file, path)?;
-            if lock.mark().ends_at(open.inode, size) {
-                line.clear();
-                format_row(
-                    &layout.field_of_column,
-                    self.pending,
-                    self.run_id,
-                    clock,
-                    line,
-                );
-                append(&open.file, path, Some((lock, open.inode)), size, line)?;
-                layout.end = size + line.len() as u64;
-                return Ok(Saved::Appended);
+            line.clear();
+            let second = format_row(
+                &layout.field_of_column,
+                self.pending,
+                self.run_id,
+                clock,
+                line,
+            );
+            if second == open.checked_second {
+                let size = seek_end(&open.file, path)?;
+                if lock.mark().ends_at(open.inode, size) {
+                    append(&open.file, path, Some((lock, open.inode)), size, line)?;
+                    layout.end = size + line.len() as u64;
+                    return Ok(Saved::Appended);
+                }
             }
         }
 
@@ -500,7 +500,7 @@ impl Row<'_> {
         if meta.nlink() == 0 {
             return Ok(Saved::Stale);
         }
-        open.checked = Instant::now();
+        open.checked_second = unix_second();
         open.inode = meta.ino();
         let mut size = meta.len();
         if open.layout.is_none() {
@@ -833,6 +833,12 @@ fn line_number(file: &File, offset: u64) -> Option<u64> {
         pos += n as u64;
     }
     Some(lines)
+}
+
+fn unix_second() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The file's size, by `lseek`: the cheapest question a writer can ask the kernel.
