@@ -6,6 +6,7 @@
 
 mod format;
 pub(crate) mod framing;
+mod pad;
 mod reader;
 mod value;
 mod writer;

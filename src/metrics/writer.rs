@@ -30,18 +30,19 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::format::{Clock, format_row, parse_header, write_header};
 use super::framing::{self, Scanner, Tail};
+use super::pad::Padder;
 use super::value::write_text;
-use super::{Value, validate_field};
+use super::{FIXED_COLUMNS, Value, validate_field};
 use crate::error::{Error, IoContext, Result};
 use crate::store::faults::{self, IoOp};
-use crate::store::{SharedLock, local_filesystem};
+use crate::store::{FlockMark, SharedLock, TableMark, local_filesystem};
 
 /// How hard `save_row` works to keep a row through a power loss.
 ///
@@ -291,9 +292,10 @@ impl TableWriter {
                 run_id: &self.run_id,
             };
             let outcome = match coordination {
-                Coordination::Flock => {
+                Coordination::Flock(mark) => {
                     open.file.lock().at("lock", &self.path)?;
-                    let saved = row.save(open, Held::Flock, &mut self.clock, &mut self.line);
+                    let held = Held::Flock(mark);
+                    let saved = row.save(open, held, &mut self.clock, &mut self.line);
                     // Closing would release it too; an unlock error leaves nothing to act on.
                     let _ = open.file.unlock();
                     saved?
@@ -362,6 +364,9 @@ impl TableWriter {
     }
 }
 
+/// How much of a table a widening reads at a time.
+const COPY_CHUNK: usize = 1 << 20;
+
 /// The longest header line looked for: past it, a file without a line end is not a table.
 const MAX_HEADER_BYTES: u64 = 16 << 20;
 
@@ -370,22 +375,22 @@ enum Coordination {
     /// Local filesystem: a lock, a generation counter and the table's end in shared memory
     /// (`metrics/.<table>.csv.lock`, see `store::shm`).
     Shared(SharedLock),
-    /// Network filesystem: flock on the table file, and an fstat after each lock to see whether
-    /// it was replaced.
-    Flock,
+    /// Network filesystem: flock on the table file, an fstat after each lock to see whether
+    /// it was replaced, and the append record in the lock file (`store::mark`).
+    Flock(FlockMark),
 }
 
 impl Coordination {
     fn for_table(path: &Path) -> Result<Coordination> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        if !local_filesystem(dir) {
-            return Ok(Coordination::Flock);
-        }
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
         let lock_path = path.with_file_name(format!(".{file_name}.lock"));
+        if !local_filesystem(dir) {
+            return Ok(Coordination::Flock(FlockMark::open(&lock_path)?));
+        }
         faults::check(IoOp::Open, &lock_path).at("open the lock file", &lock_path)?;
         Ok(Coordination::Shared(SharedLock::open(&lock_path)?))
     }
@@ -393,17 +398,17 @@ impl Coordination {
     fn generation(&self) -> u64 {
         match self {
             Coordination::Shared(lock) => lock.generation(),
-            Coordination::Flock => 0,
+            Coordination::Flock(_) => 0,
         }
     }
 }
 
-/// The lock that is held while a row is saved.
+/// The lock that is held while a row is saved, and where the append record lives.
 #[derive(Clone, Copy)]
 enum Held<'a> {
-    /// flock on the table file.
-    Flock,
-    /// The shared lock; `took_over` when its previous owner died holding it.
+    /// flock on the table file; the record in the lock file.
+    Flock(&'a FlockMark),
+    /// The shared lock and its page; `took_over` when its previous owner died holding it.
     Shared {
         lock: &'a SharedLock,
         took_over: bool,
@@ -414,7 +419,34 @@ impl<'a> Held<'a> {
     fn shared(self) -> Option<&'a SharedLock> {
         match self {
             Held::Shared { lock, .. } => Some(lock),
-            Held::Flock => None,
+            Held::Flock(_) => None,
+        }
+    }
+
+    /// What the last appender recorded about the table.
+    fn mark(self) -> Result<TableMark> {
+        match self {
+            Held::Shared { lock, .. } => Ok(lock.mark()),
+            Held::Flock(mark) => mark.read(),
+        }
+    }
+
+    /// Records an append about to start at `start`, where the file (inode `inode`) ends.
+    fn begin_append(self, inode: u64, start: u64, len: u64) -> Result<()> {
+        match self {
+            Held::Shared { lock, .. } => {
+                lock.begin_append(start, len);
+                Ok(())
+            }
+            Held::Flock(mark) => mark.begin_append(inode, start, len),
+        }
+    }
+
+    /// Records that the file ends, acknowledged, at `end`. (Under flock the begin record says
+    /// as much once the file reaches its end: one write per row is enough there.)
+    fn commit(self, inode: u64, end: u64) {
+        if let Held::Shared { lock, .. } = self {
+            lock.commit(inode, end);
         }
     }
 }
@@ -488,7 +520,7 @@ impl Row<'_> {
             if second == open.checked_second {
                 let size = seek_end(&open.file, path)?;
                 if lock.mark().ends_at(open.inode, size) {
-                    append(&open.file, path, Some((lock, open.inode)), size, line)?;
+                    append(&open.file, path, held, open.inode, size, line)?;
                     layout.end = size + line.len() as u64;
                     return Ok(Saved::Appended);
                 }
@@ -514,11 +546,9 @@ impl Row<'_> {
                 Header::Found(layout) => open.layout = Some(layout),
                 Header::Empty => {}
                 Header::Unterminated => {
-                    let lock = held.shared();
-                    let torn_own_header = lock.is_some_and(|lock| {
-                        let mark = lock.mark();
-                        mark.committed_end == 0 && mark.unacknowledged(open.inode, size).is_some()
-                    });
+                    let mark = held.mark()?;
+                    let torn_own_header =
+                        mark.committed_end == 0 && mark.unacknowledged(open.inode, size).is_some();
                     if !torn_own_header {
                         return Err(Error::corrupt(
                             path,
@@ -551,23 +581,18 @@ impl Row<'_> {
                 clock,
                 line,
             );
-            let shared = held.shared().map(|lock| (lock, open.inode));
-            if let Some((lock, inode)) = shared {
-                lock.commit(inode, size);
-            }
-            append(&open.file, path, shared, size, line)?;
+            held.commit(open.inode, size);
+            append(&open.file, path, held, open.inode, size, line)?;
             layout.end = size + line.len() as u64;
             open.layout = Some(layout);
             return Ok(Saved::Appended);
         };
         let (size, separator) = self.prepare_tail(&open.file, layout, held, open.inode, size)?;
-        if let Some(lock) = held.shared()
-            && separator.is_empty()
-        {
+        if separator.is_empty() {
             // The file ends with a whole record here: record it as the boundary, so that a
             // fragment of our append is provably ours. (After bytes we cannot account for,
             // the boundary stays where it was, and a torn append of ours is kept, not cut.)
-            lock.commit(open.inode, size);
+            held.commit(open.inode, size);
         }
         if self.fits(layout) {
             line.clear();
@@ -579,8 +604,7 @@ impl Row<'_> {
                 clock,
                 line,
             );
-            let shared = held.shared().map(|lock| (lock, open.inode));
-            append(&open.file, path, shared, size, line)?;
+            append(&open.file, path, held, open.inode, size, line)?;
             layout.end = size + line.len() as u64;
             return Ok(Saved::Appended);
         }
@@ -612,29 +636,28 @@ impl Row<'_> {
         let path = self.path;
         // The nearest record boundary we know: everything before it was there when an append
         // that we (or a writer sharing our record) acknowledged ended.
-        let from = match held {
-            Held::Shared { lock, .. } => {
-                let mark = lock.mark();
-                match mark.unacknowledged(inode, size) {
-                    // A whole line whose writer died before hearing it was saved: keep it.
-                    Some(true) => return Ok((size, b"")),
-                    // Torn by a writer killed mid-row: its save never returned, so cut it.
-                    Some(false) => {
-                        truncate(file, path, mark.committed_end)?;
-                        return Ok((mark.committed_end, b""));
-                    }
-                    None if mark.ends_at(inode, size) => return Ok((size, b"")),
-                    None if mark.inode == inode
-                        && (layout.header_len..=size).contains(&mark.committed_end) =>
-                    {
-                        mark.committed_end
-                    }
-                    None => layout.header_len,
-                }
+        let mark = held.mark()?;
+        match mark.unacknowledged(inode, size) {
+            // A whole line whose writer died before hearing it was saved (or, under flock, the
+            // last append of whoever wrote last): keep it.
+            Some(true) => return Ok((size, b"")),
+            // Torn by a writer killed mid-row: its save never returned, so cut it.
+            Some(false) => {
+                truncate(file, path, mark.committed_end)?;
+                return Ok((mark.committed_end, b""));
             }
-            Held::Flock if layout.end == size => return Ok((size, b"")),
-            Held::Flock if (layout.header_len..=size).contains(&layout.end) => layout.end,
-            Held::Flock => layout.header_len,
+            None => {}
+        }
+        let from = match held {
+            Held::Shared { .. } if mark.ends_at(inode, size) => return Ok((size, b"")),
+            Held::Flock(_) if layout.end == size => return Ok((size, b"")),
+            Held::Flock(_) if (layout.header_len..=size).contains(&layout.end) => layout.end,
+            _ if mark.inode == inode
+                && (layout.header_len..=size).contains(&mark.committed_end) =>
+            {
+                mark.committed_end
+            }
+            _ => layout.header_len,
         };
         let (tail, last_byte) = scan_tail(file, path, from, size)?;
         let swallows = match tail {
@@ -683,24 +706,37 @@ impl Row<'_> {
             line.clear();
             write_header(&widened.columns, line);
             write_all(&mut tmp, tmp_path, line)?;
-            let mut source = file;
-            source
-                .seek(SeekFrom::Start(body.start))
-                .at("seek in", path)?;
             faults::check(IoOp::Copy, path).at("copy the rows of", path)?;
-            // std::io::copy between files uses copy_file_range: the kernel copies the body.
-            let want = body.end - body.start;
-            let copied =
-                std::io::copy(&mut source.take(want), &mut tmp).at("copy the rows of", path)?;
-            if copied != want {
-                return Err(Error::invalid_state(format!(
-                    "{} shrank while being widened under its lock; another program is writing \
-                     it without expman's lock",
-                    path.display()
-                )));
+            // Every earlier record gains the new columns' empty cells on the way: a table is
+            // rectangular, as strict CSV readers require. The separator (if the table ended
+            // with a record expman cannot account for) ends that record, padded like the rest.
+            let mut padder = Padder::new(widened.columns.len() + FIXED_COLUMNS.len());
+            let mut chunk = vec![0u8; COPY_CHUNK];
+            let mut padded = Vec::with_capacity(COPY_CHUNK + COPY_CHUNK / 4);
+            let mut pos = body.start;
+            while pos < body.end {
+                let n = ((body.end - pos) as usize).min(COPY_CHUNK);
+                file.read_exact_at(&mut chunk[..n], pos).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        Error::invalid_state(format!(
+                            "{} shrank while being widened under its lock; another program is \
+                             writing it without expman's lock",
+                            path.display()
+                        ))
+                    } else {
+                        Error::io("copy the rows of", path, e)
+                    }
+                })?;
+                padded.clear();
+                padder.feed(&chunk[..n], &mut padded);
+                write_all(&mut tmp, tmp_path, &padded)?;
+                pos += n as u64;
             }
+            padded.clear();
+            padder.feed(separator, &mut padded);
+            padder.finish(&mut padded);
             line.clear();
-            line.extend_from_slice(separator);
+            line.extend_from_slice(&padded);
             format_row(
                 &widened.field_of_column,
                 self.pending,
@@ -875,20 +911,19 @@ fn write_all(file: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Appends `line` (one `write(2)`; the loop only continues after a signal or a short write) to
-/// a file that ends at `start`, recording the append in flight in the shared lock so that
+/// a file that ends at `start`, recording the append in flight (shared page or lock file) so that
 /// whoever takes the lock over from a dead us can prove a fragment of it ours. On failure the
 /// part of the line that got in is cut off again, so a failed save leaves no trace: we hold the
 /// lock, so those bytes are the last ones of the file.
 fn append(
     file: &File,
     path: &Path,
-    shared: Option<(&SharedLock, u64)>,
+    held: Held<'_>,
+    inode: u64,
     start: u64,
     line: &[u8],
 ) -> Result<()> {
-    if let Some((lock, _)) = shared {
-        lock.begin_append(start, line.len() as u64);
-    }
+    held.begin_append(inode, start, line.len() as u64)?;
     let mut writer = file;
     let mut written = 0;
     while written < line.len() {
@@ -904,9 +939,7 @@ fn append(
             Err(e) => return Err(undo_append(file, path, start, written, e)),
         }
     }
-    if let Some((lock, inode)) = shared {
-        lock.commit(inode, start + line.len() as u64);
-    }
+    held.commit(inode, start + line.len() as u64);
     Ok(())
 }
 

@@ -45,6 +45,12 @@ struct Control {
     inflight_len: AtomicU64,
 }
 
+/// Where the table record (inode, committed end, append in flight) starts in a lock file.
+pub(crate) const MARK_OFFSET: u64 = 24;
+
+// The flock-mode record (`store::mark`) reads and writes these fields at this offset.
+const _: () = assert!(std::mem::offset_of!(Control, inode) == MARK_OFFSET as usize);
+
 /// What the lock holders recorded about the table file, read under the lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TableMark {

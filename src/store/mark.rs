@@ -1,0 +1,78 @@
+//! The record of a table's last append, kept in the table's lock file with plain reads and
+//! writes under flock: the network-filesystem twin of the shared page of [`super::shm`].
+//!
+//! Shared memory is not coherent between hosts, but reads and writes made under a flock are
+//! (NFS revalidates on lock and flushes on unlock). Before each append the writer records the
+//! table's inode, where the append starts and its length; after a writer is killed mid-row,
+//! the next one finds the file ending inside that recorded append and can prove the fragment
+//! is an unacknowledged expman row, which it cuts, exactly as on a local disk. The record sits
+//! at the offsets the shared page uses, so one lock file describes its table in either mode.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::faults::{self, IoOp};
+use super::shm::{MARK_OFFSET, TableMark};
+use crate::error::{IoContext, Result};
+
+/// A table's append record in its lock file, read and written only under the table's flock.
+pub(crate) struct FlockMark {
+    file: File,
+    path: PathBuf,
+}
+
+impl FlockMark {
+    /// Opens (creating if needed) the lock file at `path`.
+    pub(crate) fn open(path: &Path) -> Result<FlockMark> {
+        faults::check(IoOp::Open, path).at("open the lock file", path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .at("open the lock file", path)?;
+        Ok(FlockMark {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// What the last appender recorded (all zeros where nothing was).
+    pub(crate) fn read(&self) -> Result<TableMark> {
+        let mut bytes = [0u8; 32];
+        faults::check(IoOp::Read, &self.path).at("read the lock file", &self.path)?;
+        let mut got = 0;
+        while got < bytes.len() {
+            let n = self
+                .file
+                .read_at(&mut bytes[got..], MARK_OFFSET + got as u64)
+                .at("read the lock file", &self.path)?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        let word =
+            |i: usize| u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        Ok(TableMark {
+            inode: word(0),
+            committed_end: word(1),
+            inflight: (word(2), word(3)),
+        })
+    }
+
+    /// Records that an append of `len` bytes to file `inode` starts at `start`, which the file
+    /// ends at (so `start` is also where the acknowledged rows end).
+    pub(crate) fn begin_append(&self, inode: u64, start: u64, len: u64) -> Result<()> {
+        let mut bytes = [0u8; 32];
+        for (i, word) in [inode, start, start, len].into_iter().enumerate() {
+            bytes[i * 8..i * 8 + 8].copy_from_slice(&word.to_ne_bytes());
+        }
+        faults::check(IoOp::Write, &self.path).at("write the lock file", &self.path)?;
+        self.file
+            .write_all_at(&bytes, MARK_OFFSET)
+            .at("write the lock file", &self.path)
+    }
+}
