@@ -21,6 +21,13 @@
 #define EXPMAN_ABI_VERSION 1
 
 /**
+ * Longest accepted field name, in bytes of UTF-8 (without the terminating NUL). A longer name
+ * given to any function that takes a field name fails with EXPMAN_ERR_INVALID_NAME; error
+ * messages quote at most the first 200 characters of any name or value they echo.
+ */
+#define EXPMAN_MAX_FIELD_NAME_LEN 256
+
+/**
  * `expman_features()` bit: built with GPU discovery (Cargo feature `gpu`).
  */
 #define EXPMAN_FEATURE_GPU 1

@@ -106,6 +106,7 @@ impl ExperimentBuilder {
     /// Creates the experiment at exactly `root` (which must not exist), as Pending or Running
     /// as set: the scheduler stages its queue's experiments this way before moving them into
     /// place. Never attaches.
+    #[cfg(feature = "scheduler")]
     pub(crate) fn create_at(self, root: &Path) -> Result<Experiment> {
         validate_name("experiment name", &self.name)?;
         let dir = ExperimentDir::create_at(root)?;

@@ -436,3 +436,66 @@ fn failed_open_on_a_full_disk_leaves_nothing_and_consumes_no_run_id() {
     let next = Experiment::open(&dir).unwrap();
     assert_eq!(next.run_id().to_string(), "run_0002", "no id was consumed");
 }
+
+/// Names given by the caller are quoted at most 200 characters long in error messages, with
+/// their total length, and state files echoing a huge value give a short message too: a 10 MB
+/// input never makes a 10 MB message. Field names are at most 256 bytes.
+#[test]
+fn huge_inputs_are_not_echoed_in_full() {
+    let base = tempfile::tempdir().unwrap();
+    let mut exp = new_experiment(base.path());
+    let huge = "x".repeat(10 << 20);
+    let huge_run = format!("run_{}", "1".repeat(10 << 20));
+    let errors = [
+        exp.set(&huge, 1).unwrap_err(),
+        exp.upd_row([(huge.as_str(), 1)]).unwrap_err(),
+        exp.table(&huge).map(|_| ()).unwrap_err(),
+        exp.load_table(&huge).unwrap_err(),
+        Experiment::builder(huge.as_str(), base.path())
+            .attach_from_env(false)
+            .create()
+            .err()
+            .unwrap(),
+        huge_run.parse::<expman::RunId>().unwrap_err(),
+    ];
+    for err in errors {
+        let text = err.to_string();
+        assert!(text.len() < 1000, "{} bytes: {}…", text.len(), &text[..300]);
+        assert!(text.contains("xxxxx") || text.contains("11111"), "{text}");
+        assert!(
+            text.contains("bytes)"),
+            "says how long the input was: {text}"
+        );
+    }
+
+    // The field-name limit is 256 bytes of UTF-8.
+    let longest = "é".repeat(128);
+    exp.set(&longest, 1).unwrap();
+    exp.save_row().unwrap();
+    let err = exp.set(&format!("{longest}x"), 1).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::InvalidName {
+                what: "field name",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("at most 256 bytes"), "{err}");
+    assert_eq!(expman::metrics::MAX_FIELD_NAME_LEN, 256);
+
+    // A status.json naming a 10 MB state: Corrupt, naming the file, in a short message.
+    let status = exp.dir().join("status.json");
+    std::fs::write(&status, format!("{{\"status\": \"{huge}\"}}")).unwrap();
+    let err = exp.status().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err.kind(), ErrorKind::Corrupt { .. }), "{err:?}");
+    assert!(
+        text.contains(&status.display().to_string()),
+        "{}",
+        &text[..300]
+    );
+    assert!(text.len() < 5000, "{} bytes", text.len());
+}

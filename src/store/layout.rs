@@ -98,6 +98,7 @@ impl ExperimentDir {
     /// Creates an experiment directory at exactly `root`, which must not exist yet: the
     /// scheduler builds its queue's experiments in a staging area before moving them into
     /// place. Removed again if it cannot be completed.
+    #[cfg(feature = "scheduler")]
     pub(crate) fn create_at(root: &Path) -> Result<ExperimentDir> {
         std::fs::create_dir(root).at("create the experiment directory", root)?;
         ExperimentDir::populate(root.to_path_buf())
