@@ -334,3 +334,37 @@ fn kill_while_resuming_gives_exactly_one_new_run() {
         );
     }
 }
+
+/// A scheduler killed after recording an experiment it had not moved into place yet, then
+/// restarted with a config that no longer has that experiment: the staged copy is removed
+/// rather than published (nobody would run it), and the rest of the queue runs.
+#[cfg(debug_assertions)]
+#[test]
+fn staged_experiment_dropped_from_the_config_is_removed() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let sb = Sandbox::new();
+    let entry = |name: &str| format!("\n[[experiments]]\nname = \"{name}\"\ncommand = \"true\"\n");
+    let header = "[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n";
+    let config = sb.write(
+        "queue.toml",
+        &format!("{header}{}{}", entry("a"), entry("b")),
+    );
+    let first =
+        Running::scheduler_with_env(&config, &[("EXPMAN_TEST_CRASH_AT", "queue:journaled")])
+            .wait(LIMIT);
+    assert_eq!(
+        first.status.signal(),
+        Some(libc::SIGKILL),
+        "{}",
+        first.stderr
+    );
+    let config = sb.write("queue.toml", &format!("{header}{}", entry("b")));
+    run_scheduler(&config).expect_code(0);
+    assert_eq!(experiments(&sb.base()).keys().collect::<Vec<_>>(), ["b"]);
+    let staging = sb.base().join(".expman/staging");
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "staged copies left: {left:?}");
+}

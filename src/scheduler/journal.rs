@@ -138,6 +138,26 @@ impl Journal {
         self.jobs.push(entry);
     }
 
+    /// Drops what a dead scheduler staged and recorded but never moved into place, for names
+    /// that `queued` no longer holds (the config changed): published now, nobody would run it.
+    pub(super) fn forget_unpublished(&mut self, queued: impl Fn(&str) -> bool) -> Result<()> {
+        let mut kept = Vec::with_capacity(self.jobs.len());
+        for entry in std::mem::take(&mut self.jobs) {
+            match &entry.staged {
+                Some(staged) if !queued(&entry.name) && staged.exists() => {
+                    remove_tree(staged)?;
+                    if entry.claimed {
+                        // Our own empty claim; remove_dir refuses anything that is not empty.
+                        let _ = std::fs::remove_dir(&entry.dir);
+                    }
+                }
+                _ => kept.push(entry),
+            }
+        }
+        self.jobs = kept;
+        Ok(())
+    }
+
     /// Removes the staging directories no entry names: a scheduler died while building them,
     /// before it recorded them, so nobody knows them and their experiments are created again.
     pub(super) fn remove_unrecorded_staging(&self, sched: &SchedulerDir) -> Result<()> {
@@ -259,9 +279,15 @@ fn publish(
                 }
                 entry.claimed = true;
                 journal.record(entry);
-                journal.save(sched)?;
-                crash_point("queue:claimed");
-                std::fs::rename(staged, &target).at("move the new experiment to", &target)?;
+                let moved = journal.save(sched).and_then(|()| {
+                    crash_point("queue:claimed");
+                    std::fs::rename(staged, &target).at("move the new experiment to", &target)
+                });
+                if let Err(e) = moved {
+                    // Give the claimed name back; the staged experiment stays recorded.
+                    let _ = std::fs::remove_dir(&target);
+                    return Err(e);
+                }
             }
             Err(e) => return Err(Error::io("move the new experiment to", &target, e)),
         }

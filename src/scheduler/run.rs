@@ -368,6 +368,7 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
     // the journal and moved into place (see journal.rs), so a restart after a kill at any
     // step adopts or finishes what exists instead of creating it twice or leaving it half-made.
     let mut journal = Journal::begin(config, previous);
+    journal.forget_unpublished(|name| config.experiments.iter().any(|e| e.name == name))?;
     journal.remove_unrecorded_staging(&sched)?;
     let mut jobs: Vec<Tracked> = Vec::new();
     for spec in config.in_priority_order() {
