@@ -21,6 +21,13 @@
 #define EXPMAN_ABI_VERSION 1
 
 /**
+ * Longest accepted field name, in bytes of UTF-8 (without the terminating NUL). A longer name
+ * given to any function that takes a field name fails with EXPMAN_ERR_INVALID_NAME; error
+ * messages quote at most the first 200 characters of any name or value they echo.
+ */
+#define EXPMAN_MAX_FIELD_NAME_LEN 256
+
+/**
  * `expman_features()` bit: built with GPU discovery (Cargo feature `gpu`).
  */
 #define EXPMAN_FEATURE_GPU 1
@@ -292,7 +299,9 @@ const char *expman_last_error(void);
  * may be NULL when its count is 0. Paths are byte strings and need not be UTF-8. Like the
  * Rust builder, when the environment variables EXPMAN_EXPERIMENT_DIR and EXPMAN_RUN_ID are
  * both set (the scheduler sets them for the jobs it launches), this attaches to that run
- * instead of creating anything.
+ * instead of creating anything; a run that does not exist there is refused with
+ * EXPMAN_ERR_NOT_FOUND. A creation that fails part-way (a full disk) removes the directory
+ * it made.
  *
  * The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
  * only on success.
@@ -313,7 +322,8 @@ expman_status expman_experiment_create(const char *name,
 /**
  * Starts the next run (resume, retry) in the existing experiment directory `dir` and stores
  * the new handle in `*out`. Run ids are allocated under a lock: concurrent opens, in any
- * number of processes, get distinct consecutive ids.
+ * number of processes, get distinct consecutive ids. An open that fails (a full disk) gives
+ * its run id back.
  *
  * The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
  * only on success.
@@ -325,7 +335,8 @@ expman_status expman_experiment_open(const char *dir, struct expman_experiment *
 
 /**
  * Attaches to the existing run `run_id` (such as "run_0003") of the experiment in `dir`, as a
- * job launched by the scheduler does; the run's status stays with whoever created it.
+ * job launched by the scheduler does; the run's status stays with whoever created it. A run
+ * that was never allocated in `dir` is refused with EXPMAN_ERR_NOT_FOUND (nothing is created).
  *
  * The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
  * only on success.

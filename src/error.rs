@@ -210,19 +210,24 @@ impl fmt::Display for Error {
                 what,
                 value,
                 reason,
-            } => write!(f, "invalid {what} {value:?}: {reason}"),
+            } => write!(f, "invalid {what} {}: {}", quote(value), cap(reason)),
             ErrorKind::InvalidValue { field, reason } => {
-                write!(f, "invalid value for field {field:?}: {reason}")
+                write!(
+                    f,
+                    "invalid value for field {}: {}",
+                    quote(field),
+                    cap(reason)
+                )
             }
             ErrorKind::Corrupt { path, line, reason } => match line {
-                Some(line) => write!(f, "{}:{line}: {reason}", path.display()),
-                None => write!(f, "{}: {reason}", path.display()),
+                Some(line) => write!(f, "{}:{line}: {}", path.display(), cap(reason)),
+                None => write!(f, "{}: {}", path.display(), cap(reason)),
             },
             ErrorKind::NotFound { path, reason } => {
-                write!(f, "{} not found: {reason}", path.display())
+                write!(f, "{} not found: {}", path.display(), cap(reason))
             }
-            ErrorKind::InvalidState(message) => f.write_str(message),
-            ErrorKind::Config { origin, message } => write!(f, "{origin}: {message}"),
+            ErrorKind::InvalidState(message) => f.write_str(&cap(message)),
+            ErrorKind::Config { origin, message } => write!(f, "{origin}: {}", cap(message)),
             ErrorKind::Unsupported { feature } => write!(
                 f,
                 "this build of expman lacks the `{feature}` feature; rebuild with `--features {feature}`"
@@ -240,6 +245,57 @@ impl std::error::Error for Error {
     }
 }
 
+/// How many characters of a caller's input a message quotes: a 10 MB name echoed in full would
+/// make the message, the log it lands in and the terminal showing it useless.
+pub(crate) const QUOTE_LIMIT: usize = 200;
+
+/// Longest free text (a reason, a third-party parser's message) shown whole; longer text keeps
+/// its start and its end, which is where such messages say what is wrong.
+const TEXT_LIMIT: usize = 2000;
+
+/// A caller's input as a message shows it: quoted and escaped like `{:?}`, and when longer
+/// than [`QUOTE_LIMIT`] characters cut there, with an ellipsis and the total length:
+/// `"aaaa…"… (10485760 bytes)`.
+pub(crate) fn quote(value: &str) -> Quoted<'_> {
+    Quoted(value)
+}
+
+/// See [`quote`].
+pub(crate) struct Quoted<'a>(&'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(QUOTE_LIMIT) {
+            None => write!(f, "{:?}", self.0),
+            Some((end, _)) => write!(f, "{:?}… ({} bytes)", &self.0[..end], self.0.len()),
+        }
+    }
+}
+
+/// `text` cut in the middle when it is longer than [`TEXT_LIMIT`] characters: every message
+/// stays readable even when a reason or a parser's message embeds a huge input.
+pub(crate) fn cap(text: &str) -> std::borrow::Cow<'_, str> {
+    let chars = text.chars().count();
+    if chars <= TEXT_LIMIT {
+        return text.into();
+    }
+    let head_end = text
+        .char_indices()
+        .nth(TEXT_LIMIT / 2)
+        .map_or(text.len(), |(i, _)| i);
+    let tail_start = text
+        .char_indices()
+        .nth(chars - TEXT_LIMIT / 4)
+        .map_or(text.len(), |(i, _)| i);
+    format!(
+        "{} … [{} bytes cut] … {}",
+        &text[..head_end],
+        tail_start - head_end,
+        &text[tail_start..]
+    )
+    .into()
+}
+
 /// Adds the path and action to a bare `io::Result`.
 pub(crate) trait IoContext<T> {
     fn at(self, action: &'static str, path: &Path) -> Result<T>;
@@ -248,5 +304,31 @@ pub(crate) trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, action: &'static str, path: &Path) -> Result<T> {
         self.map_err(|e| Error::io(action, path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_keeps_short_values_and_cuts_long_ones() {
+        assert_eq!(quote("a\"b").to_string(), "\"a\\\"b\"");
+        let exact = "é".repeat(QUOTE_LIMIT);
+        assert_eq!(quote(&exact).to_string(), format!("{exact:?}"));
+        let long = "é".repeat(5_000_000);
+        let shown = quote(&long).to_string();
+        assert!(shown.starts_with(&format!("\"{}\"…", "é".repeat(QUOTE_LIMIT))));
+        assert!(shown.ends_with("(10000000 bytes)"), "{shown}");
+    }
+
+    #[test]
+    fn cap_keeps_both_ends_of_long_text() {
+        assert_eq!(cap("short"), "short");
+        let text = format!("start {} end", "x".repeat(10_000_000));
+        let shown = cap(&text);
+        assert!(shown.len() < 3 * TEXT_LIMIT, "{}", shown.len());
+        assert!(shown.starts_with("start x") && shown.ends_with("x end"));
+        assert!(shown.contains("bytes cut"));
     }
 }

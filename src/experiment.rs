@@ -83,6 +83,11 @@ impl ExperimentBuilder {
 
     /// Creates the experiment directory and its first run (or attaches, see
     /// [`attach_from_env`](Self::attach_from_env)).
+    ///
+    /// The directory is claimed, filled (subdirectories, the first run, `status.json`) and
+    /// published by writing `config.json` last: until then no reader takes it for an
+    /// experiment. If any step fails (a full disk), the directory is removed again and the
+    /// error returned; nothing is left behind.
     pub fn create(self) -> Result<Experiment> {
         if self.attach_from_env
             && let (Some(dir), Some(run)) = (
@@ -90,21 +95,27 @@ impl ExperimentBuilder {
                 std::env::var_os(ENV_RUN_ID),
             )
         {
-            let run = run
-                .to_str()
-                .unwrap_or_default()
-                .parse()
-                .map_err(|e: Error| {
-                    Error::config(
-                        ENV_RUN_ID,
-                        format!("{e} (the scheduler sets this variable)"),
-                    )
-                })?;
-            let mut exp = Experiment::attach(PathBuf::from(dir), run)?;
+            let mut exp = Experiment::attach_from_env(PathBuf::from(dir), &run)?;
             exp.set_sync(self.sync);
             return Ok(exp);
         }
         let dir = ExperimentDir::create(&self.base_dir, &self.name, chrono::Local::now())?;
+        self.fill(dir)
+    }
+
+    /// Creates the experiment at exactly `root` (which must not exist), as Pending or Running
+    /// as set: the scheduler stages its queue's experiments this way before moving them into
+    /// place. Never attaches.
+    #[cfg(feature = "scheduler")]
+    pub(crate) fn create_at(self, root: &Path) -> Result<Experiment> {
+        validate_name("experiment name", &self.name)?;
+        let dir = ExperimentDir::create_at(root)?;
+        self.fill(dir)
+    }
+
+    /// Gives the freshly claimed `dir` its first run and then its `config.json`; on failure
+    /// removes `dir`, which nobody else can have opened (it has no `config.json`).
+    fn fill(self, dir: ExperimentDir) -> Result<Experiment> {
         let config = Config {
             name: self.name,
             command: self.command,
@@ -115,9 +126,34 @@ impl ExperimentBuilder {
             launch: self.launch,
             ..Config::default()
         };
-        config.save(&dir)?;
-        Experiment::start_run(dir, config, self.state, self.sync)
+        let result = Experiment::start_run(dir.clone(), config, self.state, self.sync)
+            .and_then(|exp| exp.config.save(&dir).map(|()| exp));
+        if result.is_err() {
+            dir.discard();
+        }
+        result
     }
+}
+
+/// Why `run` is not a run of `dir`, or `None` when it is one: its log or table exists, or
+/// `status.json` names it.
+fn missing_run(dir: &ExperimentDir, run: RunId) -> Option<String> {
+    if dir.run_log(run).exists() || dir.table_path(&run.to_string()).exists() {
+        return None;
+    }
+    let status = Status::load(dir).ok();
+    let known = status
+        .as_ref()
+        .is_some_and(|s| s.run_id == Some(run) || s.history.iter().any(|h| h.run_id == Some(run)));
+    if known {
+        return None;
+    }
+    Some(
+        match dir.runs().ok().and_then(|runs| runs.last().copied()) {
+            Some(last) => format!("its latest run is {last}"),
+            None => "it has no runs yet".to_string(),
+        },
+    )
 }
 
 /// One experiment directory and the run this process works on.
@@ -189,8 +225,51 @@ impl Experiment {
 
     /// Attaches to an existing run, as a job launched by the scheduler does. The run's status
     /// stays with whoever created the run.
+    ///
+    /// The run must exist (allocated by [`Experiment::open`], the builder or the scheduler):
+    /// attaching never creates a run's log or table, so a wrong run id is refused with a
+    /// [`NotFound`](crate::ErrorKind::NotFound) error instead of leaving a run nobody started.
     pub fn attach(dir: impl Into<PathBuf>, run: RunId) -> Result<Experiment> {
         let dir = ExperimentDir::open(dir)?;
+        if let Some(missing) = missing_run(&dir, run) {
+            return Err(Error::not_found(
+                &dir.run_log(run),
+                format!(
+                    "{run} does not exist in {} ({missing}); attach to one of its runs, or \
+                     open the directory to start a new run",
+                    dir.path().display()
+                ),
+            ));
+        }
+        Experiment::attach_existing(dir, run)
+    }
+
+    /// [`Experiment::attach`] for the run named by `EXPMAN_EXPERIMENT_DIR` and `EXPMAN_RUN_ID`,
+    /// with errors that name the variables.
+    fn attach_from_env(dir: PathBuf, run: &std::ffi::OsStr) -> Result<Experiment> {
+        let text = run.to_string_lossy();
+        let run: RunId = text.parse().map_err(|e: Error| {
+            Error::config(
+                ENV_RUN_ID,
+                format!("{e} (the scheduler sets this variable)"),
+            )
+        })?;
+        let dir = ExperimentDir::open(dir)?;
+        if let Some(missing) = missing_run(&dir, run) {
+            return Err(Error::not_found(
+                &dir.run_log(run),
+                format!(
+                    "{ENV_RUN_ID}={run} names a run that does not exist in \
+                     {ENV_EXPERIMENT_DIR}={} ({missing}); `EXP run` sets these variables for \
+                     the jobs it launches: unset both to create a new experiment instead",
+                    dir.path().display()
+                ),
+            ));
+        }
+        Experiment::attach_existing(dir, run)
+    }
+
+    fn attach_existing(dir: ExperimentDir, run: RunId) -> Result<Experiment> {
         let config = Config::load(&dir)?;
         let log = dir.run_log(run);
         OpenOptions::new()
@@ -203,18 +282,22 @@ impl Experiment {
         Ok(exp)
     }
 
+    /// Allocates the next run and records it in `status.json` under one hold of the lock; a
+    /// failure undoes the allocation (see [`run_id::allocate_and`]).
     fn start_run(
         dir: ExperimentDir,
         config: Config,
         state: RunState,
         sync: SyncPolicy,
     ) -> Result<Experiment> {
-        let run = run_id::allocate(&dir)?;
-        Status::update(&dir, |status| {
-            status.begin_run(run, state);
-            if state == RunState::Running {
-                status.mark_running(ProcessId::current());
-            }
+        let run = run_id::allocate_and(&dir, |lock, run| {
+            Status::update_locked(&dir, lock, |status| {
+                status.begin_run(run, state);
+                if state == RunState::Running {
+                    status.mark_running(ProcessId::current());
+                }
+            })
+            .map(drop)
         })?;
         Ok(Experiment::new(dir, config, run, sync))
     }

@@ -95,27 +95,53 @@ impl<'de> serde::Deserialize<'de> for RunId {
 
 /// Allocates the next run id in `dir` and creates its `logs/<run>.log`.
 pub fn allocate(dir: &ExperimentDir) -> Result<RunId> {
+    allocate_and(dir, |_, _| Ok(()))
+}
+
+/// Allocates the next run id and runs `record` (which writes the new run into `status.json`)
+/// under the same hold of the lock. If anything fails after the id was claimed, the claim is
+/// undone: the run log is removed and the hint restored, so a failed open (a full disk)
+/// consumes no id, and nobody else can have taken the next one meanwhile.
+pub(crate) fn allocate_and(
+    dir: &ExperimentDir,
+    record: impl FnOnce(&LockFile, RunId) -> Result<()>,
+) -> Result<RunId> {
     let lock = LockFile::acquire(&dir.lock_path())?;
-    let mut run = match read_hint(&lock) {
+    let hint = read_hint(&lock);
+    let mut run = match hint {
         Some(last) => last.next(),
         None => dir.runs()?.last().map_or(RunId::FIRST, |last| last.next()),
     };
-    loop {
+    let log = loop {
         let log = dir.run_log(run);
         match OpenOptions::new().write(true).create_new(true).open(&log) {
-            Ok(_) => {
-                // Fixed width, so a shorter number never leaves digits of a longer one behind.
-                let hint = format!("{:>10}\n", run.number());
-                lock.file()
-                    .write_all_at(hint.as_bytes(), 0)
-                    .at("record the last run id in", lock.path())?;
-                return Ok(run);
-            }
+            Ok(_) => break log,
             // Someone outside our lock (another host, an old expman) took it: take the next.
             Err(e) if e.kind() == IoErrorKind::AlreadyExists => run = run.next(),
             Err(e) => return Err(Error::io("create the run log", &log, e)),
         }
+    };
+    let result = write_hint(&lock, Some(run)).and_then(|()| record(&lock, run));
+    if let Err(e) = result {
+        // Best effort: the error to report is the one that made the allocation fail.
+        let _ = std::fs::remove_file(&log);
+        let _ = write_hint(&lock, hint);
+        return Err(e);
     }
+    Ok(run)
+}
+
+/// Records `last` as the last allocated run in the lock file (`None`: no hint, so the next
+/// allocation scans the directory).
+fn write_hint(lock: &LockFile, last: Option<RunId>) -> Result<()> {
+    match last {
+        // Fixed width, so a shorter number never leaves digits of a longer one behind.
+        Some(run) => lock
+            .file()
+            .write_all_at(format!("{:>10}\n", run.number()).as_bytes(), 0),
+        None => lock.file().set_len(0),
+    }
+    .at("record the last run id in", lock.path())
 }
 
 /// The last allocated run recorded in the lock file, if it holds a readable one.

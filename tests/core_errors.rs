@@ -5,7 +5,10 @@ mod common;
 
 use std::path::Path;
 
-use common::Scripted;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Guarded, Reports, Scripted, child_command, report, wait_with_deadline};
 use expman::{ErrorKind, Experiment, SyncPolicy, TableWriter, Value, read_table};
 
 /// Entry point of the child processes (a no-op in a normal test run).
@@ -13,6 +16,7 @@ use expman::{ErrorKind, Experiment, SyncPolicy, TableWriter, Value, read_table};
 fn child() {
     common::child_main(|role| match role {
         "scripted" => common::scripted_writer(),
+        "open_on_a_full_disk" => open_on_a_full_disk(),
         other => panic!("unknown role {other}"),
     });
 }
@@ -352,4 +356,146 @@ fn widening_that_runs_out_of_descriptors_loses_no_row() {
         );
         assert_exactly(&table, &ok_rows);
     }
+}
+
+/// Child: with RLIMIT_FSIZE at `EXPMAN_TEST_FSIZE` bytes (writes past it fail with EFBIG, as
+/// on a full disk), opens the next run of `EXPMAN_TEST_DIR` when it is set, else creates an
+/// experiment in `EXPMAN_TEST_BASE`; reports `ok <run>` or `err <kind code> <message>`.
+fn open_on_a_full_disk() {
+    common::set_fsize_limit(common::env("EXPMAN_TEST_FSIZE").parse().unwrap());
+    let result = match std::env::var("EXPMAN_TEST_DIR") {
+        Ok(dir) => Experiment::open(dir),
+        Err(_) => Experiment::builder("full", common::env("EXPMAN_TEST_BASE"))
+            .attach_from_env(false)
+            .create(),
+    };
+    match result {
+        Ok(exp) => report(format!("ok {}", exp.run_id())),
+        Err(e) => report(format!("err {} {e}", e.code())),
+    }
+}
+
+/// Runs [`open_on_a_full_disk`] with `env` and returns its answer.
+fn full_disk_child(fsize: u64, env: (&str, &Path)) -> String {
+    let mut child = Guarded::spawn(
+        child_command("child", "open_on_a_full_disk")
+            .env("EXPMAN_TEST_FSIZE", fsize.to_string())
+            .env(env.0, env.1)
+            .stdout(Stdio::piped()),
+    );
+    let answer = Reports::of(&mut child).next("the full-disk child");
+    let status = wait_with_deadline(&mut child, Duration::from_secs(20), "the full-disk child");
+    common::assert_success(status, "the full-disk child");
+    answer
+}
+
+/// Creating an experiment, or opening its next run, on a full disk (RLIMIT_FSIZE in a child:
+/// `status.json` and `config.json` cannot be written) fails with an I/O error and rolls back:
+/// a new directory is removed again, and a new run's id is released (no `logs/run_NNNN.log`
+/// left, the next successful open gets that same id).
+#[test]
+fn failed_open_on_a_full_disk_leaves_nothing_and_consumes_no_run_id() {
+    let base = tempfile::tempdir().unwrap();
+    // Small enough that no state file fits, large enough for the run-id hint rewrite (which
+    // does not grow the lock file).
+    let fsize = 16;
+    for _ in 0..2 {
+        let answer = full_disk_child(fsize, ("EXPMAN_TEST_BASE", base.path()));
+        assert!(answer.starts_with("err 10 "), "an I/O error: {answer}");
+        let left: Vec<_> = std::fs::read_dir(base.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "a failed create left {left:?}");
+    }
+
+    let mut exp = new_experiment(base.path());
+    exp.set("n", 1).unwrap();
+    exp.save_row().unwrap();
+    exp.set_finished().unwrap();
+    let dir = exp.dir().to_path_buf();
+    let status_before = std::fs::read(dir.join("status.json")).unwrap();
+    for _ in 0..2 {
+        let answer = full_disk_child(fsize, ("EXPMAN_TEST_DIR", &dir));
+        assert!(answer.starts_with("err 10 "), "an I/O error: {answer}");
+        assert!(
+            answer.contains("status.json"),
+            "the error names the file: {answer}"
+        );
+        assert!(
+            !dir.join("logs/run_0002.log").exists(),
+            "the failed open kept its run id"
+        );
+        assert_eq!(exp.layout().runs().unwrap(), [expman::RunId::FIRST]);
+        assert_eq!(
+            std::fs::read(dir.join("status.json")).unwrap(),
+            status_before,
+            "status.json changed"
+        );
+    }
+    let next = Experiment::open(&dir).unwrap();
+    assert_eq!(next.run_id().to_string(), "run_0002", "no id was consumed");
+}
+
+/// Names given by the caller are quoted at most 200 characters long in error messages, with
+/// their total length, and state files echoing a huge value give a short message too: a 10 MB
+/// input never makes a 10 MB message. Field names are at most 256 bytes.
+#[test]
+fn huge_inputs_are_not_echoed_in_full() {
+    let base = tempfile::tempdir().unwrap();
+    let mut exp = new_experiment(base.path());
+    let huge = "x".repeat(10 << 20);
+    let huge_run = format!("run_{}", "1".repeat(10 << 20));
+    let errors = [
+        exp.set(&huge, 1).unwrap_err(),
+        exp.upd_row([(huge.as_str(), 1)]).unwrap_err(),
+        exp.table(&huge).map(|_| ()).unwrap_err(),
+        exp.load_table(&huge).unwrap_err(),
+        Experiment::builder(huge.as_str(), base.path())
+            .attach_from_env(false)
+            .create()
+            .err()
+            .unwrap(),
+        huge_run.parse::<expman::RunId>().unwrap_err(),
+    ];
+    for err in errors {
+        let text = err.to_string();
+        assert!(text.len() < 1000, "{} bytes: {}…", text.len(), &text[..300]);
+        assert!(text.contains("xxxxx") || text.contains("11111"), "{text}");
+        assert!(
+            text.contains("bytes)"),
+            "says how long the input was: {text}"
+        );
+    }
+
+    // The field-name limit is 256 bytes of UTF-8.
+    let longest = "é".repeat(128);
+    exp.set(&longest, 1).unwrap();
+    exp.save_row().unwrap();
+    let err = exp.set(&format!("{longest}x"), 1).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::InvalidName {
+                what: "field name",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("at most 256 bytes"), "{err}");
+    assert_eq!(expman::metrics::MAX_FIELD_NAME_LEN, 256);
+
+    // A status.json naming a 10 MB state: Corrupt, naming the file, in a short message.
+    let status = exp.dir().join("status.json");
+    std::fs::write(&status, format!("{{\"status\": \"{huge}\"}}")).unwrap();
+    let err = exp.status().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err.kind(), ErrorKind::Corrupt { .. }), "{err:?}");
+    assert!(
+        text.contains(&status.display().to_string()),
+        "{}",
+        &text[..300]
+    );
+    assert!(text.len() < 5000, "{} bytes", text.len());
 }

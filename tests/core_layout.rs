@@ -343,3 +343,53 @@ fn attach_through_the_environment() {
     );
     assert!(!job_base.exists());
 }
+
+/// Attaching to a run that was never allocated (a stale or mistyped `EXPMAN_RUN_ID`, or
+/// `Experiment::attach` with a wrong id) is refused with a NotFound error that names the
+/// directory and the run and says what to do; it creates no log, no table and no status.
+#[test]
+fn attaching_to_a_run_that_does_not_exist_is_refused() {
+    let base = tempfile::tempdir().unwrap();
+    let exp = Experiment::builder("sched", base.path())
+        .attach_from_env(false)
+        .create()
+        .unwrap();
+    let dir = exp.dir().to_path_buf();
+    let tree = || {
+        let mut tree = walk(&dir);
+        tree.sort();
+        tree
+    };
+    let tree_before = tree();
+    let status_before = std::fs::read(dir.join("status.json")).unwrap();
+
+    for run in ["run_0002", "run_0042"] {
+        let err = Experiment::attach(&dir, run.parse().unwrap())
+            .err()
+            .expect("attach must fail");
+        assert!(
+            matches!(err.kind(), expman::ErrorKind::NotFound { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        for needle in [run, &dir.display().to_string(), "run_0001"] {
+            assert!(text.contains(needle), "{needle:?} missing from: {text}");
+        }
+
+        let job_base = base.path().join("job_base");
+        let answer = run_attach_child(&job_base, &dir, run);
+        assert!(answer.starts_with("err"), "{answer}");
+        for needle in [run, "EXPMAN_RUN_ID", "EXPMAN_EXPERIMENT_DIR", "unset"] {
+            assert!(answer.contains(needle), "{needle:?} missing from: {answer}");
+        }
+        assert!(!job_base.exists(), "no fallback to a new experiment");
+    }
+    assert_eq!(tree(), tree_before, "attaching created files");
+    assert_eq!(
+        std::fs::read(dir.join("status.json")).unwrap(),
+        status_before
+    );
+    // The run that exists still attaches.
+    let attached = Experiment::attach(&dir, RunId::FIRST).unwrap();
+    assert!(attached.is_attached());
+}

@@ -546,6 +546,22 @@ fn named_tables_open_and_attach() {
             EXPMAN_ERR_INVALID_NAME,
             &["run_x"],
         );
+        // A run that was never allocated: refused, and neither its log nor its table appears.
+        assert_fails(
+            expman_experiment_attach(dir.as_ptr(), c!("run_0009"), &mut none),
+            EXPMAN_ERR_NOT_FOUND,
+            &[
+                "expman_experiment_attach",
+                "run_0009",
+                &fixture.dir(),
+                "run_0003",
+            ],
+        );
+        assert!(none.is_null());
+        let run_dir = fixture.dir();
+        let run_dir = Path::new(&run_dir);
+        assert!(!run_dir.join("logs/run_0009.log").exists());
+        assert!(!run_dir.join("metrics/run_0009.csv").exists());
         assert_fails(
             expman_experiment_open(c!("/nonexistent/expman-test"), &mut none),
             EXPMAN_ERR_NOT_FOUND,

@@ -184,3 +184,179 @@ fn example_configs_plan_cleanly() {
         }
     }
 }
+
+/// A config header with the one-line `scheduler` setting plus one experiment with `extra` lines
+/// (the experiment's `name` is on line 6, `command` on line 7, `extra` from line 8).
+fn one_experiment(pool: &str, extra: &str) -> String {
+    format!(
+        "[scheduler]\nbase_dir = \"experiments\"\n{pool}\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\n{extra}"
+    )
+}
+
+#[test]
+fn duplicate_gpus_in_the_pool_are_refused() {
+    assert_rejected(
+        &one_experiment("gpus = [0, 1, 0]\n", "gpus = 1\n"),
+        3,
+        8,
+        &["GPU 0 is listed twice", "[0, 1, 0]"],
+    );
+}
+
+#[test]
+fn duplicate_gpu_ids_are_refused() {
+    assert_rejected(
+        &one_experiment("gpus = [0, 1]\n", "gpu_ids = [1, 1]\n"),
+        8,
+        11,
+        &["GPU 1 twice", "gpu_ids"],
+    );
+}
+
+#[test]
+fn env_names_with_equals_signs_or_empty_are_refused() {
+    assert_rejected(
+        &one_experiment(
+            "max_concurrent = 1\n",
+            "env = { OK = \"1\", \"A=B\" = \"x\" }\n",
+        ),
+        8,
+        19,
+        &["'='", "\"A=B\""],
+    );
+    assert_rejected(
+        &one_experiment("max_concurrent = 1\n", "env = { \"\" = \"x\" }\n"),
+        8,
+        9,
+        &["empty variable name"],
+    );
+}
+
+#[test]
+fn nul_in_command_or_env_is_refused() {
+    assert_rejected(
+        "[scheduler]\nbase_dir = \"experiments\"\n\n[[experiments]]\nname = \"a\"\ncommand = \"echo a\\u0000b\"\n",
+        6,
+        11,
+        &["NUL", "command"],
+    );
+    assert_rejected(
+        &one_experiment("max_concurrent = 1\n", "env = { \"A\\u0000\" = \"x\" }\n"),
+        8,
+        9,
+        &["NUL", "variable name"],
+    );
+    assert_rejected(
+        &one_experiment("max_concurrent = 1\n", "env = { A = \"x\\u0000y\" }\n"),
+        8,
+        13,
+        &["NUL", "value", "\"x\\0y\""],
+    );
+}
+
+/// A `cwd` that does not exist is refused at parse time, naming the resolved path; before,
+/// the experiment was created and its run failed with a misleading "cannot start sh".
+#[test]
+fn missing_cwd_is_refused() {
+    assert_rejected(
+        &one_experiment("max_concurrent = 1\n", "cwd = \"no/such/dir\"\n"),
+        8,
+        7,
+        &["cwd = \"no/such/dir\" does not exist", "no/such/dir)"],
+    );
+    assert_rejected(
+        &one_experiment("max_concurrent = 1\n", "cwd = \"bad.toml\"\n"),
+        8,
+        7,
+        &["is not a directory"],
+    );
+}
+
+/// A config that is not UTF-8 gets line and column of the first bad byte, and nothing is
+/// created.
+#[test]
+fn non_utf8_config_names_the_bad_byte() {
+    let sb = Sandbox::new();
+    let path = sb.join("latin1.toml");
+    let mut bytes = b"[scheduler]\nbase_dir = \"experiments\"\n\n[[experiments]]\nname = \"a\"\n# caf\xc3\xa9 ok\ncommand = \"echo caf".to_vec();
+    bytes.extend_from_slice(b"\xe9\"\n");
+    std::fs::write(&path, &bytes).unwrap();
+    for dry_run in [false, true] {
+        let mut cmd = exp();
+        cmd.arg("run").arg("--config").arg(&path);
+        if dry_run {
+            cmd.arg("--dry-run");
+        }
+        let out = run(cmd);
+        out.expect_code(2);
+        let origin = format!("EXP: {}:7:20: ", path.display());
+        assert!(
+            out.stderr.contains(&origin) && out.stderr.contains("not UTF-8"),
+            "expected the error at {origin:?}:\n{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("0xe9"), "{}", out.stderr);
+        assert!(!sb.base().exists());
+    }
+}
+
+/// Values echoed in config errors are quoted at most 200 characters long, with the total
+/// length: a 10 MB value gives a short message (issue 10, item 19).
+#[test]
+fn huge_values_are_not_echoed_in_full() {
+    let huge = "x".repeat(10 << 20);
+    for (extra, line, column, needle) in [
+        (format!("timeout = \"{huge}\"\n"), 7, 11, "timeout \"xxxx"),
+        (format!("priority = \"{huge}\"\n"), 7, 12, "i64"),
+        (format!("{huge} = 1\n"), 7, 1, "unknown field"),
+        (format!("env = {{ A = \"\\u0000{huge}\" }}\n"), 7, 13, "NUL"),
+    ] {
+        let config = format!(
+            "[scheduler]\nbase_dir = \"experiments\"\n\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\n{extra}"
+        );
+        let sb = Sandbox::new();
+        let path = sb.write("huge.toml", &config);
+        let mut cmd = exp();
+        cmd.arg("run").arg("--config").arg(&path).arg("--dry-run");
+        let out = run(cmd);
+        out.expect_code(2);
+        assert!(
+            out.stderr
+                .starts_with(&format!("EXP: {}:{line}:{column}: ", path.display())),
+            "{}",
+            &out.stderr[..out.stderr.len().min(500)]
+        );
+        assert!(
+            out.stderr.contains(needle),
+            "{needle:?}: {}",
+            &out.stderr[..out.stderr.len().min(3000)]
+        );
+        assert!(
+            out.stderr.len() < 5000,
+            "a {} byte message for a 10 MB value: {}…",
+            out.stderr.len(),
+            &out.stderr[..500]
+        );
+    }
+    // A name is refused for its length, and not echoed in full either.
+    let config = format!(
+        "[scheduler]\nbase_dir = \"experiments\"\n\n[[experiments]]\nname = \"{huge}\"\ncommand = \"true\"\n"
+    );
+    let sb = Sandbox::new();
+    let path = sb.write("huge.toml", &config);
+    let mut cmd = exp();
+    cmd.arg("run").arg("--config").arg(&path).arg("--dry-run");
+    let out = run(cmd);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("longer than 200 bytes"),
+        "{}",
+        &out.stderr[..500]
+    );
+    assert!(
+        out.stderr.contains("(10485760 bytes)"),
+        "{}",
+        &out.stderr[..500]
+    );
+    assert!(out.stderr.len() < 1000, "{}", out.stderr.len());
+}

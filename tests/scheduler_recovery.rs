@@ -162,3 +162,209 @@ fn second_scheduler_on_the_same_base_dir_is_refused() {
     std::fs::write(&release, "").unwrap();
     first.wait(LIMIT).expect_code(0);
 }
+
+/// The steps of putting a queue on disk at which a debug build of `EXP` can be made to kill
+/// itself (`EXPMAN_TEST_CRASH_AT=<step>:<n>`, see `src/scheduler/fault.rs`): an experiment
+/// built whole in the scheduler's staging area; recorded in the journal with the directory it
+/// will get; (without RENAME_NOREPLACE) that directory claimed empty and the claim recorded;
+/// moved into place. Each with and without `EXPMAN_TEST_NO_RENAME_NOREPLACE`, the path taken
+/// on NFS.
+#[cfg(debug_assertions)]
+const CREATION_STEPS: [(&str, bool); 7] = [
+    ("queue:staged", false),
+    ("queue:journaled", false),
+    ("queue:published", false),
+    ("queue:staged", true),
+    ("queue:journaled", true),
+    ("queue:claimed", true),
+    ("queue:published", true),
+];
+
+/// A scheduler killed (SIGKILL) at each step of creating its queue on disk, while creating the
+/// first or the second experiment, and then started again: every queued name runs exactly
+/// once, every experiment directory is whole (config.json and status.json) and Finished, no
+/// directory is left Pending, and nothing half-created stays anywhere under the base
+/// directory (not even in the scheduler's own staging area).
+#[cfg(debug_assertions)]
+#[test]
+fn kill_while_creating_the_queue_leaves_no_orphan_and_runs_each_name_once() {
+    use std::os::unix::process::ExitStatusExt;
+
+    for (step, nfs) in CREATION_STEPS {
+        for nth in [1, 2] {
+            let sb = Sandbox::new();
+            let ran = sb.join("ran");
+            let entries: String = ["a", "b", "c"]
+                .iter()
+                .map(|name| {
+                    format!(
+                        "\n[[experiments]]\nname = \"{name}\"\ncommand = \"echo {name} $EXPMAN_RUN_ID >> {}\"\n",
+                        ran.display()
+                    )
+                })
+                .collect();
+            let config = sb.write(
+                "queue.toml",
+                &format!("[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n{entries}"),
+            );
+            let crash = format!("{step}:{nth}");
+            let fallback = if nfs { "1" } else { "0" };
+            let env = [
+                ("EXPMAN_TEST_CRASH_AT", crash.as_str()),
+                ("EXPMAN_TEST_NO_RENAME_NOREPLACE", fallback),
+            ];
+            let crash = format!("{crash}, without RENAME_NOREPLACE: {nfs}");
+            let first = Running::scheduler_with_env(&config, &env).wait(LIMIT);
+            assert_eq!(
+                first.status.signal(),
+                Some(libc::SIGKILL),
+                "[{crash}] the scheduler must die at the crash point\n--- stdout\n{}\n--- stderr\n{}",
+                first.stdout,
+                first.stderr
+            );
+            assert!(!ran.exists(), "[{crash}] nothing ran before the crash");
+
+            let second = Running::scheduler_with_env(
+                &config,
+                &[("EXPMAN_TEST_NO_RENAME_NOREPLACE", fallback)],
+            )
+            .wait(LIMIT);
+            second.expect_code(0);
+            let mut runs: Vec<String> = std::fs::read_to_string(&ran)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            runs.sort();
+            assert_eq!(
+                runs,
+                ["a run_0001", "b run_0001", "c run_0001"],
+                "[{crash}] each name ran exactly once\n{}",
+                second.stdout
+            );
+
+            // Every entry of the base directory is a whole experiment of the queue, Finished.
+            let found = experiments(&sb.base());
+            assert_eq!(
+                found.keys().collect::<Vec<_>>(),
+                ["a", "b", "c"],
+                "[{crash}]"
+            );
+            for entry in std::fs::read_dir(sb.base()).unwrap() {
+                let path = entry.unwrap().path();
+                if path.file_name().unwrap() == ".expman" {
+                    continue;
+                }
+                assert!(
+                    found.values().any(|dir| *dir == path),
+                    "[{crash}] {} is left over from an interrupted creation",
+                    path.display()
+                );
+                let state = status(&path);
+                assert_eq!(
+                    state["status"],
+                    "Finished",
+                    "[{crash}] {}: {state}",
+                    path.display()
+                );
+            }
+            // Nothing staged is left behind either: no config.json under the hidden directory.
+            let mut stack = vec![sb.base().join(".expman")];
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+                    let path = entry.unwrap().path();
+                    assert_ne!(
+                        path.file_name().unwrap(),
+                        "config.json",
+                        "[{crash}] a staged experiment was left at {}",
+                        path.display()
+                    );
+                    if path.is_dir() {
+                        stack.push(path);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `resume = true` with a kill before and after the next run is allocated: after the restart
+/// the experiment has exactly one new run, which ran once, and no run is left Pending in its
+/// history.
+#[cfg(debug_assertions)]
+#[test]
+fn kill_while_resuming_gives_exactly_one_new_run() {
+    use std::os::unix::process::ExitStatusExt;
+
+    for step in ["queue:resume-recorded", "queue:resumed"] {
+        let sb = Sandbox::new();
+        let ran = sb.join("ran");
+        let config = sb.write(
+            "resume.toml",
+            &format!(
+                "[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n\n[[experiments]]\nname = \"r\"\nresume = true\ncommand = \"echo $EXPMAN_RUN_ID >> {}\"\n",
+                ran.display()
+            ),
+        );
+        run_scheduler(&config).expect_code(0);
+        let first =
+            Running::scheduler_with_env(&config, &[("EXPMAN_TEST_CRASH_AT", step)]).wait(LIMIT);
+        assert_eq!(
+            first.status.signal(),
+            Some(libc::SIGKILL),
+            "[{step}] the scheduler must die at the crash point\n{}{}",
+            first.stdout,
+            first.stderr
+        );
+        run_scheduler(&config).expect_code(0);
+        let runs = std::fs::read_to_string(&ran).unwrap();
+        let dir = experiment(&sb.base(), "r");
+        let state = status(&dir);
+        let last = state["run_id"].as_str().unwrap().to_string();
+        assert_eq!(
+            runs.lines().collect::<Vec<_>>(),
+            ["run_0001", last.as_str()],
+            "[{step}] one new run, run once: {state}"
+        );
+        assert_eq!(state["status"], "Finished", "[{step}] {state}");
+        let history = state["history"].as_array().unwrap();
+        assert!(
+            history.iter().all(|h| h["status"] != "Pending"),
+            "[{step}] a run was left Pending: {state}"
+        );
+    }
+}
+
+/// A scheduler killed after recording an experiment it had not moved into place yet, then
+/// restarted with a config that no longer has that experiment: the staged copy is removed
+/// rather than published (nobody would run it), and the rest of the queue runs.
+#[cfg(debug_assertions)]
+#[test]
+fn staged_experiment_dropped_from_the_config_is_removed() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let sb = Sandbox::new();
+    let entry = |name: &str| format!("\n[[experiments]]\nname = \"{name}\"\ncommand = \"true\"\n");
+    let header = "[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n";
+    let config = sb.write(
+        "queue.toml",
+        &format!("{header}{}{}", entry("a"), entry("b")),
+    );
+    let first =
+        Running::scheduler_with_env(&config, &[("EXPMAN_TEST_CRASH_AT", "queue:journaled")])
+            .wait(LIMIT);
+    assert_eq!(
+        first.status.signal(),
+        Some(libc::SIGKILL),
+        "{}",
+        first.stderr
+    );
+    let config = sb.write("queue.toml", &format!("{header}{}", entry("b")));
+    run_scheduler(&config).expect_code(0);
+    assert_eq!(experiments(&sb.base()).keys().collect::<Vec<_>>(), ["b"]);
+    let staging = sb.base().join(".expman/staging");
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "staged copies left: {left:?}");
+}

@@ -96,7 +96,9 @@ pub(crate) unsafe fn experiment<'a>(
 /// may be NULL when its count is 0. Paths are byte strings and need not be UTF-8. Like the
 /// Rust builder, when the environment variables EXPMAN_EXPERIMENT_DIR and EXPMAN_RUN_ID are
 /// both set (the scheduler sets them for the jobs it launches), this attaches to that run
-/// instead of creating anything.
+/// instead of creating anything; a run that does not exist there is refused with
+/// EXPMAN_ERR_NOT_FOUND. A creation that fails part-way (a full disk) removes the directory
+/// it made.
 ///
 /// The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
 /// only on success.
@@ -145,7 +147,8 @@ pub unsafe extern "C" fn expman_experiment_create(
 
 /// Starts the next run (resume, retry) in the existing experiment directory `dir` and stores
 /// the new handle in `*out`. Run ids are allocated under a lock: concurrent opens, in any
-/// number of processes, get distinct consecutive ids.
+/// number of processes, get distinct consecutive ids. An open that fails (a full disk) gives
+/// its run id back.
 ///
 /// The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
 /// only on success.
@@ -169,7 +172,8 @@ pub unsafe extern "C" fn expman_experiment_open(
 }
 
 /// Attaches to the existing run `run_id` (such as "run_0003") of the experiment in `dir`, as a
-/// job launched by the scheduler does; the run's status stays with whoever created it.
+/// job launched by the scheduler does; the run's status stays with whoever created it. A run
+/// that was never allocated in `dir` is refused with EXPMAN_ERR_NOT_FOUND (nothing is created).
 ///
 /// The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
 /// only on success.

@@ -76,6 +76,12 @@ pub const EXPMAN_ERR_UNSUPPORTED: expman_status = 17;
 /// incompatibly; compare it with `expman_abi_version()` when loading the library at run time.
 pub const EXPMAN_ABI_VERSION: u32 = 1;
 
+/// Longest accepted field name, in bytes of UTF-8 (without the terminating NUL). A longer name
+/// given to any function that takes a field name fails with EXPMAN_ERR_INVALID_NAME; error
+/// messages quote at most the first 200 characters of any name or value they echo.
+pub const EXPMAN_MAX_FIELD_NAME_LEN: usize = 256;
+const _: () = assert!(EXPMAN_MAX_FIELD_NAME_LEN == crate::metrics::MAX_FIELD_NAME_LEN);
+
 /// `expman_features()` bit: built with GPU discovery (Cargo feature `gpu`).
 pub const EXPMAN_FEATURE_GPU: u32 = 1;
 /// `expman_features()` bit: built with the batch scheduler (Cargo feature `scheduler`).

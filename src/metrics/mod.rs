@@ -22,14 +22,24 @@ pub use writer::{FieldId, SyncPolicy, TableWriter};
 /// The two columns every table starts with.
 pub const FIXED_COLUMNS: [&str; 2] = ["timestamp", "run_id"];
 
-/// Checks a field name: not empty, not one of the fixed columns, no control characters.
+/// Longest accepted field name, in bytes (UTF-8): a column name longer than this is a bug in
+/// the caller (a value passed as a name), not a name anyone reads.
+pub const MAX_FIELD_NAME_LEN: usize = 256;
+
+/// Checks a field name: not empty, at most [`MAX_FIELD_NAME_LEN`] bytes, not one of the fixed
+/// columns, no control characters.
 pub fn validate_field(name: &str) -> crate::Result<()> {
     let reason = if name.is_empty() {
-        "field names must not be empty"
+        "field names must not be empty".to_string()
+    } else if name.len() > MAX_FIELD_NAME_LEN {
+        format!(
+            "it is {} bytes long; field names are at most {MAX_FIELD_NAME_LEN} bytes",
+            name.len()
+        )
     } else if FIXED_COLUMNS.contains(&name) {
-        "`timestamp` and `run_id` are written by expman itself; rename your field"
+        "`timestamp` and `run_id` are written by expman itself; rename your field".to_string()
     } else if name.chars().any(char::is_control) {
-        "field names must not contain control characters (newline, tab, NUL, ...)"
+        "field names must not contain control characters (newline, tab, NUL, ...)".to_string()
     } else {
         return Ok(());
     };

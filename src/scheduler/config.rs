@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, quote};
 use crate::store::{SlurmLaunch, validate_name};
 
 /// Where the scheduler runs jobs (`[scheduler] backend`).
@@ -149,8 +149,8 @@ struct RawJob {
     #[serde(default)]
     resume: bool,
     #[serde(default)]
-    env: BTreeMap<String, String>,
-    cwd: Option<String>,
+    env: BTreeMap<Spanned<String>, Spanned<String>>,
+    cwd: Option<Spanned<String>>,
     #[serde(default)]
     retries: u32,
     timeout: Option<Spanned<String>>,
@@ -165,7 +165,21 @@ struct RawJob {
 impl SchedulerConfig {
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<SchedulerConfig> {
-        let source = std::fs::read_to_string(path).at("read the scheduler config", path)?;
+        let bytes = std::fs::read(path).at("read the scheduler config", path)?;
+        let source = String::from_utf8(bytes).map_err(|e| {
+            // Where the bad byte is, counted like every other position in these messages.
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+            let (line, column) = line_col(prefix, valid);
+            Error::config(
+                format!("{}:{line}:{column}", path.display()),
+                format!(
+                    "the file is not UTF-8 (byte 0x{:02x} here); save it as UTF-8",
+                    bytes[valid]
+                ),
+            )
+        })?;
         SchedulerConfig::parse(&source, path)
     }
 
@@ -197,8 +211,9 @@ impl SchedulerConfig {
                     return Err(at(
                         Some(b.span()),
                         format!(
-                            "backend = {other:?} is not a backend; use \"local\" (jobs run on \
-                             this machine) or \"slurm\" (jobs are submitted with sbatch)"
+                            "backend = {} is not a backend; use \"local\" (jobs run on \
+                             this machine) or \"slurm\" (jobs are submitted with sbatch)",
+                            quote(other)
                         ),
                     ));
                 }
@@ -223,6 +238,17 @@ impl SchedulerConfig {
                 Some(check_slurm(scheduler_slurm).map_err(|(s, m)| at(s, m))?.0)
             }
         };
+        if let Some(pool) = &scheduler.gpus {
+            check_unique(pool.get_ref()).map_err(|gpu| {
+                at(
+                    Some(pool.span()),
+                    format!(
+                        "GPU {gpu} is listed twice in the pool gpus = {:?}; list each GPU once",
+                        pool.get_ref()
+                    ),
+                )
+            })?;
+        }
         let max_concurrent = match scheduler.max_concurrent {
             None => 1,
             Some(n) if *n.get_ref() >= 1 => *n.get_ref() as usize,
@@ -260,6 +286,15 @@ impl SchedulerConfig {
                 ));
             }
             seen.insert(name.clone(), job.name.span());
+            if job.command.get_ref().contains('\0') {
+                return Err(at(
+                    Some(job.command.span()),
+                    format!(
+                        "experiment {name:?} has a NUL character in its command, which no \
+                         program can be given; remove it"
+                    ),
+                ));
+            }
             if job.command.get_ref().trim().is_empty() {
                 return Err(at(
                     Some(job.command.span()),
@@ -300,12 +335,28 @@ impl SchedulerConfig {
                     Some(merge_slurm(defaults, overrides, extra))
                 }
             };
+            let env = check_env(&name, job.env).map_err(|(s, m)| at(s, m))?;
+            let cwd = match job.cwd {
+                None => None,
+                Some(cwd) => Some(
+                    check_cwd(&name, cwd.get_ref(), &resolve(cwd.get_ref()))
+                        .map_err(|m| at(Some(cwd.span()), m))?,
+                ),
+            };
+            if let Some(ids) = &job.gpu_ids {
+                check_unique(ids.get_ref())
+                    .map_err(|gpu| at(Some(ids.span()), format!(
+                        "experiment {name:?} lists GPU {gpu} twice in gpu_ids = {:?}; list each \
+                         GPU once",
+                        ids.get_ref()
+                    )))?;
+            }
             let timeout = match &job.timeout {
                 None => None,
                 Some(t) => Some(humantime::parse_duration(t.get_ref()).map_err(|e| {
                     at(
                         Some(t.span()),
-                        format!("timeout {:?} is not a duration ({e}); write e.g. \"90s\", \"30m\" or \"2h\"", t.get_ref()),
+                        format!("timeout {} is not a duration ({e}); write e.g. \"90s\", \"30m\" or \"2h\"", quote(t.get_ref())),
                     )
                 })?),
             };
@@ -319,8 +370,8 @@ impl SchedulerConfig {
                 description: job.description,
                 tags: job.tags,
                 resume: job.resume,
-                env: job.env,
-                cwd: job.cwd.as_deref().map(resolve),
+                env,
+                cwd,
                 retries: job.retries,
                 timeout,
                 slurm,
@@ -392,6 +443,73 @@ impl SchedulerConfig {
 /// A message and where it points, before it becomes an [`Error`] with file:line:column.
 type Located = (Option<Range<usize>>, String);
 
+/// The first GPU id that `ids` lists twice, as the error.
+fn check_unique(ids: &[u32]) -> std::result::Result<(), u32> {
+    let mut seen = std::collections::HashSet::new();
+    match ids.iter().find(|id| !seen.insert(**id)) {
+        Some(&twice) => Err(twice),
+        None => Ok(()),
+    }
+}
+
+/// Checks an experiment's `env`: each name non-empty and without `=` or NUL (the environment
+/// stores `NAME=value` as one C string), each value without NUL.
+fn check_env(
+    name: &str,
+    env: BTreeMap<Spanned<String>, Spanned<String>>,
+) -> std::result::Result<BTreeMap<String, String>, Located> {
+    let mut checked = BTreeMap::new();
+    for (key, value) in env {
+        let problem = if key.get_ref().is_empty() {
+            Some((key.span(), "an empty variable name"))
+        } else if key.get_ref().contains('=') {
+            Some((key.span(), "a variable name with '=' in it"))
+        } else if key.get_ref().contains('\0') {
+            Some((key.span(), "a variable name with a NUL character in it"))
+        } else if value.get_ref().contains('\0') {
+            Some((value.span(), "a value with a NUL character in it"))
+        } else {
+            None
+        };
+        if let Some((span, what)) = problem {
+            return Err((
+                Some(span),
+                format!(
+                    "experiment {name:?} sets {what} in env ({} = {}); the environment holds \
+                     NAME=value pairs as C strings, so names need at least one character and no \
+                     '=' or NUL, and values no NUL",
+                    quote(key.get_ref()),
+                    quote(value.get_ref())
+                ),
+            ));
+        }
+        checked.insert(key.into_inner(), value.into_inner());
+    }
+    Ok(checked)
+}
+
+/// Checks that an experiment's `cwd` (as written, and `resolved` against the config file's
+/// directory) is a directory now, rather than failing every run of it later.
+fn check_cwd(name: &str, written: &str, resolved: &Path) -> std::result::Result<PathBuf, String> {
+    let problem = if written.contains('\0') {
+        "has a NUL character in it".to_string()
+    } else {
+        match std::fs::metadata(resolved) {
+            Ok(meta) if meta.is_dir() => return Ok(resolved.to_path_buf()),
+            Ok(_) => format!("is not a directory ({})", resolved.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                format!("does not exist ({})", resolved.display())
+            }
+            Err(e) => format!("cannot be used ({}: {e})", resolved.display()),
+        }
+    };
+    Err(format!(
+        "experiment {name:?}: cwd = {} {problem}; create it, or give the directory the job \
+         should run in (relative paths are relative to this file)",
+        quote(written)
+    ))
+}
+
 /// Fails on the first Slurm key in `keys` (found in `place`), for the local backend.
 fn reject_slurm_keys(keys: &RawSlurm, place: &str) -> std::result::Result<(), Located> {
     let spans = [
@@ -461,8 +579,8 @@ fn check_slurm(keys: RawSlurm) -> std::result::Result<(SlurmLaunch, bool), Locat
         Some(v) if v.get_ref().is_empty() || v.get_ref().chars().any(char::is_whitespace) => Err((
             Some(v.span()),
             format!(
-                "{key} = {:?} must be a non-empty name without spaces",
-                v.get_ref()
+                "{key} = {} must be a non-empty name without spaces",
+                quote(v.get_ref())
             ),
         )),
         Some(v) => Ok(Some(v.into_inner())),
@@ -475,9 +593,9 @@ fn check_slurm(keys: RawSlurm) -> std::result::Result<(SlurmLaunch, bool), Locat
             (
                 Some(t.span()),
                 format!(
-                    "time = {:?} {why}; write Slurm's format (\"30\" minutes, \"2:00:00\", \
+                    "time = {} {why}; write Slurm's format (\"30\" minutes, \"2:00:00\", \
                      \"1-12:00:00\", \"UNLIMITED\") or a duration (\"90m\", \"2h\")",
-                    t.get_ref()
+                    quote(t.get_ref())
                 ),
             )
         })?),
@@ -503,8 +621,9 @@ fn check_slurm(keys: RawSlurm) -> std::result::Result<(SlurmLaunch, bool), Locat
                 return Err((
                     Some(m.span()),
                     format!(
-                        "mem = {text:?} is not a Slurm memory size; write a number of megabytes \
-                         or one with a unit: \"500M\", \"16G\""
+                        "mem = {} is not a Slurm memory size; write a number of megabytes \
+                         or one with a unit: \"500M\", \"16G\"",
+                        quote(text)
                     ),
                 ));
             }
@@ -528,7 +647,8 @@ fn check_slurm(keys: RawSlurm) -> std::result::Result<(SlurmLaunch, bool), Locat
                     return Err((
                         Some(args.span()),
                         format!(
-                            "{arg:?} ({long}) cannot be in extra_sbatch_args: {why}; remove it"
+                            "{} ({long}) cannot be in extra_sbatch_args: {why}; remove it",
+                            quote(arg)
                         ),
                     ));
                 }
@@ -632,6 +752,8 @@ fn with_suggestion(message: &str) -> String {
     let Some(unknown) = message
         .strip_prefix("unknown field `")
         .and_then(|rest| rest.split('`').next())
+        // Edit distance is quadratic, and nothing that long is a typo of a key.
+        .filter(|unknown| unknown.len() <= 64)
     else {
         return message.to_string();
     };

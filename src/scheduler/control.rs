@@ -80,6 +80,11 @@ impl SchedulerDir {
     pub fn control_dir(&self) -> PathBuf {
         self.root.join("control")
     }
+    /// Where the scheduler builds its queue's experiments before moving each into place (see
+    /// `journal.rs`); hidden from every reader of the base directory.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.root.join("staging")
+    }
 
     pub(crate) fn create(&self) -> Result<()> {
         let dir = self.control_dir();

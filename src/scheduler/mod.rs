@@ -3,13 +3,16 @@
 //!
 //! - [`config`]: the TOML format and its errors.
 //! - [`run`](mod@run): planning (`--dry-run`) and the scheduling loop.
+//! - `journal`: the scheduler's journal and the crash-safe creation of its queue on disk.
 //! - [`job`]: the per-job supervisor process that records exit codes.
 //! - [`control`]: retry / terminate / delete from other processes.
 //! - [`slurm`]: the Slurm backend (`sbatch`, `squeue`, `scontrol`, `scancel`).
 
 pub mod config;
 pub mod control;
+mod fault;
 pub mod job;
+mod journal;
 mod process;
 pub mod run;
 pub mod slurm;

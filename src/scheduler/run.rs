@@ -3,7 +3,8 @@
 //! A run of the scheduler:
 //! 1. takes `<base>/.expman/scheduler.lock` (one scheduler per base directory);
 //! 2. creates every queued experiment on disk at once, as Pending (or, after a crash, adopts the
-//!    queue recorded in `<base>/.expman/scheduler.json` by the scheduler that died);
+//!    queue recorded in `<base>/.expman/scheduler.json` by the scheduler that died; see
+//!    `journal.rs` for how a kill while creating it leaves nothing half-made);
 //! 3. launches jobs in priority order, at most `max_concurrent` at a time, each with GPUs reserved
 //!    for it alone, through a supervisor process (`EXP __job`) that records the exit code; with
 //!    `backend = "slurm"` it submits them with `sbatch` instead (at most `max_concurrent`
@@ -12,7 +13,7 @@
 //! 4. answers control requests (retry, terminate, delete) and shows progress;
 //! 5. prints a summary when the queue is empty.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -21,17 +22,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::config::{Backend, JobSpec, SchedulerConfig};
 use super::control::{self, Action, Answer, Request, SchedulerDir};
+use super::journal::{self, Journal, JournalEntry, Materialized};
 use super::slurm;
 use crate::error::{Error, IoContext, Result};
 use crate::experiment::Experiment;
 use crate::run_id::RunId;
-use crate::store::{
-    Config, ExperimentDir, Launch, ProcessId, RunState, Status, hostname, now_rfc3339,
-};
+use crate::store::{Config, ExperimentDir, Launch, ProcessId, RunState, Status};
 
 /// How often the loop looks at control requests and redraws progress when nothing happens.
 const TICK: Duration = Duration::from_millis(100);
@@ -190,7 +188,7 @@ impl fmt::Display for Plan {
 }
 
 /// The newest experiment directory under `base` whose config names `name`.
-fn latest_dir(base: &Path, name: &str) -> Result<Option<ExperimentDir>> {
+pub(super) fn latest_dir(base: &Path, name: &str) -> Result<Option<ExperimentDir>> {
     let entries = match std::fs::read_dir(base) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -210,24 +208,6 @@ fn latest_dir(base: &Path, name: &str) -> Result<Option<ExperimentDir>> {
         }
     }
     Ok(best.map(|(_, dir)| dir))
-}
-
-/// The scheduler's journal: which directories belong to its queue, so a restart after a crash
-/// adopts them instead of creating them again.
-#[derive(Debug, Serialize, Deserialize, Default)]
-struct Journal {
-    pid: u32,
-    host: String,
-    config: PathBuf,
-    started_at: String,
-    finished: bool,
-    jobs: Vec<JournalEntry>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct JournalEntry {
-    name: String,
-    dir: PathBuf,
 }
 
 /// How a scheduled run ended, for the summary.
@@ -366,9 +346,7 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
     std::fs::create_dir_all(&config.base_dir).at("create the base directory", &config.base_dir)?;
     let sched = SchedulerDir::new(&config.base_dir);
     let Some(_lock) = sched.try_lock()? else {
-        let holder = std::fs::read(sched.state_path())
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
+        let holder = Journal::load(&sched)
             .map(|j| format!(" (pid {} on {})", j.pid, j.host))
             .unwrap_or_default();
         return Err(Error::invalid_state(format!(
@@ -378,38 +356,20 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
     };
     let mut out = Output::new(options.output.take());
 
-    let previous = std::fs::read(sched.state_path())
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
-        .filter(|j| !j.finished);
-    let adopted_dirs: HashMap<String, PathBuf> = previous
-        .map(|j| j.jobs.into_iter().map(|e| (e.name, e.dir)).collect())
-        .unwrap_or_default();
-    if !adopted_dirs.is_empty() {
+    let previous = Journal::load(&sched).filter(|j| !j.finished);
+    if let Some(previous) = &previous {
         out.line(&format!(
             "recovering the queue of a scheduler that stopped without finishing ({} experiments)",
-            adopted_dirs.len()
+            previous.jobs.len()
         ));
     }
 
-    // Every queued experiment appears on disk at once, as Pending. The journal grows with
-    // each one (a cheap rename, no fsync: it only has to survive this process being killed),
-    // so a restart after a kill in the middle adopts what exists instead of creating it twice.
-    let mut journal = Journal {
-        pid: std::process::id(),
-        host: hostname(),
-        config: config.path.clone(),
-        started_at: now_rfc3339(),
-        finished: false,
-        // What the dead scheduler recorded stays recorded until it is adopted.
-        jobs: adopted_dirs
-            .iter()
-            .map(|(name, dir)| JournalEntry {
-                name: name.clone(),
-                dir: dir.clone(),
-            })
-            .collect(),
-    };
+    // Every queued experiment appears on disk at once, as Pending, each staged, recorded in
+    // the journal and moved into place (see journal.rs), so a restart after a kill at any
+    // step adopts or finishes what exists instead of creating it twice or leaving it half-made.
+    let mut journal = Journal::begin(config, previous);
+    journal.forget_unpublished(|name| config.experiments.iter().any(|e| e.name == name))?;
+    journal.remove_unrecorded_staging(&sched)?;
     let mut jobs: Vec<Tracked> = Vec::new();
     for spec in config.in_priority_order() {
         let gpus = if spec.gpu_ids.is_empty() {
@@ -417,30 +377,13 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
         } else {
             GpuRequest::Ids(spec.gpu_ids.clone())
         };
-        let (dir, state) = match adopted_dirs.get(&spec.name) {
-            Some(path) if path.join("config.json").is_file() => {
-                let dir = ExperimentDir::open(path)?;
+        let (dir, state) = match journal::materialize(config, spec, &sched, &mut journal)? {
+            Materialized::Queued(dir, run) => (dir, TrackedState::Queued(run)),
+            Materialized::Adopted(dir) => {
                 let state = recover(&dir, &mut out)?;
                 (dir, state)
             }
-            _ => {
-                let exp = materialize(config, spec)?;
-                let run = exp.run_id();
-                (exp.layout().clone(), TrackedState::Queued(run))
-            }
         };
-        if !journal
-            .jobs
-            .iter()
-            .any(|e| e.name == spec.name && e.dir == dir.path())
-        {
-            journal.jobs.retain(|e| e.name != spec.name);
-            journal.jobs.push(JournalEntry {
-                name: spec.name.clone(),
-                dir: dir.path().to_path_buf(),
-            });
-            replace_journal(&sched, &journal)?;
-        }
         jobs.push(Tracked {
             name: spec.name.clone(),
             dir,
@@ -450,7 +393,7 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
             state,
         });
     }
-    write_journal(&sched, &journal)?;
+    journal.save_durable(&sched)?;
 
     let (exits, exited) = mpsc::channel::<Exit>();
     let mut busy_gpus: HashSet<u32> = jobs
@@ -583,7 +526,7 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
     }
     out.clear_progress();
     journal.finished = true;
-    write_journal(&sched, &journal)?;
+    journal.save_durable(&sched)?;
     let summary = Summary {
         // An experiment deleted while the scheduler ran is not "unfinished": leave it out.
         rows: jobs
@@ -594,37 +537,6 @@ pub fn run(config: &SchedulerConfig, mut options: RunOptions) -> Result<Summary>
     };
     out.line(&format!("\n{summary}"));
     Ok(summary)
-}
-
-/// Creates a config entry's experiment (or its next run, with `resume`) as Pending.
-fn materialize(config: &SchedulerConfig, spec: &JobSpec) -> Result<Experiment> {
-    if spec.resume
-        && let Some(dir) = latest_dir(&config.base_dir, &spec.name)?
-    {
-        return Experiment::open_pending(dir.path());
-    }
-    let launch = Launch {
-        env: spec.env.clone(),
-        cwd: spec.cwd.as_ref().map(|p| absolute(p).display().to_string()),
-        timeout_secs: spec.timeout.map(|t| t.as_secs().max(1)),
-        retries: spec.retries,
-        gpus: spec.gpus,
-        slurm: spec.slurm.clone(),
-    };
-    Experiment::builder(&spec.name, &config.base_dir)
-        .command(&spec.command)
-        .tags(spec.tags.clone())
-        .description(&spec.description)
-        .gpu_ids(spec.gpu_ids.clone())
-        .priority(spec.priority)
-        .launch(launch)
-        .attach_from_env(false)
-        .pending()
-        .create()
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// After a crash: what to do with an experiment of the dead scheduler's queue.
@@ -989,11 +901,8 @@ fn handle(
                 } else {
                     GpuRequest::Ids(config.gpu_ids)
                 };
-                journal.jobs.push(JournalEntry {
-                    name: config.name.clone(),
-                    dir: exp.path().to_path_buf(),
-                });
-                write_journal(sched, journal)?;
+                journal.record(JournalEntry::placed(&config.name, exp.path()));
+                journal.save_durable(sched)?;
                 jobs.push(Tracked {
                     name: config.name,
                     dir: exp,
@@ -1013,23 +922,6 @@ fn same_dir(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }
-}
-
-/// Replaces the journal atomically but without fsync: enough for a killed scheduler, cheap
-/// enough to do once per created experiment.
-fn replace_journal(sched: &SchedulerDir, journal: &Journal) -> Result<()> {
-    let body =
-        serde_json::to_vec_pretty(journal).map_err(|e| Error::invalid_state(e.to_string()))?;
-    let path = sched.state_path();
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, body).at("write", &tmp)?;
-    std::fs::rename(&tmp, &path).at("replace", &path)
-}
-
-fn write_journal(sched: &SchedulerDir, journal: &Journal) -> Result<()> {
-    let body =
-        serde_json::to_vec_pretty(journal).map_err(|e| Error::invalid_state(e.to_string()))?;
-    crate::store::write_atomic(&sched.state_path(), &body)
 }
 
 fn summary_row(job: &Tracked) -> SummaryRow {

@@ -60,32 +60,77 @@ impl ExperimentDir {
     /// Creates `<base>/<name>_<YYYY-MM-DD__HH-MM-SS>/` with its subdirectories.
     ///
     /// `create_dir` is atomic, so two processes starting an experiment of the same name in the
-    /// same second get two directories: the second gets a `_2` suffix (then `_3`, ...).
+    /// same second get two directories: the second gets a `_2` suffix (then `_3`, ...). If a
+    /// subdirectory cannot be made (a full disk), the directory is removed again: it was
+    /// claimed by this call and nobody else writes into it before its `config.json` exists.
     pub fn create(base: &Path, name: &str, now: DateTime<Local>) -> Result<ExperimentDir> {
         validate_name("experiment name", name)?;
         std::fs::create_dir_all(base).at("create the base directory", base)?;
-        let stem = format!("{name}_{}", now.format("%Y-%m-%d__%H-%M-%S"));
-        let mut suffix = 1u32;
-        let root = loop {
-            let candidate = if suffix == 1 {
-                base.join(&stem)
-            } else {
-                base.join(format!("{stem}_{suffix}"))
-            };
+        for candidate in ExperimentDir::candidates(base, name, now) {
             match std::fs::create_dir(&candidate) {
-                Ok(()) => break candidate,
-                Err(e) if e.kind() == IoErrorKind::AlreadyExists => suffix += 1,
+                Ok(()) => return ExperimentDir::populate(candidate),
+                Err(e) if e.kind() == IoErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(Error::io("create the experiment directory", &candidate, e)),
             }
-        };
-        let dir = ExperimentDir { root };
-        for sub in [dir.logs_dir(), dir.metrics_dir(), dir.checkpoints_dir()] {
-            std::fs::create_dir(&sub).at("create", &sub)?;
         }
-        // The seed's layout shows the experiment log from the start.
-        let log = dir.experiment_log();
-        std::fs::File::create(&log).at("create", &log)?;
-        Ok(dir)
+        Err(Error::invalid_state(format!(
+            "every directory name for experiment {name:?} in this second is taken in {}; \
+             remove some of them or use another base_dir",
+            base.display()
+        )))
+    }
+
+    /// The paths an experiment named `name` created at `now` may get, in the order they are
+    /// tried: `<base>/<name>_<YYYY-MM-DD__HH-MM-SS>`, then `..._2`, `..._3`, ...
+    pub(crate) fn candidates(
+        base: &Path,
+        name: &str,
+        now: DateTime<Local>,
+    ) -> impl Iterator<Item = PathBuf> {
+        let stem = format!("{name}_{}", now.format("%Y-%m-%d__%H-%M-%S"));
+        let base = base.to_path_buf();
+        (1..=u32::MAX).map(move |suffix| match suffix {
+            1 => base.join(&stem),
+            n => base.join(format!("{stem}_{n}")),
+        })
+    }
+
+    /// Creates an experiment directory at exactly `root`, which must not exist yet: the
+    /// scheduler builds its queue's experiments in a staging area before moving them into
+    /// place. Removed again if it cannot be completed.
+    #[cfg(feature = "scheduler")]
+    pub(crate) fn create_at(root: &Path) -> Result<ExperimentDir> {
+        std::fs::create_dir(root).at("create the experiment directory", root)?;
+        ExperimentDir::populate(root.to_path_buf())
+    }
+
+    /// Adds the subdirectories and the experiment log to `root`, a directory this process has
+    /// just created; removes `root` if that fails.
+    fn populate(root: PathBuf) -> Result<ExperimentDir> {
+        let dir = ExperimentDir { root };
+        let result = (|| {
+            for sub in [dir.logs_dir(), dir.metrics_dir(), dir.checkpoints_dir()] {
+                std::fs::create_dir(&sub).at("create", &sub)?;
+            }
+            // The seed's layout shows the experiment log from the start.
+            let log = dir.experiment_log();
+            std::fs::File::create(&log).at("create", &log)?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => Ok(dir),
+            Err(e) => {
+                dir.discard();
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes a directory that this process created and that never got its `config.json`
+    /// (so nobody else can have opened it): the roll-back of a failed creation. Best effort:
+    /// the error being reported is the one that made the creation fail.
+    pub(crate) fn discard(&self) {
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 
     /// The directory itself.

@@ -214,7 +214,17 @@ impl Status {
     /// Read-modify-write under the experiment lock, so concurrent updaters (a scheduler and its
     /// child) never lose each other's changes. Returns the new status.
     pub fn update(dir: &ExperimentDir, change: impl FnOnce(&mut Status)) -> Result<Status> {
-        let _lock = LockFile::acquire(&dir.lock_path())?;
+        let lock = LockFile::acquire(&dir.lock_path())?;
+        Status::update_locked(dir, &lock, change)
+    }
+
+    /// [`Status::update`] for a caller that already holds the experiment lock (run-id
+    /// allocation, which records the new run under the same lock).
+    pub(crate) fn update_locked(
+        dir: &ExperimentDir,
+        _lock: &LockFile,
+        change: impl FnOnce(&mut Status),
+    ) -> Result<Status> {
         let mut status = Status::load(dir)?;
         change(&mut status);
         write_json(&dir.status_path(), &status)?;

@@ -57,6 +57,16 @@ int main(void) {
     CHECK_ERR(expman_experiment_attach(expman_experiment_dir(exp), "run_zero", &out),
               EXPMAN_ERR_INVALID_NAME, "run_zero");
     CHECK(strstr(expman_last_error(), "run_zero") != NULL);
+    /* A well-formed id of a run that was never allocated: refused, nothing created. */
+    CHECK_ERR(expman_experiment_attach(expman_experiment_dir(exp), "run_0005", &out),
+              EXPMAN_ERR_NOT_FOUND, "run_0005 does not exist");
+    CHECK(out == sentinel);
+    {
+        char log[4096];
+        snprintf(log, sizeof log, "%s/logs/run_0005.log", expman_experiment_dir(exp));
+        FILE *f = fopen(log, "r");
+        CHECK(f == NULL);
+    }
 
     /* Experiment getters and setters. */
     CHECK(expman_experiment_run_id(NULL) == NULL);
@@ -99,6 +109,15 @@ int main(void) {
     CHECK_ERR(expman_table_field_id(own, BAD_UTF8, &id), EXPMAN_ERR_UTF8, "`name`");
     CHECK_ERR(expman_table_field_id(own, "timestamp", &id), EXPMAN_ERR_INVALID_NAME, "timestamp");
     CHECK_ERR(expman_table_field_id(own, "", &id), EXPMAN_ERR_INVALID_NAME, "empty");
+    {
+        /* One byte more than EXPMAN_MAX_FIELD_NAME_LEN, quoted shortly in the message. */
+        char name[EXPMAN_MAX_FIELD_NAME_LEN + 2];
+        memset(name, 'f', sizeof name - 1);
+        name[sizeof name - 1] = '\0';
+        CHECK_ERR(expman_table_field_id(own, name, &id), EXPMAN_ERR_INVALID_NAME,
+                  "at most 256 bytes");
+        CHECK(strlen(expman_last_error()) < 500);
+    }
     CHECK(id == 12345);
     CHECK_ERR(expman_table_set_f64(NULL, "x", 1), EXPMAN_ERR_NULL, "`table`");
     CHECK_ERR(expman_table_set_f64(own, NULL, 1), EXPMAN_ERR_NULL, "`name`");

@@ -127,3 +127,31 @@ def test_a_failed_save_keeps_the_row_for_a_retry(exp):
     table.upd_row(step=2, note="text rows take the general path")
     table.save_row()
     assert len(table.load_dicts()) == 2
+
+
+def test_huge_names_are_not_echoed_in_full(exp, tmp_path):
+    """A 10 MB name gives a short message that says how long it was (issue 10, item 19), and
+    field names are capped at expman.MAX_FIELD_NAME_LEN bytes."""
+    huge = "x" * (10 << 20)
+    failures = []
+    for call in (
+        lambda: exp.log_metrics({huge: 1.0}),
+        lambda: exp.table(huge),
+        lambda: Experiment(name=huge, command="x", base_dir=tmp_path),
+        lambda: exp.upd_row(**{huge: object()}),
+        lambda: exp.log_metrics({("k" * (10 << 20),): 1.0}),
+        lambda: Experiment(name="n", command="x", base_dir=tmp_path, gpu_ids=["0"] * (1 << 20)),
+    ):
+        with pytest.raises((expman.ExpmanError, TypeError, ValueError)) as info:
+            call()
+        exp.clear_row()
+        failures.append(str(info.value))
+    for message in failures:
+        assert len(message) < 1000, f"{len(message)} characters: {message[:300]}…"
+        assert "bytes)" in message or "characters)" in message, message
+
+    assert expman.MAX_FIELD_NAME_LEN == 256
+    longest = "é" * 128  # 256 bytes of UTF-8
+    exp.log_metrics({longest: 1.0})
+    with pytest.raises(expman.InvalidNameError, match="at most 256 bytes"):
+        exp.log_metrics({longest + "x": 1.0})

@@ -83,6 +83,14 @@ def test_abi_version_and_status_codes_match_the_header():
             assert getattr(_ffi, f"{field}_{m.group(1)}") == int(m.group(2)), m.group(0)
 
 
+def test_field_name_limit_matches_the_header():
+    import expman
+
+    text = HEADER.read_text(encoding="utf-8")
+    limit = int(re.search(r"#define EXPMAN_MAX_FIELD_NAME_LEN (\d+)", text).group(1))
+    assert expman.MAX_FIELD_NAME_LEN == limit
+
+
 def test_value_struct_layout_matches_the_header():
     import ctypes
 

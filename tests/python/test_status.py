@@ -261,3 +261,64 @@ def test_load_metrics_df_without_pandas_says_what_to_install(tmp_path):
     proc = run_script(code, tmp_path)
     assert "1.0" in proc.stdout
     assert "ImportError:" in proc.stdout and "pip install pandas" in proc.stdout
+
+
+def test_atexit_survives_an_unreadable_status_and_marks_the_other_runs(tmp_path):
+    """A status.json that holds `null` (or anything not an object) makes the exit hook report
+    that file on stderr; it raises nothing, and the runs after it are still marked."""
+    code = textwrap.dedent("""
+        import sys
+        from expman import Experiment
+        broken = Experiment(name="broken", command="x", base_dir=sys.argv[1])
+        fine = Experiment(name="fine", command="x", base_dir=sys.argv[1])
+        (broken.dir / "status.json").write_text("null")
+        print(broken.dir)
+    """)
+    script = tmp_path / "hook.py"
+    script.write_text(code, encoding="utf-8")
+    base = tmp_path / "exps"
+    from conftest import run_python
+
+    proc = run_python([str(script), str(base)], tmp_path)
+    broken_dir = proc.stdout.strip()
+    (fine_dir,) = [d for d in experiment_dirs(base) if str(d) != broken_dir]
+    assert status_of(fine_dir)["status"] == "Finished", proc.stderr
+    assert "Traceback" not in proc.stderr and "AttributeError" not in proc.stderr, proc.stderr
+    assert os.path.join(broken_dir, "status.json") in proc.stderr, proc.stderr
+    assert "not valid expman JSON" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("content", ["null", "[1, 2]", "{\"status\": ", "\"Running\"", "\xff"])
+def test_unreadable_status_is_a_corrupt_error_naming_the_file(exp, content):
+    path = exp.dir / "status.json"
+    good = path.read_bytes()
+    path.write_bytes(content.encode("latin-1"))
+    with pytest.raises(expman.CorruptError) as info:
+        exp.status()
+    assert str(path) in str(info.value)
+    assert "restore it or delete the experiment" in str(info.value)
+    # The library reads it the same way.
+    with pytest.raises(expman.CorruptError, match="status.json"):
+        exp.set_finished()
+    path.write_bytes(good)  # so this process's own exit hook finds a run to mark
+
+
+def test_attach_to_a_run_that_does_not_exist_is_refused(exp, tmp_path):
+    """Neither Experiment.attach nor the scheduler's variables create a run nobody started."""
+    with pytest.raises(expman.NotFoundError) as info:
+        Experiment.attach(exp.dir, "run_0007")
+    assert "run_0007" in str(info.value) and str(exp.dir) in str(info.value)
+    code = textwrap.dedent("""
+        import expman
+        try:
+            expman.Experiment(name="job", command="x", base_dir="elsewhere")
+        except expman.NotFoundError as e:
+            print("refused:", e)
+    """)
+    proc = run_script(code, tmp_path, env=clean_env(EXPMAN_EXPERIMENT_DIR=exp.dir,
+                                                    EXPMAN_RUN_ID="run_0007"))
+    assert proc.stdout.startswith("refused:"), proc.stdout + proc.stderr
+    assert "EXPMAN_RUN_ID=run_0007" in proc.stdout and "unset" in proc.stdout
+    assert not (tmp_path / "elsewhere").exists()
+    assert not (exp.dir / "logs" / "run_0007.log").exists()
+    assert not (exp.dir / "metrics" / "run_0007.csv").exists()

@@ -39,6 +39,9 @@ library_version = _ffi.version()
 #: Absolute path of the loaded native library.
 library_path = _ffi.LIBRARY_PATH
 
+#: Longest accepted field name, in bytes of UTF-8; a longer one raises InvalidNameError.
+MAX_FIELD_NAME_LEN = _ffi.MAX_FIELD_NAME_LEN
+
 
 def load_experiments(base_dir, name=None, status=None, tag=None):
     """Every run of the experiments under ``base_dir`` (or of one experiment directory) as
@@ -79,5 +82,6 @@ __all__ = [
     "features",
     "library_version",
     "library_path",
+    "MAX_FIELD_NAME_LEN",
 ]
 __all__ += _errors.__all__

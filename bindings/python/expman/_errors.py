@@ -131,6 +131,21 @@ _BY_CODE = {
 }
 
 
+#: How many characters of a caller's value a message quotes (the library quotes as many).
+SHOWN_LIMIT = 200
+
+
+def shown(value, limit=SHOWN_LIMIT):
+    """``repr(value)`` for an error message, cut to ``limit`` characters with the total length
+    when it is longer: a 10 MB name echoed in full would make the message useless."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value)} characters)"
+    text = repr(value)
+    if len(text) > limit:
+        return f"{text[:limit]}… ({len(text)} characters)"
+    return text
+
+
 def error_for(code, message):
     """The exception for status ``code`` with ``message``."""
     cls = _BY_CODE.get(code)

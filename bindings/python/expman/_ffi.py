@@ -26,7 +26,7 @@ from ctypes import (
     c_void_p,
 )
 
-from ._errors import error_for
+from ._errors import error_for, shown
 
 #: The C ABI version these bindings are written for (``EXPMAN_ABI_VERSION`` in the header).
 ABI_VERSION = 1
@@ -34,6 +34,9 @@ ABI_VERSION = 1
 # Status codes (``expman_status``).
 OK = 0
 STATUS_NULL = 1
+
+#: Longest accepted field name in bytes of UTF-8 (``EXPMAN_MAX_FIELD_NAME_LEN``).
+MAX_FIELD_NAME_LEN = 256
 
 # Bits of ``expman_features()``.
 FEATURE_GPU = 1
@@ -220,9 +223,9 @@ def encode(text, what):
     elif hasattr(text, "__fspath__"):
         data = os.fsencode(text)
     else:
-        raise TypeError(f"{what} must be a str, got {type(text).__name__}: {text!r}")
+        raise TypeError(f"{what} must be a str, got {type(text).__name__}: {shown(text)}")
     if b"\0" in data:
-        raise ValueError(f"{what} must not contain NUL characters: {text!r}")
+        raise ValueError(f"{what} must not contain NUL characters: {shown(text)}")
     return data
 
 

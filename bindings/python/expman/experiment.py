@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import _ffi
-from ._errors import InvalidStateError, IoError, UnsupportedError
+from ._errors import CorruptError, InvalidStateError, IoError, UnsupportedError, shown
 from ._ffi import KIND_BOOL, KIND_FLOAT, KIND_INT, KIND_NULL, KIND_STR, ExpmanValue, lib
 
 __all__ = ["Experiment", "Table", "ENV_EXPERIMENT_DIR", "ENV_RUN_ID"]
@@ -87,7 +87,7 @@ def _reject_values(fields):
         kind = _kind_of_type(tp)
         if kind is None:
             raise TypeError(
-                f"field {name!r}: expman cannot store a value of type {tp.__qualname__} "
+                f"field {shown(name)}: expman cannot store a value of type {tp.__qualname__} "
                 f"({value!r:.80}); use int, float, bool, str, None or a numpy scalar "
                 f"(for an array, log a summary such as float(x.mean()))"
             )
@@ -118,7 +118,7 @@ _MAX_PLANS = 256  # row shapes cached per table; a program with more just rebuil
 
 
 def _field_error(name, exc):
-    return type(exc)(f"field {name!r}: {exc}")
+    return type(exc)(f"field {shown(name)}: {exc}")
 
 
 def _fill_cell(cell, kind, name, value, keep):
@@ -130,7 +130,7 @@ def _fill_cell(cell, kind, name, value, keep):
         i = int(value)
         if not _INT64_MIN <= i <= _INT64_MAX:
             raise OverflowError(
-                f"field {name!r}: {i} does not fit in a 64-bit integer; log it as a float or "
+                f"field {shown(name)}: {i} does not fit in a 64-bit integer; log it as a float or "
                 "a str"
             )
         cell.i = i
@@ -140,7 +140,7 @@ def _fill_cell(cell, kind, name, value, keep):
         try:
             data = value.encode("utf-8")
         except UnicodeEncodeError as e:
-            raise ValueError(f"field {name!r}: text is not valid Unicode ({e})") from None
+            raise ValueError(f"field {shown(name)}: text is not valid Unicode ({e})") from None
         keep.append(data)  # the bytes must outlive the call
         cell.s = ctypes.cast(data, _c_void_p).value
         cell.s_len = len(data)
@@ -235,7 +235,7 @@ class _Rows:
         fid = self._ids.get(name)
         if fid is None:
             if type(name) is not str:
-                raise TypeError(f"field names must be str, got {name!r}")
+                raise TypeError(f"field names must be str, got {shown(name)}")
             out = ctypes.c_uint32()
             status = _field_id(self._t, _ffi.encode(name, "field name"), _byref(out))
             if status:
@@ -546,16 +546,18 @@ def _gpu_list(gpu_ids):
                     "./bindings/python), or pass explicit ids such as gpu_ids=[0, 1]"
                 )
             return pick_gpus(1)
-        raise TypeError(f"gpu_ids must be a list of ints or 'auto', got {gpu_ids!r}")
+        raise TypeError(f"gpu_ids must be a list of ints or 'auto', got {shown(gpu_ids)}")
     if isinstance(gpu_ids, int) and not isinstance(gpu_ids, bool):
         gpu_ids = [gpu_ids]
     ids = []
     for g in gpu_ids:
         if isinstance(g, bool) or not hasattr(g, "__index__"):
-            raise TypeError(f"gpu_ids must be ints, got {g!r} in {gpu_ids!r}")
+            raise TypeError(f"gpu_ids must be ints, got {shown(g)} in {shown(gpu_ids)}")
         g = g.__index__()
         if not 0 <= g < 2**32:
-            raise ValueError(f"gpu_ids must be GPU indices (0, 1, ...), got {g} in {gpu_ids!r}")
+            raise ValueError(
+                f"gpu_ids must be GPU indices (0, 1, ...), got {g} in {shown(gpu_ids)}"
+            )
         ids.append(g)
     return ids
 
@@ -715,7 +717,7 @@ class Experiment(_Rows):
             raise TypeError(f"log_metrics takes a dict of fields, got {type(metrics).__name__}")
         for key in metrics:
             if type(key) is not str:
-                raise TypeError(f"field names must be str, got {key!r}")
+                raise TypeError(f"field names must be str, got {shown(key)}")
         if step is None:
             fields = metrics
         else:
@@ -799,9 +801,11 @@ class Experiment(_Rows):
         return ("Pending", "Running", "Finished", "Error")[out.value]
 
     def status(self):
-        """``status.json`` as a dict (``status``: Pending, Running, Finished or Error)."""
-        with open(self._dir / "status.json", encoding="utf-8") as f:
-            return json.load(f)
+        """``status.json`` as a dict (``status``: Pending, Running, Finished or Error).
+
+        Raises ``CorruptError`` naming the file when it is not a JSON object (damaged, or
+        written by something else), ``IoError`` when it cannot be read."""
+        return _read_status(self._dir / "status.json")
 
     def set_sync(self, mode, interval=None):
         """How hard ``save_row`` works to keep rows through a power loss: ``"write_through"``
@@ -809,7 +813,7 @@ class Experiment(_Rows):
         ``"interval"`` (fsync at most every ``interval`` seconds)."""
         modes = {"write_through": 0, "every_row": 1, "interval": 2}
         if mode not in modes:
-            raise ValueError(f"sync mode must be one of {sorted(modes)}, got {mode!r}")
+            raise ValueError(f"sync mode must be one of {sorted(modes)}, got {shown(mode)}")
         interval_ms = 0
         if mode == "interval":
             if interval is None or interval < 0:
@@ -897,27 +901,54 @@ def _track(exp):
             sys.excepthook = excepthook
 
 
-def _running(dir_path, run_id):
+def _read_status(path):
+    """``status.json`` at ``path`` as a dict; a typed expman error naming the file otherwise."""
     try:
-        with open(os.path.join(dir_path, "status.json"), encoding="utf-8") as f:
-            status = json.load(f)
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise IoError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        status = json.loads(data)
+    except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
+        line = f":{e.lineno}" if hasattr(e, "lineno") else ""
+        raise CorruptError(
+            f"{path}{line}: not valid expman JSON ({getattr(e, 'msg', e)}); restore it or "
+            "delete the experiment"
+        ) from None
+    if not isinstance(status, dict):
+        kinds = {type(None): "null", bool: "a boolean", list: "an array", str: "a string"}
+        kind = kinds.get(type(status), "a number")
+        raise CorruptError(
+            f"{path}:1: not valid expman JSON ({kind}, not an object); restore it or delete "
+            "the experiment"
+        )
+    return status
+
+
+def _running(dir_path, run_id):
+    """Whether ``run_id`` still shows Running (raises like ``_read_status``)."""
+    path = os.path.join(dir_path, "status.json")
+    if not os.path.exists(path):  # the experiment was deleted: nothing is left to mark
         return False
+    status = _read_status(path)
     return status.get("status") == "Running" and status.get("run_id") == run_id
 
 
 @atexit.register
 def _mark_at_exit():
-    """Ends every run this process created that still shows Running."""
+    """Ends every run this process created that still shows Running. Never raises: a run it
+    cannot mark (its status.json damaged, say) is reported on stderr and the others are still
+    marked."""
     with _tracked_lock:
         entries = list(_tracked.values())
         _tracked.clear()
     for pid, dir_path, run_id, ref in entries:
         if pid != os.getpid():  # inherited through fork: the parent's business
             continue
-        if not _running(dir_path, run_id):
-            continue
         try:
+            if not _running(dir_path, run_id):
+                continue
             exp = ref()
             if exp is None or exp._ptr is None:
                 exp = Experiment.attach(dir_path, run_id)
