@@ -728,3 +728,80 @@ fn a_full_disk_is_an_error_not_a_signal() {
     );
     assert_success(status, "a writer on a full disk (SIGBUS?)");
 }
+
+/// The status walk: an experiment is created, logs rows, is marked Running and Finished, with
+/// the nth file operation (of tables and state files) failing. A failed create leaves no
+/// experiment directory behind; otherwise the status always reads, is the state before or
+/// after the failed update, and every acknowledged row is in the table once.
+#[test]
+fn a_failure_at_any_state_or_table_operation_leaves_readable_state() {
+    use expman::{Experiment, RunState};
+    for n in 0.. {
+        let base = tempfile::tempdir().unwrap();
+        let fired = std::rc::Rc::new(std::cell::Cell::new(false));
+        let mut acknowledged = Vec::new();
+        let mut last_state = None;
+        let created = {
+            let _faults = install(Box::new(FailNth {
+                n,
+                seen: 0,
+                torn: false,
+                fired: fired.clone(),
+            }));
+            match Experiment::create("walk", "train", base.path()) {
+                Err(_) => None,
+                Ok(mut exp) => {
+                    for step in 0..3i64 {
+                        exp.set("step", step).unwrap();
+                        match exp.save_row() {
+                            Ok(()) => acknowledged.push(step),
+                            Err(_) => exp.metrics().clear_row(),
+                        }
+                    }
+                    let before = exp.status().unwrap().status;
+                    let running = exp.set_running(std::process::id());
+                    last_state = Some((before, RunState::Running, running.is_ok()));
+                    let before = exp.status().unwrap().status;
+                    let finished = exp.set_finished();
+                    last_state = Some((before, RunState::Finished, finished.is_ok()));
+                    Some(exp.dir().to_path_buf())
+                }
+            }
+        };
+        let dirs: Vec<_> = std::fs::read_dir(base.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        let Some(dir) = created else {
+            assert!(fired.get(), "n={n}: create failed without a fault");
+            assert!(dirs.is_empty(), "n={n}: a failed create left {dirs:?}");
+            continue;
+        };
+        let layout = expman::ExperimentDir::open(&dir).unwrap();
+        let status = expman::Status::load(&layout).unwrap_or_else(|e| panic!("n={n}: status: {e}"));
+        if let Some((before, after, ok)) = last_state {
+            if ok {
+                assert_eq!(status.status, after, "n={n}");
+            } else {
+                assert!(
+                    [before, after].contains(&status.status),
+                    "n={n}: {:?}",
+                    status.status
+                );
+            }
+        }
+        let steps = steps_of(&dir.join("metrics/run_0001.csv"));
+        for step in &acknowledged {
+            assert_eq!(
+                steps.iter().filter(|s| *s == step).count(),
+                1,
+                "n={n} step {step}"
+            );
+        }
+        if !fired.get() {
+            assert!(n > 10, "the scenario has only {n} file operations?");
+            break;
+        }
+    }
+}

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::faults::{self, IoOp};
 use crate::error::{IoContext, Result};
 
 /// Replaces `path` with `bytes` atomically and durably.
@@ -23,13 +24,22 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
+        faults::check(IoOp::Open, &tmp).at("create", &tmp)?;
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)
             .at("create", &tmp)?;
-        file.write_all(bytes).at("write", &tmp)?;
+        let mut written = 0;
+        while written < bytes.len() {
+            let limit = faults::write_limit(&tmp, bytes.len() - written).at("write", &tmp)?;
+            file.write_all(&bytes[written..written + limit])
+                .at("write", &tmp)?;
+            written += limit;
+        }
+        faults::check(IoOp::Sync, &tmp).at("fsync", &tmp)?;
         file.sync_data().at("fsync", &tmp)?;
+        faults::check(IoOp::Rename, path).at("replace", path)?;
         std::fs::rename(&tmp, path).at("replace", path)?;
         sync_dir(dir)
     })();
@@ -41,6 +51,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Makes a rename or file creation in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    faults::check(IoOp::Sync, dir).at("fsync the directory", dir)?;
     File::open(dir)
         .and_then(|d| d.sync_all())
         .at("fsync the directory", dir)
