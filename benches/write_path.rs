@@ -1,5 +1,8 @@
 //! W1/W2: the cost of `save_row` against the floor of formatting the same line and calling
-//! write(2) once per row, measured in the same run.
+//! write(2) once per row, measured in the same run. W3: one widening of a large table (every
+//! earlier row padded with an empty cell, fsync, rename) against the floor of doing the same
+//! to the same file with the simplest code: read it whole, add a comma before each line end,
+//! write, fsync, rename.
 //!
 //! `cargo bench --bench write_path` (set `EXPMAN_BENCH_ROWS` to change the row count).
 
@@ -104,6 +107,57 @@ fn expman_rows(dir: &Path, n: usize, by_id: bool, widen_every: Option<usize>) ->
     }
 }
 
+/// The floor of one widening: the same rewrite with nothing but the work itself.
+fn widen_floor(path: &Path) -> std::time::Duration {
+    let start = Instant::now();
+    let bytes = std::fs::read(path).unwrap();
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16);
+    let mut lines = bytes.split_inclusive(|&b| b == b'\n');
+    if let Some(header) = lines.next() {
+        out.extend_from_slice(&header[..header.len() - 1]);
+        out.extend_from_slice(b",floor\n");
+    }
+    for line in lines {
+        out.extend_from_slice(&line[..line.len() - 1]);
+        out.extend_from_slice(b",\n");
+    }
+    let tmp = path.with_extension("floor.tmp");
+    let mut file = std::fs::File::create(&tmp).unwrap();
+    file.write_all(&out).unwrap();
+    file.sync_data().unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+    std::fs::File::open(path.parent().unwrap())
+        .unwrap()
+        .sync_all()
+        .unwrap();
+    start.elapsed()
+}
+
+/// W3: the best of `repeats` widenings of a table of `n` rows by expman, and of the floor on a
+/// copy of the same file, interleaved.
+fn widening_vs_floor(dir: &Path, n: usize, repeats: usize) -> (f64, f64, u64) {
+    let path = dir.join("w3.csv");
+    let mut writer = TableWriter::new(&path, "run_0001", SyncPolicy::WriteThrough);
+    for row in 0..n {
+        for (field, name) in FIELDS.iter().enumerate() {
+            writer.set(name, value(row, field)).unwrap();
+        }
+        writer.save_row().unwrap();
+    }
+    let (mut ours, mut floor) = (f64::MAX, f64::MAX);
+    let copy = dir.join("w3-floor.csv");
+    for k in 0..repeats {
+        std::fs::copy(&path, &copy).unwrap();
+        floor = floor.min(widen_floor(&copy).as_secs_f64() * 1e3);
+        writer.set(&format!("w3_{k}"), 1.0).unwrap();
+        let start = Instant::now();
+        writer.save_row().unwrap();
+        ours = ours.min(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let size = std::fs::metadata(&path).unwrap().len();
+    (ours, floor, size)
+}
+
 fn main() {
     let n = rows();
     let dir =
@@ -149,8 +203,15 @@ fn main() {
         w2.ns_per_row / w1_name
     );
     println!(
-        "       of which 19 rewrites      {:8.1} ms, {:.1} ms each (copy + fsync + rename)",
+        "       of which 19 rewrites      {:8.1} ms, {:.1} ms each (copy + pad + fsync + rename)",
         w2.widening_ms,
         w2.widening_ms / 19.0
+    );
+    let (ours, floor, size) = widening_vs_floor(dir.path(), n, 5);
+    println!(
+        "W3     one widening, {:.1} MB    {ours:8.1} ms  (floor: read + pad + write + fsync + \
+         rename {floor:.1} ms; {:.2}x, goal <= 1.3x; best of 5)",
+        size as f64 / 1e6,
+        ours / floor
     );
 }
