@@ -1,7 +1,9 @@
 //! UI server figures, over real HTTP on 127.0.0.1:
 //! - listing 10,000 experiments (cold, then warm; goal < 100 ms warm) and an incremental poll;
 //! - the last 100 rows of a 1,000,000-row metrics table (goal < 50 ms);
-//! - the tail of a 1 GB log (goal < 10 ms).
+//! - the tail of a 1 GB log (goal < 10 ms);
+//! - the last 100 rows of a table that ends in a 16 MB line without a newline (a hostile or
+//!   damaged file: the tail must stay linear in what it reads, and bounded).
 //!
 //! `cargo bench --features server --bench server`
 
@@ -20,7 +22,7 @@ const LOG_BYTES: u64 = 1 << 30;
 fn get(addr: std::net::SocketAddr, path: &str) -> Vec<u8> {
     let mut stream = TcpStream::connect(addr).expect("connect");
     // HTTP/1.0, so the answer is a plain body (tiny_http chunks large HTTP/1.1 answers).
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n").expect("send");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("read");
     let head_end = response
@@ -116,6 +118,21 @@ fn main() {
         }
     }
 
+    // A table of 100 rows followed by 16 MB without a newline.
+    {
+        let mut table = std::io::BufWriter::new(
+            std::fs::File::create(big.join("metrics/giant_line.csv")).unwrap(),
+        );
+        writeln!(table, "timestamp,run_id,step,loss").unwrap();
+        for step in 0..100 {
+            writeln!(table, "2026-01-01T00:00:00.000000,run_0001,{step},0.5").unwrap();
+        }
+        let chunk = vec![b'7'; 1 << 20];
+        for _ in 0..16 {
+            table.write_all(&chunk).unwrap();
+        }
+    }
+
     let server = Server::start(
         &base,
         &ServerOptions {
@@ -142,6 +159,12 @@ fn main() {
     let (tail_cold, _) =
         time_ms(|| get(addr, &format!("/api/experiments/{id}/tables/big?tail=100")));
     let (tail, _) = time_ms(|| get(addr, &format!("/api/experiments/{id}/tables/big?tail=100")));
+    let (giant, _) = time_ms(|| {
+        get(
+            addr,
+            &format!("/api/experiments/{id}/tables/giant_line?tail=100"),
+        )
+    });
     let (log_cold, _) = time_ms(|| get(addr, &format!("/api/experiments/{id}/logs/big.log")));
     let (log, log_body) = time_ms(|| get(addr, &format!("/api/experiments/{id}/logs/big.log")));
     server.stop();
@@ -164,4 +187,5 @@ fn main() {
         log,
         log_body.len() / 1024
     );
+    println!("last 100 rows before a 16 MB unterminated line {giant:8.1} ms");
 }
