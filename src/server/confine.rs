@@ -3,7 +3,7 @@
 //! tables, the series and the logs all go through here, so a symlinked experiment directory, a
 //! symlinked `status.json` or a symlinked table that leads elsewhere is never read.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// Where a path leads.
 #[derive(Debug)]
@@ -17,7 +17,33 @@ pub(crate) enum Place {
 }
 
 /// Resolves `path` and says whether it stays under `root`, which must be canonical.
+///
+/// The common case costs one `lstat` per component below `root` (the listing does this for
+/// every experiment): a path under the canonical root whose components are plain names and no
+/// symlinks is already canonical. Anything else is resolved in full.
 pub(crate) fn place(root: &Path, path: &Path) -> Place {
+    if let Ok(rest) = path.strip_prefix(root) {
+        let mut at = root.to_path_buf();
+        let mut plain = true;
+        for component in rest.components() {
+            let Component::Normal(name) = component else {
+                plain = false;
+                break;
+            };
+            at.push(name);
+            match std::fs::symlink_metadata(&at) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    plain = false;
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => return Place::Missing,
+            }
+        }
+        if plain {
+            return Place::Inside(at);
+        }
+    }
     match path.canonicalize() {
         Ok(real) if real.starts_with(root) => Place::Inside(real),
         Ok(_) => Place::Outside,
@@ -63,5 +89,10 @@ mod tests {
         ));
         assert!(matches!(place(&root, &root.join("a/none")), Place::Missing));
         assert!(inside(&root, &root.join("../secret")).is_none());
+        assert!(inside(&root, &root.join("a/../../secret")).is_none());
+        assert!(matches!(
+            place(&root, &root.join("a/./file")),
+            Place::Inside(_)
+        ));
     }
 }

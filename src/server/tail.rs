@@ -106,7 +106,7 @@ fn last_lines(file: &File, path: &Path, floor: u64, size: u64, n: usize) -> Resu
     let mut pos = size;
     let mut end: Option<u64> = None;
     let mut newlines = 0usize;
-    let mut chunk_len = 64 * 1024u64;
+    let mut chunk_len = 16 * 1024u64;
     while pos > limit && newlines <= n {
         let start = pos.saturating_sub(chunk_len).max(limit);
         let mut chunk = vec![0u8; (pos - start) as usize];
