@@ -693,7 +693,10 @@ expman_status expman_metrics_column_f64(const struct expman_metrics *m,
 /**
  * Serves the web UI for the experiments directory `dir` on background threads and stores the
  * handle in `*out`. `host` is NULL for 127.0.0.1; any other address requires the access token
- * that the URL carries. `port` is tried first and the next free one taken if it is busy; 0
+ * that the URL carries. Requests must name the server in their Host header by its address,
+ * `localhost`, `127.0.0.1` or `[::1]` (any IP address when `host` is 0.0.0.0 or ::); other
+ * names are refused (DNS-rebinding protection). No request can abort or stall the calling
+ * process. `port` is tried first and the next free one taken if it is busy; 0
  * picks any free port. The caller owns `*out` and releases it with expman_server_stop();
  * `*out` is written only on success.
  *

@@ -57,9 +57,16 @@ fn the_seed_example_is_rectangular() {
     writer.set("precision", 0.89).unwrap();
     writer.save_row().unwrap();
     let lines: Vec<String> = text(&path).lines().map(str::to_string).collect();
-    assert_eq!(lines[0], "timestamp,run_id,model,accuracy,f1_score,precision");
+    assert_eq!(
+        lines[0],
+        "timestamp,run_id,model,accuracy,f1_score,precision"
+    );
     assert!(lines[1].ends_with(",run_0001,CNN,0.85,,"), "{}", lines[1]);
-    assert!(lines[2].ends_with(",run_0001,CNN,0.88,0.87,0.89"), "{}", lines[2]);
+    assert!(
+        lines[2].ends_with(",run_0001,CNN,0.88,0.87,0.89"),
+        "{}",
+        lines[2]
+    );
     assert_eq!(strict_widths(&path).len(), 2);
 }
 

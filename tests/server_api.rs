@@ -58,7 +58,7 @@ fn raw(addr: SocketAddr, request: &[u8]) -> Answer {
 fn get(addr: SocketAddr, path: &str) -> Answer {
     raw(
         addr,
-        format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes(),
     )
 }
 
@@ -66,7 +66,7 @@ fn post(addr: SocketAddr, path: &str, token: Option<&str>) -> Answer {
     let header = token.map_or(String::new(), |t| format!("X-Expman-Token: {t}\r\n"));
     raw(
         addr,
-        format!("POST {path} HTTP/1.0\r\nHost: test\r\n{header}Content-Length: 0\r\n\r\n")
+        format!("POST {path} HTTP/1.0\r\nHost: {addr}\r\n{header}Content-Length: 0\r\n\r\n")
             .as_bytes(),
     )
 }
@@ -403,7 +403,8 @@ fn off_loopback_every_request_needs_the_token() {
     assert_eq!(get(addr, &format!("/?token={token}")).status, 200);
     let with_header = raw(
         addr,
-        format!("GET /api/experiments HTTP/1.0\r\nX-Expman-Token: {token}\r\n\r\n").as_bytes(),
+        format!("GET /api/experiments HTTP/1.0\r\nHost: {addr}\r\nX-Expman-Token: {token}\r\n\r\n")
+            .as_bytes(),
     );
     assert_eq!(with_header.status, 200);
     server.stop();
@@ -479,7 +480,10 @@ fn malformed_requests_get_a_4xx_and_the_server_keeps_serving() {
         );
         assert!(answer.json()["error"].is_string());
     }
-    let delete = raw(addr, b"DELETE /api/experiments HTTP/1.0\r\n\r\n");
+    let delete = raw(
+        addr,
+        format!("DELETE /api/experiments HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    );
     assert_eq!(delete.status, 405);
     // Garbage on the socket, then an ordinary request still works.
     let mut stream = TcpStream::connect(addr).unwrap();

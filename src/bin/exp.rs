@@ -40,6 +40,12 @@ struct ServeArgs {
     /// Do not open a browser.
     #[arg(long)]
     no_browser: bool,
+    /// Also answer requests addressed to this host name (repeatable): the name of this machine,
+    /// an SSH alias or a reverse proxy you open the page through. Requests naming any other
+    /// host are refused (protection against DNS rebinding); 127.0.0.1, localhost, [::1] and
+    /// the --host address are always answered.
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -204,6 +210,7 @@ fn start_server(dir: &Path, args: &ServeArgs) -> expman::Result<Server> {
     let options = ServerOptions {
         host: args.host,
         port: args.port,
+        allowed_hosts: args.allow_host.clone(),
     };
     let server = Server::start(dir, &options)?;
     println!("expman UI for {} at {}", dir.display(), server.url());

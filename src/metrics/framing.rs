@@ -146,7 +146,7 @@ pub(crate) fn complete_prefix(body: &[u8]) -> (usize, Tail) {
 /// boundary): [`complete_prefix`]'s, faster where the bytes allow. Without quotes it is the
 /// last line end; with quotes as expman writes them (see [`quotes_are_regular`]) the quote
 /// parity before a line end, walking back from the end; otherwise the full scan.
-#[cfg_attr(not(any(feature = "server", feature = "arrow")), allow(dead_code))]
+#[cfg_attr(not(feature = "arrow"), allow(dead_code))]
 pub(crate) fn complete_len(body: &[u8]) -> usize {
     if memchr(b'"', body).is_none() {
         return memchr::memrchr2(b'\n', b'\r', body).map_or(0, |i| i + 1);
@@ -193,7 +193,7 @@ pub(crate) fn separator(tail: Tail, last_byte: Option<u8>, swallows_rows: bool) 
 /// exactly the records of [`Scanner`] in `body`: every `"` outside a quoted cell starts a
 /// field, and every closing `"` is followed by a field or record end. True for everything
 /// expman writes; costs time in the number of quotes only.
-#[cfg_attr(not(any(feature = "server", feature = "arrow")), allow(dead_code))]
+#[cfg_attr(not(feature = "arrow"), allow(dead_code))]
 pub(crate) fn quotes_are_regular(body: &[u8]) -> bool {
     let mut inside = false;
     let mut i = 0;

@@ -13,9 +13,11 @@ mod writer;
 
 #[cfg(any(feature = "server", feature = "arrow"))]
 pub(crate) use format::parse_header as parse_header_line;
+#[cfg(any(feature = "server", feature = "arrow"))]
+pub(crate) use reader::complete_records;
 pub use reader::{ColumnType, Metrics, read_table};
 #[cfg(feature = "arrow")]
-pub(crate) use reader::{complete_records, open_quote_swallows_rows, unclosed_quote};
+pub(crate) use reader::{open_quote_swallows_rows, unclosed_quote};
 pub use value::Value;
 pub use writer::{FieldId, SyncPolicy, TableWriter};
 

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use super::confine;
 use super::tail::table_tail;
 use crate::metrics::Value;
 use crate::store::{Config, ExperimentDir, RunState, Status};
@@ -65,6 +66,7 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
     status: Option<(SystemTime, u64)>,
+    config: Option<(SystemTime, u64)>,
     table: Option<(SystemTime, u64)>,
 }
 
@@ -149,26 +151,35 @@ impl Index {
                 }
                 let path = entry.path();
                 let status = stamp_of(&path.join("status.json"));
-                if status.is_none() && !path.join("config.json").is_file() {
+                let config = stamp_of(&path.join("config.json"));
+                if status.is_none() && config.is_none() {
                     continue;
                 }
-                seen.insert(id.clone());
                 let known = scanner.known.get(&id);
                 let table = known
                     .and_then(|(_, s)| s.run_id.as_ref())
                     .and_then(|run| stamp_of(&path.join("metrics").join(format!("{run}.csv"))));
-                let stamp = Stamp { status, table };
+                let stamp = Stamp {
+                    status,
+                    config,
+                    table,
+                };
                 let running = known.is_some_and(|(_, s)| s.status == RunState::Running);
                 if known.is_some_and(|(old, _)| *old == stamp) && !running {
+                    seen.insert(id);
                     continue;
                 }
-                let Some(summary) = summarize(&id, &path) else {
+                // Not an experiment (any more), or a symlink leading outside: not listed, and
+                // removed from the listing if it was.
+                let Some(summary) = summarize(&self.base, &id, &path) else {
                     continue;
                 };
+                seen.insert(id.clone());
                 // Record the table stamp of the run now current, so the next scan compares
                 // like with like.
                 let stamp = Stamp {
                     status: stamp.status,
+                    config: stamp.config,
                     table: summary
                         .run_id
                         .as_ref()
@@ -298,16 +309,41 @@ fn stamp_of(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Builds the summary of the experiment directory `path`.
-pub fn summarize(id: &str, path: &Path) -> Option<Summary> {
-    let dir = ExperimentDir::open(path).ok()?;
-    let config = Config::load(&dir).unwrap_or_default();
-    let status = Status::load(&dir).unwrap_or_default();
-    let (state, error) = status.effective();
+/// Builds the summary of the experiment directory `path` inside `root` (canonical); `None` when
+/// it is not an experiment directory, or leads outside `root` through a symlink. A state file
+/// that cannot be read (corrupt, not what expman writes, or a symlink leading outside) makes
+/// the experiment show as Error with the reason, never as a blank Pending card.
+pub(crate) fn summarize(root: &Path, id: &str, path: &Path) -> Option<Summary> {
+    let real = confine::inside(root, path)?;
+    let dir = ExperimentDir::open(&real).ok()?;
+    let mut problems: Vec<String> = Vec::new();
+    let config = match state_file(root, &dir.config_path()) {
+        Ok(()) => Config::load(&dir).map_err(|e| e.to_string()),
+        Err(why) => Err(why),
+    }
+    .unwrap_or_else(|why| {
+        problems.push(format!("config.json is unreadable: {why}"));
+        Config::default()
+    });
+    let status = match state_file(root, &dir.status_path()) {
+        Ok(()) => Status::load(&dir).map_err(|e| e.to_string()),
+        Err(why) => Err(why),
+    }
+    .map_err(|why| problems.push(format!("status.json is unreadable: {why}")))
+    .unwrap_or_default();
+    let (mut state, mut error) = status.effective();
+    if !problems.is_empty() {
+        if let Some(run_error) = error.take() {
+            problems.push(run_error);
+        }
+        state = RunState::Error;
+        error = Some(problems.join("; "));
+    }
     let run_id = status.run_id.map(|r| r.to_string());
     let latest = run_id
         .as_ref()
-        .and_then(|run| table_tail(&dir.table_path(run), 1).ok())
+        .and_then(|run| confine::inside(root, &dir.table_path(run)))
+        .and_then(|table| table_tail(&table, 1).ok())
         .and_then(|tail| {
             let row = tail.rows.into_iter().last()?;
             let mut map = serde_json::Map::new();
@@ -335,9 +371,14 @@ pub fn summarize(id: &str, path: &Path) -> Option<Summary> {
     } else {
         status.gpus.clone()
     };
+    let name = if config.name.is_empty() {
+        id.to_string()
+    } else {
+        config.name
+    };
     Some(Summary {
         id: id.to_string(),
-        name: config.name,
+        name,
         runs: status.history.len() + usize::from(status.run_id.is_some()),
         run_id,
         status: state,
@@ -354,6 +395,18 @@ pub fn summarize(id: &str, path: &Path) -> Option<Summary> {
         slurm_job_id: status.slurm_job_id,
         node: status.node,
     })
+}
+
+/// Whether the state file at `path` may be read: it is missing (the loader says what that
+/// means) or resolves inside `root`.
+fn state_file(root: &Path, path: &Path) -> Result<(), String> {
+    match confine::place(root, path) {
+        confine::Place::Outside => Err(format!(
+            "{} is a symlink leading outside the served directory, which is never read",
+            path.display()
+        )),
+        confine::Place::Inside(_) | confine::Place::Missing => Ok(()),
+    }
 }
 
 /// A cell as JSON: numbers as numbers, non-finite floats as the strings pandas writes.

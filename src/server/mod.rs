@@ -1,10 +1,15 @@
 //! The status server and web UI (feature `server`): `EXP <dir>`, or embedded in a training
 //! process through [`Server::start`] (and the C ABI's `expman_server_start`).
 //!
-//! tiny_http accepts connections on its own threads; a few worker threads answer requests. The
-//! page and its assets are embedded in the binary. The HTTP API is described in `API.md`.
+//! `http` holds the connections (limits, deadlines, a bounded number of them, panics answered
+//! 500); `routes` checks who is asking (Host, Origin, token) and answers the endpoints of
+//! `API.md`; `index` keeps the listing ready; `tail` reads the ends of large files; `confine`
+//! keeps every read inside the served directory. The page and its assets are embedded in the
+//! binary.
 
 mod assets;
+mod confine;
+mod http;
 mod index;
 mod routes;
 pub mod tail;
@@ -14,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 pub use index::{Index, Scanner, Summary};
 
@@ -25,15 +29,33 @@ use routes::State;
 pub const DEFAULT_PORT: u16 = 6066;
 /// How many later ports are tried when the asked one is taken.
 const PORT_TRIES: u16 = 50;
-const WORKERS: usize = 4;
 
 /// Where and how to serve.
+///
+/// ```no_run
+/// use expman::server::{Server, ServerOptions};
+///
+/// let options = ServerOptions {
+///     port: 0,
+///     // Reached through a reverse proxy or an SSH alias under this name.
+///     allowed_hosts: vec!["gpu-node-3".into()],
+///     ..ServerOptions::default()
+/// };
+/// let server = Server::start("experiments".as_ref(), &options)?;
+/// println!("{}", server.url());
+/// # Ok::<(), expman::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Address to bind; `127.0.0.1` by default. Any other address requires the access token.
     pub host: IpAddr,
     /// Port to try first (the next free one is taken if it is busy); 0 for any.
     pub port: u16,
+    /// Host names, besides the bound address, `localhost`, `127.0.0.1` and `[::1]`, that
+    /// requests may name in their `Host` header (`EXP --allow-host`). Every other name is
+    /// refused with 403, which is what stops DNS rebinding: a web page whose name is made to
+    /// resolve to this machine still sends its own name.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerOptions {
@@ -41,18 +63,19 @@ impl Default for ServerOptions {
         ServerOptions {
             host: IpAddr::from([127, 0, 0, 1]),
             port: DEFAULT_PORT,
+            allowed_hosts: Vec::new(),
         }
     }
 }
 
 /// A running server; stops when dropped or on [`Server::stop`].
 pub struct Server {
-    http: Arc<tiny_http::Server>,
+    http: http::HttpServer,
     index: Arc<Index>,
     addr: SocketAddr,
     url: String,
     stopping: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    refresher: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -66,16 +89,19 @@ impl Server {
             ));
         }
         let root = root.canonicalize().at("resolve", root)?;
+        let allowed_hosts = options
+            .allowed_hosts
+            .iter()
+            .map(|name| routes::host_name(name))
+            .collect::<Result<Vec<String>>>()?;
         let listener = bind(options)?;
         let addr = listener.local_addr().at("read the address of", &root)?;
-        let http = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| Error::invalid_state(format!("cannot serve on {addr}: {e}")))?;
         let token = random_token()?;
         let token_required = !options.host.is_loopback();
-        let shown_host = if addr.ip().is_unspecified() {
-            "127.0.0.1".to_string()
-        } else {
-            addr.ip().to_string()
+        let shown_host = match addr.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
         };
         let url = if token_required {
             format!("http://{shown_host}:{}/?token={token}", addr.port())
@@ -88,36 +114,34 @@ impl Server {
             root,
             token,
             token_required,
+            bound: addr.ip(),
+            allowed_hosts,
         });
-        let http = Arc::new(http);
         let stopping = Arc::new(AtomicBool::new(false));
         let refresher = {
             let (index, stopping) = (Arc::clone(&index), Arc::clone(&stopping));
-            std::thread::spawn(move || index.refresher(&stopping))
+            std::thread::Builder::new()
+                .name("expman-index".into())
+                .spawn(move || index.refresher(&stopping))
+                .map_err(|e| Error::invalid_state(format!("cannot start a thread: {e}")))?
         };
-        let mut workers: Vec<JoinHandle<()>> = (0..WORKERS)
-            .map(|_| {
-                let (http, state, stopping) =
-                    (Arc::clone(&http), Arc::clone(&state), Arc::clone(&stopping));
-                std::thread::spawn(move || {
-                    while !stopping.load(Ordering::SeqCst) {
-                        match http.recv_timeout(Duration::from_millis(200)) {
-                            Ok(Some(request)) => routes::handle(&state, request),
-                            Ok(None) => {}
-                            Err(_) => break,
-                        }
-                    }
-                })
-            })
-            .collect();
-        workers.push(refresher);
+        let handler = Box::new(move |request: &http::Request| routes::handle(&state, request));
+        let http = match http::HttpServer::start(listener, http::Limits::default(), handler) {
+            Ok(http) => http,
+            Err(e) => {
+                stopping.store(true, Ordering::SeqCst);
+                index.poke();
+                let _ = refresher.join();
+                return Err(Error::invalid_state(format!("cannot serve on {addr}: {e}")));
+            }
+        };
         Ok(Server {
             index,
             http,
             addr,
             url,
             stopping,
-            workers,
+            refresher: Some(refresher),
         })
     }
 
@@ -131,10 +155,10 @@ impl Server {
         self.addr
     }
 
-    /// Blocks until the server is stopped from another thread (or forever).
+    /// Blocks for as long as the server runs (for a program whose only job is to serve).
     pub fn wait(mut self) {
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
+        if let Some(refresher) = self.refresher.take() {
+            let _ = refresher.join();
         }
     }
 
@@ -146,9 +170,9 @@ impl Server {
     fn shutdown(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.index.poke();
-        self.http.unblock();
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
+        self.http.stop();
+        if let Some(refresher) = self.refresher.take() {
+            let _ = refresher.join();
         }
     }
 }

@@ -1,12 +1,15 @@
-//! Request handling: access checks, path confinement and the endpoints of `API.md`.
+//! Request handling: who may ask (Host, Origin, token), path confinement and the endpoints of
+//! `API.md`.
 
-use std::io::Read;
+use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
-use tiny_http::{Header, Method, Request, Response, StatusCode};
 
+use super::confine::{Place, inside, place};
+use super::http::Request;
+pub(crate) use super::http::Response as Reply;
 use super::index::{Index, summarize, value_json};
 use super::tail::{log_chunk, series, table_tail};
 use crate::error::{Error, ErrorKind};
@@ -17,20 +20,17 @@ use crate::store::{ExperimentDir, validate_name};
 /// The header that carries the access token (and proves a POST is not a cross-site form).
 pub(crate) const TOKEN_HEADER: &str = "X-Expman-Token";
 
-/// Shared by the worker threads.
+/// Shared by the connection threads.
 pub(crate) struct State {
     pub(crate) root: PathBuf,
     pub(crate) token: String,
     /// Whether every request (not only POSTs) must carry the token: true off loopback.
     pub(crate) token_required: bool,
     pub(crate) index: Arc<Index>,
-}
-
-/// An HTTP error answer.
-pub(crate) struct Reply {
-    status: u16,
-    body: Vec<u8>,
-    content_type: &'static str,
+    /// The address the server is bound to (a request may name it as its Host).
+    pub(crate) bound: IpAddr,
+    /// Further names a request may give as its Host, lowercase (`--allow-host`).
+    pub(crate) allowed_hosts: Vec<String>,
 }
 
 impl Reply {
@@ -42,60 +42,156 @@ impl Reply {
         }
     }
 
-    fn error(status: u16, message: impl Into<String>) -> Reply {
-        Reply::json(status, &json!({ "error": message.into() }))
-    }
-
     fn from_error(e: &Error) -> Reply {
         let status = match e.kind() {
             ErrorKind::NotFound { .. } => 404,
             ErrorKind::InvalidName { .. } | ErrorKind::InvalidValue { .. } => 400,
             ErrorKind::InvalidState(_) => 409,
+            ErrorKind::Corrupt { .. } => 422,
             ErrorKind::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 404,
             _ => 500,
         };
         Reply::error(status, e.to_string())
     }
+
+    pub(crate) fn asset(body: Vec<u8>, content_type: &'static str) -> Reply {
+        Reply {
+            status: 200,
+            body,
+            content_type,
+        }
+    }
 }
 
 /// Answers one request. Never panics on input: every failure becomes a 4xx/5xx JSON answer.
-pub(crate) fn handle(state: &State, mut request: Request) {
-    let reply = route(state, &mut request);
-    let response = Response::from_data(reply.body)
-        .with_status_code(StatusCode(reply.status))
-        .with_header(header("Content-Type", reply.content_type))
-        .with_header(header("Cache-Control", "no-store"))
-        .with_header(header("X-Content-Type-Options", "nosniff"))
-        .with_header(header("Referrer-Policy", "no-referrer"));
-    let _ = request.respond(response);
+pub(crate) fn handle(state: &State, request: &Request) -> Reply {
+    // Who is asking comes first, before any file is read or the page (with its token) is
+    // built: a page from another site must learn nothing, not even what exists.
+    if let Err(refusal) = check_origin(state, request) {
+        return refusal;
+    }
+    route(state, request)
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header is valid")
+/// A name given to `--allow-host`, checked and lowercased.
+pub(crate) fn host_name(name: &str) -> crate::Result<String> {
+    let plain = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if !plain {
+        return Err(Error::config(
+            "--allow-host",
+            format!(
+                "{name:.80?} is not a host name: give a name such as gpu-node-3 or \
+                 ui.example.org, without a scheme, a port or a path"
+            ),
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
 }
 
-fn route(state: &State, request: &mut Request) -> Reply {
-    let url = request.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+/// Refuses a request whose `Host` is not a name of this server, or whose `Origin` (when sent)
+/// is another site: DNS rebinding and cross-site requests.
+///
+/// An IP literal cannot be rebound, so any that reaches us is accepted when bound to all
+/// addresses (0.0.0.0 or ::), and loopback literals always; a name must be `localhost` or one
+/// the user allowed. The port is not compared: a rebinding attack needs a name it controls,
+/// and an SSH tunnel or proxy may use another port.
+fn check_origin(state: &State, request: &Request) -> Result<(), Reply> {
+    let Some(host) = request.header("host") else {
+        return Err(Reply::error(
+            400,
+            "the request needs exactly one Host header naming this server (127.0.0.1:<port>)",
+        ));
+    };
+    let name = authority_host(host).to_ascii_lowercase();
+    let known = match name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        Ok(ip) => ip.is_loopback() || ip == state.bound || state.bound.is_unspecified(),
+        Err(_) => name == "localhost" || state.allowed_hosts.contains(&name),
+    };
+    if !known {
+        return Err(Reply::error(
+            403,
+            format!(
+                "this server does not answer to the name {:.100?} (it answers to its address, \
+                 localhost, 127.0.0.1 and [::1]); if you reach it under that name on purpose, \
+                 start it with --allow-host {:.100}",
+                name, name
+            ),
+        ));
+    }
+    if request.header_count("origin") > 0 {
+        let origin = request.header("origin").unwrap_or("null");
+        let same = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|authority| same_authority(origin, authority, host));
+        if !same {
+            return Err(Reply::error(
+                403,
+                format!(
+                    "requests from the page {:.100?} are refused: only pages served by this \
+                     server (at {:.100}) may call it; to use another name, start the server \
+                     with --allow-host and open the page under that name",
+                    origin, host
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The host part of `host[:port]` or `[v6][:port]`.
+fn authority_host(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.find(']').map_or(authority, |i| &authority[..=i]);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
+/// Whether the Origin's authority (after its scheme) is the Host, the scheme's default port
+/// being implied where either leaves it out.
+fn same_authority(origin: &str, authority: &str, host: &str) -> bool {
+    let default = if origin.starts_with("https://") {
+        "443"
+    } else {
+        "80"
+    };
+    let split = |a: &str| -> (String, String) {
+        let name = authority_host(a);
+        let port = a[name.len()..].strip_prefix(':').unwrap_or(default);
+        (name.to_ascii_lowercase(), port.to_string())
+    };
+    !authority.contains('/') && split(authority) == split(host)
+}
+
+fn route(state: &State, request: &Request) -> Reply {
+    let url = request.target.as_str();
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let Some(path) = percent_decode(path) else {
         return Reply::error(400, "malformed percent-encoding in the path");
     };
     let query = parse_query(query);
-    let header_token = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv(TOKEN_HEADER))
-        .map(|h| h.value.as_str().to_string());
-    let token_ok = header_token.as_deref() == Some(state.token.as_str())
+    let header_token = request.header(&TOKEN_HEADER.to_ascii_lowercase());
+    let token_ok = header_token == Some(state.token.as_str())
         || query.iter().any(|(k, v)| k == "token" && *v == state.token);
-    let method = request.method().clone();
+    let method = request.method.as_str();
     if state.token_required && !token_ok {
         return Reply::error(
             403,
             "this server needs its access token: open the URL it printed (with ?token=...)",
         );
     }
-    if method == Method::Post && header_token.as_deref() != Some(state.token.as_str()) {
+    if method == "POST" && header_token != Some(state.token.as_str()) {
         return Reply::error(
             403,
             format!("state-changing requests need the {TOKEN_HEADER} header"),
@@ -103,11 +199,11 @@ fn route(state: &State, request: &mut Request) -> Reply {
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let get = |q: &str| query.iter().find(|(k, _)| k == q).map(|(_, v)| v.as_str());
-    match (&method, segments.as_slice()) {
-        (Method::Get, [""]) => super::assets::index(&state.token),
-        (Method::Get, ["static", file]) => super::assets::file(file)
+    match (method, segments.as_slice()) {
+        ("GET", [""]) => super::assets::index(&state.token),
+        ("GET", ["static", file]) => super::assets::file(file)
             .unwrap_or_else(|| Reply::error(404, format!("no static file {file:?}"))),
-        (Method::Get, ["api", "experiments"]) => {
+        ("GET", ["api", "experiments"]) => {
             let since = match get("since").map(str::parse::<u64>) {
                 None => None,
                 Some(Ok(v)) => Some(v),
@@ -122,10 +218,10 @@ fn route(state: &State, request: &mut Request) -> Reply {
                 "application/json",
             )
         }
-        (Method::Get, ["api", "experiments", id]) => experiment_dir(state, id)
-            .and_then(|dir| details(id, &dir))
+        ("GET", ["api", "experiments", id]) => experiment_dir(state, id)
+            .and_then(|dir| details(state, id, &dir))
             .unwrap_or_else(|e| e),
-        (Method::Get, ["api", "experiments", id, "tables", table]) => {
+        ("GET", ["api", "experiments", id, "tables", table]) => {
             let tail = match get("tail").unwrap_or("100").parse::<usize>() {
                 Ok(n) => n.min(10_000),
                 Err(_) => return Reply::error(400, "tail must be a row count"),
@@ -146,7 +242,7 @@ fn route(state: &State, request: &mut Request) -> Reply {
                 })
                 .unwrap_or_else(|e| e)
         }
-        (Method::Get, ["api", "experiments", id, "tables", table, "series"]) => {
+        ("GET", ["api", "experiments", id, "tables", table, "series"]) => {
             let max_points = match get("max_points").unwrap_or("2000").parse::<usize>() {
                 Ok(n) => n.clamp(2, 100_000),
                 Err(_) => return Reply::error(400, "max_points must be a number"),
@@ -156,7 +252,7 @@ fn route(state: &State, request: &mut Request) -> Reply {
                 .map(|body| Reply::json(200, &body))
                 .unwrap_or_else(|e| e)
         }
-        (Method::Get, ["api", "experiments", id, "logs", file]) => {
+        ("GET", ["api", "experiments", id, "logs", file]) => {
             let offset = match get("offset").map(str::parse::<u64>) {
                 None => None,
                 Some(Ok(v)) => Some(v),
@@ -171,9 +267,7 @@ fn route(state: &State, request: &mut Request) -> Reply {
                 .map(|chunk| Reply::json(200, &chunk))
                 .unwrap_or_else(|e| e)
         }
-        (Method::Post, ["api", "experiments", id, "actions", action]) => {
-            // Drain a body we do not use, so keep-alive connections stay in sync.
-            let _ = std::io::copy(&mut request.as_reader().take(1 << 20), &mut std::io::sink());
+        ("POST", ["api", "experiments", id, "actions", action]) => {
             let action = match *action {
                 "retry" => Action::Retry,
                 "terminate" => Action::Terminate,
@@ -191,7 +285,7 @@ fn route(state: &State, request: &mut Request) -> Reply {
                 Err(e) => Reply::from_error(&e),
             }
         }
-        (Method::Get | Method::Post, _) => Reply::error(404, format!("no such endpoint: {path}")),
+        ("GET" | "POST", _) => Reply::error(404, format!("no such endpoint: {path}")),
         _ => Reply::error(405, "only GET and POST are supported"),
     }
 }
@@ -206,15 +300,20 @@ fn type_name(ty: ColumnType) -> &'static str {
     }
 }
 
-fn details(id: &str, dir: &ExperimentDir) -> Result<Reply, Reply> {
-    let summary =
-        summarize(id, dir.path()).ok_or_else(|| Reply::error(404, "not an experiment"))?;
+fn details(state: &State, id: &str, dir: &ExperimentDir) -> Result<Reply, Reply> {
+    let root = state.root.as_path();
+    let summary = summarize(root, id, dir.path())
+        .ok_or_else(|| Reply::error(404, format!("{id:?} is not an experiment directory")))?;
+    // The state files as they are (null when missing, unreadable or outside: the summary says
+    // which and why).
     let read_json = |p: PathBuf| {
-        std::fs::read(p)
-            .ok()
+        inside(root, &p)
+            .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
             .unwrap_or(Json::Null)
     };
+    // Files listed only where they resolve inside the served directory.
+    let size = |p: &Path| inside(root, p).and_then(|p| std::fs::metadata(p).ok());
     let files = |d: PathBuf, ext: &str| -> Vec<Json> {
         let mut list: Vec<(String, u64)> = std::fs::read_dir(d)
             .into_iter()
@@ -222,8 +321,10 @@ fn details(id: &str, dir: &ExperimentDir) -> Result<Reply, Reply> {
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_str()?.to_string();
-                (name.ends_with(ext) && !name.starts_with('.'))
-                    .then(|| (name, e.metadata().map(|m| m.len()).unwrap_or(0)))
+                if !name.ends_with(ext) || name.starts_with('.') {
+                    return None;
+                }
+                Some((name, size(&e.path())?.len()))
             })
             .collect();
         list.sort();
@@ -235,11 +336,9 @@ fn details(id: &str, dir: &ExperimentDir) -> Result<Reply, Reply> {
         .tables()
         .map_err(|e| Reply::from_error(&e))?
         .into_iter()
-        .map(|t| {
-            let size = std::fs::metadata(dir.table_path(&t))
-                .map(|m| m.len())
-                .unwrap_or(0);
-            json!({ "name": t, "size": size })
+        .filter_map(|t| {
+            let size = size(&dir.table_path(&t))?.len();
+            Some(json!({ "name": t, "size": size }))
         })
         .collect();
     let runs: Vec<String> = dir
@@ -299,19 +398,21 @@ fn confined(root: &Path, parts: &[&str]) -> Result<PathBuf, Reply> {
         }
         path.push(part);
     }
-    let real_root = root
-        .canonicalize()
-        .map_err(|e| Reply::error(500, format!("cannot resolve {}: {e}", root.display())))?;
-    let real = path
-        .canonicalize()
-        .map_err(|_| Reply::error(404, format!("{} does not exist", parts.join("/"))))?;
-    if !real.starts_with(&real_root) {
-        return Err(Reply::error(
+    // `root` is canonical (Server::start resolved it).
+    match place(root, &path) {
+        Place::Inside(real) => Ok(real),
+        Place::Outside => Err(Reply::error(
             403,
-            "that path leads outside the experiments directory",
-        ));
+            format!(
+                "{} leads outside the experiments directory (a symlink); it is not served",
+                parts.join("/")
+            ),
+        )),
+        Place::Missing => Err(Reply::error(
+            404,
+            format!("{} does not exist", parts.join("/")),
+        )),
     }
-    Ok(real)
 }
 
 fn parse_query(query: &str) -> Vec<(String, String)> {
@@ -341,14 +442,4 @@ fn percent_decode(text: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-impl Reply {
-    pub(crate) fn asset(body: Vec<u8>, content_type: &'static str) -> Reply {
-        Reply {
-            status: 200,
-            body,
-            content_type,
-        }
-    }
 }

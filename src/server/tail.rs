@@ -6,11 +6,23 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::metrics::{ColumnType, Metrics, Value};
 
+/// How far back from the end a tail reads at most. Rows are appended whole, so a line still
+/// without its newline is at most one row being written; a file whose end has no newline for
+/// this long was not written that way, and reading further would make every request (and the
+/// listing's refresh) pay for the whole file.
+pub const TAIL_WINDOW: u64 = 16 << 20;
+/// The longest header line read (a table's first line): far more than any set of field names.
+pub const HEADER_MAX: u64 = 4 << 20;
+
 /// The columns and the last `n` complete rows of the table at `path`, typed per column like
-/// [`crate::read_table`] (over those rows).
+/// [`crate::read_table`] (over those rows). Reads at most [`HEADER_MAX`] bytes from the start
+/// and [`TAIL_WINDOW`] from the end, each byte once: fewer than `n` rows come back when they
+/// do not fit in that window. A last line without its newline is a write in progress and is
+/// skipped; when the whole window holds no newline after the header, that is an error naming
+/// the file, not an empty table.
 pub fn table_tail(path: &Path, n: usize) -> Result<Metrics> {
     let file = File::open(path).at("open the metrics table", path)?;
     let size = file.metadata().at("stat", path)?.len();
@@ -26,18 +38,25 @@ pub fn table_tail(path: &Path, n: usize) -> Result<Metrics> {
     columns.extend(crate::metrics::parse_header_line(&header, path)?);
     let body = last_lines(&file, path, header_len, size, n)?;
     // A row being written (or torn) may end just after a newline inside a quoted cell: end at
-    // the last newline outside quotes. (Exact when the tail starts at a row boundary, as it
-    // does whenever the whole body was read.)
-    let body = &body[..crate::metrics::framing::complete_len(&body)];
+    // the last record end outside quotes. (Exact when the window starts at a row boundary, as
+    // it does whenever the whole body was read.) A window that does not parse cleanly (a
+    // malformed row, a stray quote, or a window that began inside a quoted cell) is read again
+    // by the full reader, which either names the bad line or frames the rows exactly: a tail
+    // never drops a row silently.
+    let Ok(complete) = crate::metrics::complete_records(&body, |_| 0) else {
+        return whole_table_tail(path, n);
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(body);
+        .from_reader(std::io::Read::chain(&b"\n"[..], &body[..complete]));
     let mut raw = Vec::new();
     for record in reader.records() {
-        let Ok(record) = record else { continue };
+        let Ok(record) = record else {
+            return whole_table_tail(path, n);
+        };
         if record.len() > columns.len() {
-            continue;
+            return whole_table_tail(path, n);
         }
         let mut row: Vec<String> = record.iter().map(str::to_string).collect();
         row.resize(columns.len(), String::new());
@@ -48,13 +67,24 @@ pub fn table_tail(path: &Path, n: usize) -> Result<Metrics> {
     Ok(Metrics::from_cells(columns, raw))
 }
 
-/// The first line (without its newline) and the offset after it; `None` if it is incomplete.
+/// The last `n` rows through the full reader: its error names the line of a malformed row.
+fn whole_table_tail(path: &Path, n: usize) -> Result<Metrics> {
+    let mut table = crate::metrics::read_table(path)?;
+    let start = table.rows.len().saturating_sub(n);
+    table.rows.drain(..start);
+    Ok(table)
+}
+
+/// The first line (without its newline) and the offset after it; `None` if it is incomplete
+/// (a header being written). Reads at most [`HEADER_MAX`] bytes.
 fn read_first_line(file: &File, path: &Path, size: u64) -> Result<Option<(Vec<u8>, u64)>> {
     let mut head = Vec::new();
     let mut chunk = [0u8; 8192];
-    while (head.len() as u64) < size {
+    let limit = size.min(HEADER_MAX);
+    while (head.len() as u64) < limit {
+        let want = chunk.len().min((limit - head.len() as u64) as usize);
         let n = file
-            .read_at(&mut chunk, head.len() as u64)
+            .read_at(&mut chunk[..want], head.len() as u64)
             .at("read", path)?;
         if n == 0 {
             break;
@@ -67,50 +97,78 @@ fn read_first_line(file: &File, path: &Path, size: u64) -> Result<Option<(Vec<u8
             return Ok(Some((head, len)));
         }
     }
+    if size > HEADER_MAX {
+        return Err(Error::corrupt(
+            path,
+            Some(1),
+            format!(
+                "the first {HEADER_MAX} bytes hold no newline: this is not a header expman wrote; \
+                 check what wrote this file"
+            ),
+        ));
+    }
     Ok(None)
 }
 
-/// The bytes of (at least) the last `n` complete lines after `floor`, starting at a line start.
+/// The bytes of (at least) the last `n` complete lines after `floor`, starting at a line start
+/// and ending with a newline, read backward from `size` through at most [`TAIL_WINDOW`] bytes.
+/// Each byte is read and scanned once (chunks double in size), so the cost is linear in what
+/// is read, however long the unterminated last line.
 fn last_lines(file: &File, path: &Path, floor: u64, size: u64, n: usize) -> Result<Vec<u8>> {
-    let mut end = size;
-    // Drop an incomplete last line (a write in progress).
-    let mut buf = Vec::new();
+    let limit = size.saturating_sub(TAIL_WINDOW).max(floor);
+    // Bytes [pos, size) read so far; `end`: just past the last newline, once seen.
+    let mut buf: Vec<u8> = Vec::new();
     let mut pos = size;
+    let mut end: Option<u64> = None;
     let mut newlines = 0usize;
     let mut chunk_len = 16 * 1024u64;
-    while pos > floor {
-        let start = pos.saturating_sub(chunk_len).max(floor);
+    while pos > limit && newlines <= n {
+        let start = pos.saturating_sub(chunk_len).max(limit);
         let mut chunk = vec![0u8; (pos - start) as usize];
         file.read_exact_at(&mut chunk, start).at("read", path)?;
+        let counted = match end {
+            Some(_) => &chunk[..],
+            None => match chunk.iter().rposition(|&b| b == b'\n') {
+                Some(i) => {
+                    end = Some(start + i as u64 + 1);
+                    &chunk[..=i]
+                }
+                None => &[][..],
+            },
+        };
+        newlines += counted.iter().filter(|&&b| b == b'\n').count();
         chunk.extend_from_slice(&buf);
         buf = chunk;
         pos = start;
-        if end == size {
-            match buf.iter().rposition(|&b| b == b'\n') {
-                Some(i) => end = pos + i as u64 + 1,
-                None => continue,
-            }
-        }
-        newlines = buf[..(end - pos) as usize]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        if newlines > n {
-            break;
-        }
         chunk_len = chunk_len.saturating_mul(2);
     }
-    if end == size && buf.last() != Some(&b'\n') {
+    let Some(end) = end else {
+        if pos > floor {
+            return Err(Error::corrupt(
+                path,
+                None,
+                format!(
+                    "the last {} bytes (from byte {pos} to the end) hold no newline: that is no \
+                     row being written (rows are appended whole), so the rows before it are not \
+                     shown; check what wrote this file",
+                    size - pos
+                ),
+            ));
+        }
+        // Nothing after the header but a row being written.
         return Ok(Vec::new());
-    }
-    let mut body = buf[..(end - pos) as usize].to_vec();
-    if pos > floor && newlines > n {
+    };
+    buf.truncate((end - pos) as usize);
+    if pos > floor {
         // Start after the first newline: the bytes before it may be half a row.
-        if let Some(i) = body.iter().position(|&b| b == b'\n') {
-            body.drain(..=i);
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                buf.drain(..=i);
+            }
+            None => buf.clear(),
         }
     }
-    Ok(body)
+    Ok(buf)
 }
 
 /// A slice of a log file.
@@ -162,8 +220,21 @@ pub fn log_chunk(path: &Path, offset: Option<u64>, max: u64) -> Result<LogChunk>
     })
 }
 
+/// The largest table charted: [`series`] reads a table whole, and a request must not be able to
+/// make the server (perhaps inside a training process) allocate without bound.
+pub const SERIES_MAX: u64 = 256 << 20;
+
 /// Numeric columns of a table for charting, thinned evenly to at most `max_points` rows.
+/// Tables over [`SERIES_MAX`] bytes are refused.
 pub fn series(path: &Path, max_points: usize) -> Result<serde_json::Value> {
+    let size = std::fs::metadata(path).at("stat", path)?.len();
+    if size > SERIES_MAX {
+        return Err(Error::invalid_state(format!(
+            "{} is {size} bytes; the UI charts tables of at most {SERIES_MAX} bytes: read it \
+             with expman.read_table or `EXP export` instead",
+            path.display()
+        )));
+    }
     let metrics = crate::read_table(path)?;
     let rows = metrics.rows.len();
     let step = rows.div_ceil(max_points.max(1)).max(1);
