@@ -88,7 +88,10 @@ pub fn parse_status(text: &str) -> Result<RunState> {
     .ok_or_else(|| {
         Error::config(
             "status",
-            format!("{text:?} is not a run state; use Pending, Running, Finished or Error"),
+            format!(
+                "{} is not a run state; use Pending, Running, Finished or Error",
+                crate::error::quote(text)
+            ),
         )
     })
 }

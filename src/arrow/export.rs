@@ -50,7 +50,10 @@ impl FromStr for Format {
             "arrow" | "ipc" | "feather" => Ok(Format::Arrow),
             _ => Err(Error::config(
                 "format",
-                format!("{text:?} is not an export format; use parquet, csv or arrow"),
+                format!(
+                    "{} is not an export format; use parquet, csv or arrow",
+                    crate::error::quote(text)
+                ),
             )),
         }
     }

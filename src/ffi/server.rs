@@ -56,7 +56,10 @@ fn start(dir: &std::path::Path, host: Option<&str>, port: u16) -> FfiResult<expm
         options.host = host.parse().map_err(|_| {
             crate::Error::config(
                 "host",
-                format!("{host:?} is not an IP address such as 127.0.0.1"),
+                format!(
+                    "{} is not an IP address such as 127.0.0.1",
+                    crate::error::quote(host)
+                ),
             )
         })?;
     }
