@@ -8,8 +8,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::FIXED_COLUMNS;
+use super::row::{FieldId, PendingRow};
 use super::value::write_text;
-use super::{FIXED_COLUMNS, FieldId, Value};
 use crate::error::{Error, Result};
 
 /// Parses a header line and checks it is one of ours; returns the user columns.
@@ -39,7 +40,7 @@ pub(crate) fn parse_header(line: &[u8], path: &Path) -> Result<Vec<String>> {
 }
 
 /// Writes a header line: the fixed columns, then `columns`.
-pub(super) fn write_header(columns: &[String], line: &mut Vec<u8>) {
+fn write_header(columns: &[String], line: &mut Vec<u8>) {
     line.extend_from_slice(FIXED_COLUMNS[0].as_bytes());
     line.push(b',');
     line.extend_from_slice(FIXED_COLUMNS[1].as_bytes());
@@ -50,38 +51,55 @@ pub(super) fn write_header(columns: &[String], line: &mut Vec<u8>) {
     line.push(b'\n');
 }
 
-/// Formats a row: the timestamp, the run id, then each column's value in header order (empty
-/// for a column no field of the row fills). Returns the timestamp's Unix second.
-pub(super) fn format_row(
-    field_of_column: &[Option<FieldId>],
-    pending: &[Option<Value>],
-    run_id: &str,
-    clock: &mut Clock,
-    line: &mut Vec<u8>,
-) -> i64 {
-    let second = clock.write_now(line);
-    line.push(b',');
-    line.extend_from_slice(run_id.as_bytes());
-    for field in field_of_column {
-        line.push(b',');
-        if let Some(Some(value)) = field.map(|id| &pending[id.index()]) {
-            value.write_csv(line);
-        }
+/// Builds header and row lines into one reusable buffer, with the clock for timestamps.
+#[derive(Default)]
+pub(super) struct LineBuilder {
+    clock: Clock,
+    /// The line being built (whole rows go out in one `write(2)` from here).
+    pub(super) line: Vec<u8>,
+}
+
+impl LineBuilder {
+    /// Starts a new line with `prefix` (a separator that closes a foreign record, or nothing).
+    pub(super) fn start(&mut self, prefix: &[u8]) -> &mut Self {
+        self.line.clear();
+        self.line.extend_from_slice(prefix);
+        self
     }
-    line.push(b'\n');
-    second
+
+    /// Adds a header line: the fixed columns, then `columns`.
+    pub(super) fn header(&mut self, columns: &[String]) -> &mut Self {
+        write_header(columns, &mut self.line);
+        self
+    }
+
+    /// Adds a row: the timestamp, the run id, then each column's value in header order (empty
+    /// for a column the row does not fill). Returns the timestamp's Unix second.
+    pub(super) fn row(&mut self, field_of_column: &[Option<FieldId>], row: &PendingRow) -> i64 {
+        let second = self.clock.write_now(&mut self.line);
+        self.line.push(b',');
+        self.line.extend_from_slice(row.run_id_cell().as_bytes());
+        for field in field_of_column {
+            self.line.push(b',');
+            if let Some(value) = field.and_then(|id| row.value(id)) {
+                value.write_csv(&mut self.line);
+            }
+        }
+        self.line.push(b'\n');
+        second
+    }
 }
 
 /// ISO-8601 local timestamps with microseconds, formatted once per second.
 #[derive(Default)]
-pub(super) struct Clock {
+struct Clock {
     second: i64,
     prefix: Vec<u8>,
 }
 
 impl Clock {
     /// Writes the current time; returns its Unix second.
-    pub(super) fn write_now(&mut self, out: &mut Vec<u8>) -> i64 {
+    fn write_now(&mut self, out: &mut Vec<u8>) -> i64 {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();

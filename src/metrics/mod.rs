@@ -4,10 +4,14 @@
 //! saved row. A row with a field the header lacks widens the header by an atomic rewrite; rows
 //! written before a widening stay shorter and read as empty (null) in the new columns.
 
+mod coordination;
+mod file_ops;
 mod format;
 pub(crate) mod framing;
 mod pad;
+mod protocol;
 mod reader;
+mod row;
 mod value;
 mod writer;
 
@@ -18,8 +22,9 @@ pub(crate) use reader::complete_records;
 pub use reader::{ColumnType, Metrics, read_table};
 #[cfg(feature = "arrow")]
 pub(crate) use reader::{open_quote_swallows_rows, unclosed_quote};
+pub use row::FieldId;
 pub use value::Value;
-pub use writer::{FieldId, SyncPolicy, TableWriter};
+pub use writer::{SyncPolicy, TableWriter};
 
 /// The two columns every table starts with.
 pub const FIXED_COLUMNS: [&str; 2] = ["timestamp", "run_id"];
