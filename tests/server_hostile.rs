@@ -22,6 +22,16 @@ use serde_json::Value as Json;
 const EXP: &str = env!("CARGO_BIN_EXE_EXP");
 /// What a normal client may wait for an answer while the server is under attack.
 const PROMPT: Duration = Duration::from_secs(1);
+
+/// One hostile scenario at a time: each loads both cores of a small machine with its own
+/// attackers, and the 1 s promise is about one server under attack, not seven at once.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 /// How long any hostile request may take before the test calls the server hung.
 const PATIENCE: Duration = Duration::from_secs(20);
 /// More connections than the server serves at once (its connection limit is 64).
@@ -218,6 +228,7 @@ fn declare_body(addr: SocketAddr, method_path: &str, content_length: &str) {
 
 #[test]
 fn oversized_content_lengths_neither_abort_nor_stop_the_server() {
+    let _serial = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     experiment(tmp.path(), "e1", 3);
     let mut served = Served::start(tmp.path(), &[]);
@@ -254,6 +265,7 @@ fn oversized_content_lengths_neither_abort_nor_stop_the_server() {
 
 #[test]
 fn embedded_server_survives_oversized_content_lengths() {
+    let _serial = one_at_a_time();
     // The server inside this very process, as a training process embeds it: an abort here
     // would end this test binary.
     let tmp = tempfile::tempdir().unwrap();
@@ -331,6 +343,7 @@ fn slow_clients(addr: SocketAddr, token: &str) -> (Arc<AtomicBool>, std::thread:
 
 #[test]
 fn slow_headers_and_slow_bodies_on_many_connections_do_not_block_the_ui() {
+    let _serial = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     experiment(tmp.path(), "e1", 3);
     let mut served = Served::start(tmp.path(), &[]);
@@ -366,6 +379,7 @@ fn append_unterminated(dir: &Path, bytes: usize) {
 
 #[test]
 fn a_giant_unterminated_last_line_is_answered_promptly() {
+    let _serial = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let dir = experiment(tmp.path(), "big", 100);
     append_unterminated(&dir, 16_000_000);
@@ -434,6 +448,7 @@ fn a_giant_unterminated_last_line_is_answered_promptly() {
 
 #[test]
 fn requests_for_another_host_or_from_another_origin_are_refused() {
+    let _serial = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     experiment(tmp.path(), "secret_run", 3);
     let mut served = Served::start(tmp.path(), &["--allow-host", "Workstation.Example"]);
@@ -533,6 +548,7 @@ fn requests_for_another_host_or_from_another_origin_are_refused() {
 
 #[test]
 fn symlinks_leading_out_of_the_served_directory_are_not_followed() {
+    let _serial = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().join("experiments");
     std::fs::create_dir_all(&base).unwrap();
@@ -621,6 +637,7 @@ fn symlinks_leading_out_of_the_served_directory_are_not_followed() {
 
 #[test]
 fn unreadable_state_files_are_shown_as_errors_with_the_reason() {
+    let _serial = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let bad_status = experiment(tmp.path(), "bad_status", 3);
     std::fs::write(bad_status.join("status.json"), "{\"status\": \"Runn").unwrap();

@@ -186,7 +186,10 @@ pub(crate) fn read_dir_grouped(
         .collect::<Result<_>>()?;
 
     // The union of the columns, in first-seen order, and their common types.
-    let mut names: Vec<String> = vec!["timestamp".into(), "run_id".into()];
+    let mut names: Vec<String> = crate::metrics::FIXED_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     let mut types = vec![ColumnType::Str, ColumnType::Str];
     let mut index: HashMap<String, usize> = names
         .iter()

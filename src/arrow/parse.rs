@@ -41,7 +41,10 @@ impl Parsed {
 
 /// What every table has before its header is written.
 fn fixed_names() -> Vec<String> {
-    vec!["timestamp".into(), "run_id".into()]
+    crate::metrics::FIXED_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
 }
 
 /// Reads and parses the table at `path` with up to `threads` threads.
@@ -319,9 +322,7 @@ fn next_line(file: &File, mut offset: usize, len: usize) -> std::io::Result<Opti
 
 /// All the columns of a header line (the table writer's check, plus the two fixed columns).
 fn parse_header(line: &[u8], path: &Path) -> Result<Vec<String>> {
-    let mut columns = vec!["timestamp".to_string(), "run_id".to_string()];
-    columns.extend(crate::metrics::parse_header_line(line, path)?);
-    Ok(columns)
+    crate::metrics::table_columns(line, path)
 }
 
 /// The length of the whole rows at the start of `body` (see [`framing::complete_len`]).

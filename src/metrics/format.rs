@@ -13,6 +13,13 @@ use super::row::{FieldId, PendingRow};
 use super::value::write_text;
 use crate::error::{Error, Result};
 
+/// Every column of a table whose header line is `line`: the fixed columns, then the fields.
+pub(crate) fn table_columns(line: &[u8], path: &Path) -> Result<Vec<String>> {
+    let mut columns: Vec<String> = FIXED_COLUMNS.iter().map(|c| c.to_string()).collect();
+    columns.extend(parse_header(line, path)?);
+    Ok(columns)
+}
+
 /// Parses a header line and checks it is one of ours; returns the user columns.
 pub(crate) fn parse_header(line: &[u8], path: &Path) -> Result<Vec<String>> {
     // A file that went through a Windows editor ends its lines with CRLF, and one saved by a

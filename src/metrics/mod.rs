@@ -16,9 +16,11 @@ mod value;
 mod writer;
 
 #[cfg(any(feature = "server", feature = "arrow"))]
-pub(crate) use format::parse_header as parse_header_line;
+pub(crate) use format::table_columns;
 #[cfg(any(feature = "server", feature = "arrow"))]
 pub(crate) use reader::complete_records;
+#[cfg(feature = "server")]
+pub(crate) use reader::parse_records;
 pub use reader::{ColumnType, Metrics, read_table};
 #[cfg(feature = "arrow")]
 pub(crate) use reader::{open_quote_swallows_rows, unclosed_quote};

@@ -4,8 +4,9 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use super::FIXED_COLUMNS;
 use super::Value;
-use super::format::parse_header;
+use super::format::table_columns;
 use super::framing::{self, Tail};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 
@@ -79,31 +80,38 @@ pub fn read_table(path: &Path) -> Result<Metrics> {
 pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Metrics> {
     // Field names never hold a newline (they may not contain control characters), so the
     // first one ends the header.
-    let header_end = memchr::memchr(b'\n', bytes);
-    let Some(header_end) = header_end else {
+    let Some(header_end) = memchr::memchr(b'\n', bytes) else {
         // Empty, or only a header being written: no rows yet.
-        return Ok(Metrics {
-            columns: vec!["timestamp".into(), "run_id".into()],
-            types: vec![ColumnType::Str, ColumnType::Str],
-            rows: Vec::new(),
-        });
+        return Ok(Metrics::empty());
     };
-    let mut columns = vec!["timestamp".to_string(), "run_id".to_string()];
-    columns.extend(parse_header(&bytes[..header_end], path)?);
-    let width = columns.len();
-
+    let columns = table_columns(&bytes[..header_end], path)?;
     let body_start = header_end + 1;
     let body = &bytes[body_start..];
     let complete =
         &body[..complete_records(body, |offset| framing::line_of(bytes, body_start + offset))
             .map_err(|(line, reason)| Error::corrupt(path, Some(line), reason))?];
+    let raw = parse_records(complete, columns.len()).map_err(|(line, reason)| {
+        // parse_records counts the header as line 1, as the file does.
+        Error::corrupt(path, line, reason)
+    })?;
+    Ok(Metrics::from_cells(columns, raw))
+}
+
+/// The cells of the complete records `body` (which follows the header line), each as wide as
+/// the header (`width`); the one row parser behind every plain reader (whole tables and the
+/// UI's tails). A record wider than the header, or one that is not UTF-8, is an error with its
+/// line in the file (counting the header as line 1), never a row dropped in silence.
+pub(crate) fn parse_records(
+    body: &[u8],
+    width: usize,
+) -> std::result::Result<Vec<Vec<String>>, (Option<u64>, String)> {
     // The empty line stands for the header line (csv skips it): line numbers come out as the
     // file's, and a byte-order mark at the body's start stays a cell's text, as it is in the
     // file (csv strips one only at the very start of its input).
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(std::io::Read::chain(&b"\n"[..], complete));
+        .from_reader(std::io::Read::chain(&b"\n"[..], body));
     let mut raw: Vec<Vec<String>> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -112,13 +120,12 @@ pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Metrics> {
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map(|p| p.line());
-                return Err(Error::corrupt(path, line, format!("unreadable row: {e}")));
+                return Err((line, format!("unreadable row: {e}")));
             }
         }
         if record.len() > width {
             let line = record.position().map(|p| p.line());
-            return Err(Error::corrupt(
-                path,
+            return Err((
                 line,
                 format!(
                     "row has {} cells but the header has {width} columns; the file was edited \
@@ -131,11 +138,19 @@ pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Metrics> {
         row.resize(width, String::new());
         raw.push(row);
     }
-
-    Ok(Metrics::from_cells(columns, raw))
+    Ok(raw)
 }
 
 impl Metrics {
+    /// A table with no rows yet: the fixed columns only.
+    pub(crate) fn empty() -> Metrics {
+        Metrics {
+            columns: FIXED_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            types: vec![ColumnType::Str; FIXED_COLUMNS.len()],
+            rows: Vec::new(),
+        }
+    }
+
     /// Types each column from its cells (see [`infer`]) and converts them; `timestamp` and
     /// `run_id` stay text. Every row is as long as `columns`.
     pub(crate) fn from_cells(columns: Vec<String>, raw: Vec<Vec<String>>) -> Metrics {

@@ -28,14 +28,9 @@ pub fn table_tail(path: &Path, n: usize) -> Result<Metrics> {
     let size = file.metadata().at("stat", path)?.len();
     let header = read_first_line(&file, path, size)?;
     let Some((header, header_len)) = header else {
-        return Ok(Metrics {
-            columns: vec!["timestamp".into(), "run_id".into()],
-            types: vec![ColumnType::Str, ColumnType::Str],
-            rows: Vec::new(),
-        });
+        return Ok(Metrics::empty());
     };
-    let mut columns = vec!["timestamp".to_string(), "run_id".to_string()];
-    columns.extend(crate::metrics::parse_header_line(&header, path)?);
+    let columns = crate::metrics::table_columns(&header, path)?;
     let body = last_lines(&file, path, header_len, size, n)?;
     // A row being written (or torn) may end just after a newline inside a quoted cell: end at
     // the last record end outside quotes. (Exact when the window starts at a row boundary, as
@@ -46,22 +41,9 @@ pub fn table_tail(path: &Path, n: usize) -> Result<Metrics> {
     let Ok(complete) = crate::metrics::complete_records(&body, |_| 0) else {
         return whole_table_tail(path, n);
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(std::io::Read::chain(&b"\n"[..], &body[..complete]));
-    let mut raw = Vec::new();
-    for record in reader.records() {
-        let Ok(record) = record else {
-            return whole_table_tail(path, n);
-        };
-        if record.len() > columns.len() {
-            return whole_table_tail(path, n);
-        }
-        let mut row: Vec<String> = record.iter().map(str::to_string).collect();
-        row.resize(columns.len(), String::new());
-        raw.push(row);
-    }
+    let Ok(mut raw) = crate::metrics::parse_records(&body[..complete], columns.len()) else {
+        return whole_table_tail(path, n);
+    };
     let start = raw.len().saturating_sub(n);
     let raw = raw.split_off(start);
     Ok(Metrics::from_cells(columns, raw))
