@@ -22,19 +22,6 @@ pub(crate) fn data_type(ty: ColumnType) -> DataType {
     }
 }
 
-/// The narrowest type holding values of both `a` and `b`: Int and Float make Float, a column
-/// with nothing but empty cells takes the other's type, anything else mixed is text.
-pub(crate) fn unify(a: ColumnType, b: ColumnType) -> ColumnType {
-    match (a, b) {
-        (a, b) if a == b => a,
-        (ColumnType::Null, t) | (t, ColumnType::Null) => t,
-        (ColumnType::Int, ColumnType::Float) | (ColumnType::Float, ColumnType::Int) => {
-            ColumnType::Float
-        }
-        _ => ColumnType::Str,
-    }
-}
-
 /// Writes the text of a column's value at an index.
 type Formatter = Box<dyn Fn(usize, &mut Vec<u8>)>;
 

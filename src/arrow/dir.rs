@@ -11,7 +11,7 @@ use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, DictionaryArray, Int32Array, StringArray, new_null_array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::column::{data_type, unify};
+use super::column::data_type;
 use super::export::{Progress, Stage};
 use super::{Table, batch, parse, pool};
 use crate::error::{Error, IoContext, Result};
@@ -211,7 +211,7 @@ pub(crate) fn read_dir_grouped(
                 types.len() - 1
             });
             for chunk in &table.chunks {
-                types[i] = unify(types[i], chunk[c].column_type());
+                types[i] = types[i].unify(chunk[c].column_type());
             }
             position.push(i);
         }

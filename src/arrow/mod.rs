@@ -157,7 +157,7 @@ fn table_of(parsed: parse::Parsed, path: &Path) -> Result<Table> {
     types[..2].fill(ColumnType::Str);
     for chunk in &parsed.chunks {
         for (ty, column) in types.iter_mut().zip(chunk) {
-            *ty = column::unify(*ty, column.column_type());
+            *ty = ty.unify(column.column_type());
         }
     }
     let schema = Arc::new(Schema::new(

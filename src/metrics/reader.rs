@@ -37,6 +37,22 @@ pub struct Metrics {
     pub rows: Vec<Vec<Value>>,
 }
 
+impl ColumnType {
+    /// The narrowest type holding values of both: Int and Float make Float, a column with
+    /// nothing but empty cells takes the other's type, anything else mixed is text. The one
+    /// rule of every reader (plain, UI tails, Arrow).
+    pub fn unify(self, other: ColumnType) -> ColumnType {
+        match (self, other) {
+            (a, b) if a == b => a,
+            (ColumnType::Null, t) | (t, ColumnType::Null) => t,
+            (ColumnType::Int, ColumnType::Float) | (ColumnType::Float, ColumnType::Int) => {
+                ColumnType::Float
+            }
+            _ => ColumnType::Str,
+        }
+    }
+}
+
 impl Metrics {
     /// The index of a column.
     pub fn column_index(&self, name: &str) -> Option<usize> {
@@ -257,14 +273,10 @@ pub fn infer<'a>(cells: impl Iterator<Item = &'a str>) -> ColumnType {
         } else {
             return ColumnType::Str;
         };
-        ty = match (ty, cell_ty) {
-            (ColumnType::Null, t) => t,
-            (a, b) if a == b => a,
-            (ColumnType::Int, ColumnType::Float) | (ColumnType::Float, ColumnType::Int) => {
-                ColumnType::Float
-            }
-            _ => return ColumnType::Str,
-        };
+        ty = ty.unify(cell_ty);
+        if ty == ColumnType::Str {
+            return ty;
+        }
     }
     ty
 }
