@@ -805,3 +805,27 @@ fn a_failure_at_any_state_or_table_operation_leaves_readable_state() {
         }
     }
 }
+
+/// Defect 1, the take-over path: the lock's owner died holding it, and an old row has a stray
+/// `"` at the start of a cell. The next writer takes the lock over and must not cut every row
+/// after the quote (it used to scan quote parity from the header and cut there).
+#[test]
+fn a_takeover_after_a_hand_edit_cuts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = table(dir.path());
+    let mut dead = killed_writer("write", &path, "shm");
+    let _ = dead.0.wait();
+    hand_edit(&path, ",2,0.3", ",2,\"0.3");
+    let before = std::fs::read(&path).unwrap();
+    save_one(&path, 12).unwrap();
+    let after = std::fs::read(&path).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "a byte before the new row changed"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&after).lines().count(),
+        13,
+        "header, 11 rows and the new one"
+    );
+}

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
@@ -72,14 +73,45 @@ impl<'a> Held<'a> {
     }
 
     /// Records an append about to start at `start`, where the file (inode `inode`) ends.
-    pub(super) fn begin_append(self, inode: u64, start: u64, len: u64) -> Result<()> {
+    pub(super) fn begin_append(self, inode: u64, start: u64, bytes: &[u8]) -> Result<()> {
         match self {
             Held::Shared { lock, .. } => {
-                lock.begin_append(start, len);
+                lock.begin_append(start, bytes);
                 Ok(())
             }
-            Held::Flock(mark) => mark.begin_append(inode, start, len),
+            Held::Flock(mark) => mark.begin_append(inode, start, bytes),
         }
+    }
+
+    /// Whether the bytes of `file` from `mark`'s append start to `size` are a torn fragment of
+    /// that append: the record says the append began there and never finished (see
+    /// [`TableMark::unacknowledged`]), and the bytes are the append's own first bytes. A hand
+    /// edit that changed the file's length while the writer lay dead fails the second test.
+    pub(super) fn torn_fragment(
+        self,
+        file: &File,
+        path: &Path,
+        mark: &TableMark,
+        inode: u64,
+        size: u64,
+    ) -> Result<bool> {
+        if mark.unacknowledged(inode, size) != Some(false) {
+            return Ok(false);
+        }
+        let prefix = match self {
+            Held::Shared { lock, .. } => lock.inflight_prefix(),
+            Held::Flock(record) => record.inflight_prefix()?,
+        };
+        let start = mark.inflight.0;
+        let n = ((size - start) as usize).min(prefix.len());
+        if n == 0 {
+            return Ok(false);
+        }
+        let mut found = vec![0u8; n];
+        faults::check(IoOp::Read, path).at("read the end of", path)?;
+        file.read_exact_at(&mut found, start)
+            .at("read the end of", path)?;
+        Ok(found == prefix[..n])
     }
 
     /// Records that the file ends, acknowledged, at `end`. (Under flock the begin record says
@@ -104,7 +136,7 @@ pub(super) fn append(
     start: u64,
     line: &[u8],
 ) -> Result<()> {
-    held.begin_append(inode, start, line.len() as u64)?;
+    held.begin_append(inode, start, line)?;
     let mut writer = file;
     let mut written = 0;
     while written < line.len() {

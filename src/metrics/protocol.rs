@@ -365,8 +365,8 @@ impl Paths {
             Header::Empty => {}
             Header::Unterminated => {
                 let mark = held.mark()?;
-                let torn_own_header =
-                    mark.committed_end == 0 && mark.unacknowledged(open.inode, size).is_some();
+                let torn_own_header = mark.committed_end == 0
+                    && held.torn_fragment(&open.file, path, &mark, open.inode, size)?;
                 if !torn_own_header {
                     return Err(Error::corrupt(
                         path,
@@ -399,31 +399,26 @@ impl Paths {
         size: u64,
     ) -> Result<(u64, &'static [u8])> {
         let path = &self.table;
-        // The nearest record boundary we know: everything before it was there when an append
-        // that we (or a writer sharing our record) acknowledged ended.
         let mark = held.mark()?;
-        match mark.unacknowledged(inode, size) {
+        if mark.unacknowledged(inode, size) == Some(true) {
             // A whole line whose writer died before hearing it was saved (or, under flock, the
             // last append of whoever wrote last): keep it.
-            Some(true) => return Ok((size, b"")),
-            // Torn by a writer killed mid-row: its save never returned, so cut it.
-            Some(false) => {
-                truncate(file, path, mark.committed_end)?;
-                return Ok((mark.committed_end, b""));
-            }
-            None => {}
+            return Ok((size, b""));
         }
-        let from = match held {
+        if held.torn_fragment(file, path, &mark, inode, size)? {
+            // Torn by a writer killed mid-row: its save never returned, so cut it.
+            truncate(file, path, mark.committed_end)?;
+            return Ok((mark.committed_end, b""));
+        }
+        match held {
             Held::Shared { .. } if mark.ends_at(inode, size) => return Ok((size, b"")),
             Held::Flock(_) if layout.end == size => return Ok((size, b"")),
-            Held::Flock(_) if (layout.header_len..=size).contains(&layout.end) => layout.end,
-            _ if mark.inode == inode
-                && (layout.header_len..=size).contains(&mark.committed_end) =>
-            {
-                mark.committed_end
-            }
-            _ => layout.header_len,
-        };
+            _ => {}
+        }
+        // Something other than an expman append changed the file (a hand edit, another
+        // program, a copy): no offset we recorded is known to be a record boundary any more,
+        // so the scan starts at the header. This is the rare path; it reads the file once.
+        let from = layout.header_len;
         let (tail, last_byte) = scan_tail(file, path, from, size)?;
         let swallows = match tail {
             Tail::OpenQuote(start) => {

@@ -13,7 +13,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::faults::{self, IoOp};
-use super::shm::{MARK_OFFSET, TableMark};
+use super::shm::{MARK_OFFSET, PREFIX_MAX, TableMark};
 use crate::error::{IoContext, Result};
 
 /// A table's append record in its lock file, read and written only under the table's flock.
@@ -63,16 +63,32 @@ impl FlockMark {
         })
     }
 
-    /// Records that an append of `len` bytes to file `inode` starts at `start`, which the file
-    /// ends at (so `start` is also where the acknowledged rows end).
-    pub(crate) fn begin_append(&self, inode: u64, start: u64, len: u64) -> Result<()> {
-        let mut bytes = [0u8; 32];
-        for (i, word) in [inode, start, start, len].into_iter().enumerate() {
-            bytes[i * 8..i * 8 + 8].copy_from_slice(&word.to_ne_bytes());
+    /// Records that an append of `bytes` to file `inode` starts at `start`, which the file ends
+    /// at (so `start` is also where the acknowledged rows end), with its first bytes: one write.
+    pub(crate) fn begin_append(&self, inode: u64, start: u64, bytes: &[u8]) -> Result<()> {
+        let prefix = &bytes[..bytes.len().min(PREFIX_MAX)];
+        let mut record = Vec::with_capacity(32 + prefix.len());
+        for word in [inode, start, start, bytes.len() as u64] {
+            record.extend_from_slice(&word.to_ne_bytes());
         }
+        record.extend_from_slice(prefix);
         faults::check(IoOp::Write, &self.path).at("write the lock file", &self.path)?;
         self.file
-            .write_all_at(&bytes, MARK_OFFSET)
+            .write_all_at(&record, MARK_OFFSET)
             .at("write the lock file", &self.path)
+    }
+
+    /// The first bytes of the last recorded append.
+    pub(crate) fn inflight_prefix(&self) -> Result<Vec<u8>> {
+        let mark = self.read()?;
+        let len = (mark.inflight.1 as usize).min(PREFIX_MAX);
+        let mut prefix = vec![0u8; len];
+        faults::check(IoOp::Read, &self.path).at("read the lock file", &self.path)?;
+        let got = self
+            .file
+            .read_at(&mut prefix, MARK_OFFSET + 32)
+            .at("read the lock file", &self.path)?;
+        prefix.truncate(got);
+        Ok(prefix)
     }
 }

@@ -43,7 +43,15 @@ struct Control {
     inflight_start: AtomicU64,
     /// Its length; 0 once it is committed.
     inflight_len: AtomicU64,
+    /// Its first bytes (up to [`PREFIX_MAX`]), eight to a word in little-endian order: what a
+    /// fragment must match before it is cut as ours.
+    inflight_prefix: [AtomicU64; PREFIX_WORDS],
 }
+
+/// How many of an append's first bytes are recorded to recognise a fragment of it.
+pub(crate) const PREFIX_MAX: usize = PREFIX_WORDS * 8;
+const PREFIX_WORDS: usize = 500;
+const _: () = assert!(std::mem::size_of::<Control>() <= MAP_LEN);
 
 /// Where the table record (inode, committed end, append in flight) starts in a lock file.
 pub(crate) const MARK_OFFSET: u64 = 24;
@@ -173,7 +181,7 @@ impl SharedLock {
 
     fn control(&self) -> &Control {
         // SAFETY: `control` points into a live MAP_LEN-byte mapping, page-aligned, and Control
-        // is three AtomicU64s (24 bytes) valid for any bit pattern.
+        // is AtomicU64s only (at most MAP_LEN bytes, asserted above), valid for any bit pattern.
         unsafe { &*self.control }
     }
 
@@ -200,14 +208,33 @@ impl SharedLock {
         }
     }
 
-    /// Records that an append of `len` bytes starts at `start` (the committed end), so that
-    /// whoever takes the lock over from us can prove a fragment of it ours. Call while holding
-    /// the lock.
-    pub(crate) fn begin_append(&self, start: u64, len: u64) {
+    /// Records that an append of `bytes` starts at `start` (the committed end), so that whoever
+    /// takes the lock over from us can prove a fragment of it ours: its offset, its length and
+    /// its first bytes. Call while holding the lock.
+    pub(crate) fn begin_append(&self, start: u64, bytes: &[u8]) {
         let c = self.control();
-        // Length first: until the start matches the committed end, the pair proves nothing.
-        c.inflight_len.store(len, Ordering::Release);
+        // Length first: until the start matches the committed end, the record proves nothing.
+        c.inflight_len.store(bytes.len() as u64, Ordering::Release);
+        let prefix = &bytes[..bytes.len().min(PREFIX_MAX)];
+        for (word, chunk) in c.inflight_prefix.iter().zip(prefix.chunks(8)) {
+            let mut le = [0u8; 8];
+            le[..chunk.len()].copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(le), Ordering::Relaxed);
+        }
         c.inflight_start.store(start, Ordering::Release);
+    }
+
+    /// The first bytes of the append in flight (see [`begin_append`](Self::begin_append)).
+    /// Call while holding the lock.
+    pub(crate) fn inflight_prefix(&self) -> Vec<u8> {
+        let c = self.control();
+        let len = (c.inflight_len.load(Ordering::Acquire) as usize).min(PREFIX_MAX);
+        let mut bytes = Vec::with_capacity(len + 8);
+        for word in &c.inflight_prefix[..len.div_ceil(8)] {
+            bytes.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        bytes.truncate(len);
+        bytes
     }
 
     /// Records that file `inode` now ends, acknowledged, at `end`. Call while holding the lock.
