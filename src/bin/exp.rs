@@ -42,7 +42,7 @@ struct ServeArgs {
     no_browser: bool,
     /// Also answer requests addressed to this host name (repeatable): the name of this machine,
     /// an SSH alias or a reverse proxy you open the page through. Requests naming any other
-    /// host are refused (protection against DNS rebinding); 127.0.0.1, localhost, [::1] and
+    /// host are refused (protection against DNS rebinding); 127.0.0.1, localhost, ::1 and
     /// the --host address are always answered.
     #[arg(long, value_name = "NAME")]
     allow_host: Vec<String>,

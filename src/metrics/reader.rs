@@ -70,7 +70,7 @@ impl Metrics {
 /// torn by a killed writer) is left out, also when it was cut after a line end inside quotes.
 ///
 /// Records are split as rust-csv, pandas and Python's `csv` split them (see
-/// [`framing`](super::framing)): a `"` inside an unquoted cell is a literal character. A
+/// `metrics::framing`): a `"` inside an unquoted cell is a literal character. A
 /// quoted cell that opens and never closes, swallowing the lines after it, is an error naming
 /// its line, never a silent loss of those lines.
 pub fn read_table(path: &Path) -> Result<Metrics> {

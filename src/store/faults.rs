@@ -1,5 +1,5 @@
 //! The seam where tests make file operations fail: every write-side operation on a metrics
-//! table or a state file asks [`check`] (or [`write_limit`]) first.
+//! table or a state file asks `check` (or `write_limit`) first.
 //!
 //! Without the `fault-injection` feature both are inlined no-ops. With it, a test installs a
 //! [`FaultInjector`] on its thread, which sees each operation in order and may fail it (ENOSPC,
