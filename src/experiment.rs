@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::metrics::{Metrics, SyncPolicy, TableWriter, Value, read_table};
 use crate::run_id::{self, RunId};
-use crate::store::{Config, ExperimentDir, Launch, ProcessId, RunState, Status, validate_name};
+use crate::store::{
+    Config, ExperimentDir, Launch, ProcessId, RunLaunch, RunState, Status, validate_name,
+};
 
 /// Set by the scheduler for the jobs it launches: the experiment directory to attach to.
 pub const ENV_EXPERIMENT_DIR: &str = "EXPMAN_EXPERIMENT_DIR";
@@ -284,15 +286,37 @@ impl Experiment {
 
     /// Allocates the next run and records it in `status.json` under one hold of the lock; a
     /// failure undoes the allocation (see [`run_id::allocate_and`]).
+    ///
+    /// A Pending run (one expman will launch) records what it will execute: the previous run's
+    /// launch when there is one (a retry repeats that run exactly), else `config`'s.
     fn start_run(
         dir: ExperimentDir,
         config: Config,
         state: RunState,
         sync: SyncPolicy,
     ) -> Result<Experiment> {
+        Experiment::start_run_with(dir, config, state, sync, None)
+    }
+
+    /// [`Experiment::start_run`] with the launch of the new run given (`None`: as above).
+    fn start_run_with(
+        dir: ExperimentDir,
+        config: Config,
+        state: RunState,
+        sync: SyncPolicy,
+        launch: Option<RunLaunch>,
+    ) -> Result<Experiment> {
         let run = run_id::allocate_and(&dir, |lock, run| {
             Status::update_locked(&dir, lock, |status| {
+                let previous = status.launch.clone();
                 status.begin_run(run, state);
+                if state == RunState::Pending {
+                    status.launch = Some(
+                        launch
+                            .or(previous)
+                            .unwrap_or_else(|| RunLaunch::from_config(&config)),
+                    );
+                }
                 if state == RunState::Running {
                     status.mark_running(ProcessId::current());
                 }
@@ -300,6 +324,34 @@ impl Experiment {
             .map(drop)
         })?;
         Ok(Experiment::new(dir, config, run, sync))
+    }
+
+    /// Starts the next run of the existing experiment in `dir` as Pending, executing what
+    /// `update` says now (the scheduler's `resume = true`): `config.json` takes `update`'s
+    /// command, tags, description, GPUs, priority and launch settings (keeping its name,
+    /// creation time, host and version), and the new run records that launch.
+    #[cfg(feature = "scheduler")]
+    pub(crate) fn resume_pending(dir: impl Into<PathBuf>, update: Config) -> Result<Experiment> {
+        let dir = ExperimentDir::open(dir)?;
+        let old = Config::load(&dir)?;
+        let config = Config {
+            name: old.name.clone(),
+            created_at: old.created_at.clone(),
+            host: old.host.clone(),
+            expman_version: old.expman_version.clone(),
+            ..update
+        };
+        if config != old {
+            config.save(&dir)?;
+        }
+        let launch = RunLaunch::from_config(&config);
+        Experiment::start_run_with(
+            dir,
+            config,
+            RunState::Pending,
+            SyncPolicy::default(),
+            Some(launch),
+        )
     }
 
     fn new(dir: ExperimentDir, config: Config, run: RunId, sync: SyncPolicy) -> Experiment {
@@ -408,12 +460,21 @@ impl Experiment {
     }
 
     /// Marks the run Running in process `pid`.
+    ///
+    /// A pid other than this process's is recorded as given (the seed's
+    /// `set_running(pid=12345)`), and readers apply the same liveness check to it: once no such
+    /// process runs on this host, [`Status::effective`] reports the run as Error, saying that
+    /// the process named by `set_running` is not running.
     pub fn set_running(&mut self, pid: u32) -> Result<()> {
         let process = ProcessId::of(pid).unwrap_or(ProcessId {
             pid,
             start_time: None,
         });
-        self.update_run(|status| status.mark_running(process))
+        let named = pid != std::process::id();
+        self.update_run(|status| {
+            status.mark_running(process);
+            status.pid_named = named;
+        })
     }
 
     /// Marks the run Finished.
