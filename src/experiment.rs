@@ -179,6 +179,15 @@ pub struct Experiment {
     tables: HashMap<String, TableWriter>,
     sync: SyncPolicy,
     attached: bool,
+    /// The output capture this handle started (see [`Experiment::capture_output`]).
+    capture: Option<u64>,
+}
+
+impl Drop for Experiment {
+    /// Stops this handle's output capture, so everything printed before is in the log.
+    fn drop(&mut self) {
+        let _ = self.stop_capture();
+    }
 }
 
 impl Experiment {
@@ -364,6 +373,7 @@ impl Experiment {
             tables: HashMap::new(),
             sync,
             attached: false,
+            capture: None,
         }
     }
 
@@ -507,6 +517,48 @@ impl Experiment {
             change(status);
         })?;
         Ok(())
+    }
+
+    /// Tees this process's stdout and stderr (file descriptors 1 and 2, so output of C code and
+    /// child processes counts too) into the run's log, `logs/<run_id>.log`, while they still
+    /// reach the terminal; the log is the one the UI shows for the run. Opt-in: a run started
+    /// by hand otherwise has an empty log (a job launched by `EXP run` has its output there
+    /// already, and this is then a no-op).
+    ///
+    /// The capture lasts until [`stop_capture`](Self::stop_capture), until this handle is
+    /// dropped, or until another experiment in this process starts capturing (the descriptors
+    /// are the process's: one capture at a time). Stopping returns once everything written
+    /// before it is in the log. `std::process::exit` skips destructors: stop the capture first.
+    /// See the `capture` module documentation for how it works.
+    ///
+    /// ```no_run
+    /// # fn main() -> expman::Result<()> {
+    /// let mut exp = expman::Experiment::create("by_hand", "./train", "./experiments")?;
+    /// exp.capture_output()?;
+    /// println!("epoch 1: loss 0.5"); // on the terminal and in logs/run_0001.log
+    /// exp.stop_capture()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn capture_output(&mut self) -> Result<()> {
+        self.stop_capture()?;
+        self.capture = crate::capture::start(&self.dir.run_log(self.run))?;
+        Ok(())
+    }
+
+    /// Stops the capture started by [`capture_output`](Self::capture_output), once everything
+    /// written before is in the log. A no-op without one (or when another experiment's
+    /// capture has replaced it).
+    pub fn stop_capture(&mut self) -> Result<()> {
+        match self.capture.take() {
+            Some(id) => crate::capture::stop(id),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether this handle's output capture is the one running in this process.
+    pub fn is_capturing(&self) -> bool {
+        self.capture.is_some()
+            && crate::capture::active_log().as_deref() == Some(self.dir.run_log(self.run).as_path())
     }
 
     /// Appends a timestamped line to `logs/experiment.log`.
