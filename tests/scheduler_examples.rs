@@ -114,7 +114,9 @@ fn check_toy_demo(base: &Path, finished: &[&str], failed: Option<&str>) {
         let last: f64 = cell(&header, rows.last().unwrap(), "fraction")
             .parse()
             .unwrap();
-        assert!(log.contains("[toy] step 1:"), "{name}: {log}");
+        // Once: the job's Experiment attached to the scheduler's run, which captures its
+        // output already, and did not capture it a second time.
+        assert_eq!(log.matches("[toy] step 1:").count(), 1, "{name}: {log}");
         if Some(name.as_str()) == failed {
             assert_eq!(status["status"], "Error", "{status}\n{log}");
             assert_eq!(status["exit_code"], 1, "{status}");
@@ -174,6 +176,22 @@ impl Ui {
             })
             .collect();
         Ui { child, lines }
+    }
+
+    /// Ctrl-C, as a user stops it; waits for it to exit (at most [`LIMIT`]).
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), libc::SIGINT);
+        let deadline = std::time::Instant::now() + LIMIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "EXP did not stop on Ctrl-C"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The URLs it printed, in order.
@@ -252,9 +270,10 @@ const FAST: &[&str] = &["medium_task", "quick_task", "slow_with_jitter"];
 /// The fast demo, typed at the root of a checkout as its comment says:
 /// `EXP run --config examples/toy/fast_config.toml`, then `EXP experiments_fast_demo`. Three
 /// tasks finish, `fails_on_purpose` is Error with exit code 1, the experiments are in
-/// `<checkout>/experiments_fast_demo`. Before the scheduler made its paths absolute, every job
-/// was Error within a second: it got `EXPMAN_EXPERIMENT_DIR` relative to the scheduler's
-/// directory while it ran in `examples/toy`.
+/// `<checkout>/experiments_fast_demo`; `EXP retry` of the failed one, named relative to the
+/// root, runs it again. Before the scheduler made its paths absolute, every job was Error
+/// within a second: it got `EXPMAN_EXPERIMENT_DIR` relative to the scheduler's directory
+/// while it ran in `examples/toy`.
 #[test]
 fn fast_config_runs_as_documented_from_the_repository_root() {
     let sb = Sandbox::new();
@@ -267,6 +286,21 @@ fn fast_config_runs_as_documented_from_the_repository_root() {
     let base = root.join("experiments_fast_demo");
     check_toy_demo(&base, FAST, Some("fails_on_purpose"));
     assert!(out.stdout.contains("fails_on_purpose"), "{}", out.stdout);
+
+    // `EXP retry <experiment-dir>` with the directory as the user sees it from there: the
+    // retried job attaches to run_0002 (so its rows carry that id) and fails on purpose again.
+    let failed = experiment(&base, "fails_on_purpose");
+    let relative = failed.strip_prefix(&root).unwrap().to_str().unwrap().to_string();
+    run(exp_in(&root, &["retry", &relative])).expect_code(0);
+    let again = wait_for_status(&failed, "run_0002 ended", |s| {
+        s["run_id"] == "run_0002" && s["status"] == "Error"
+    });
+    assert_eq!(again["error"], "exited with code 1", "{again}");
+    let (header, rows) = read_csv(&failed.join("metrics/progress.csv"));
+    assert!(
+        rows.iter().any(|r| cell(&header, r, "run_id") == "run_0002"),
+        "{rows:?}"
+    );
 
     let ui = Ui::start(&root, "experiments_fast_demo", &[], 1);
     let states = listed(&ui.urls()[0]);
@@ -451,4 +485,27 @@ fn ui_on_all_addresses_prints_a_url_for_other_machines() {
     // The address printed is this machine's: the server answers there.
     let (code, body) = get(remote, "/api/experiments");
     assert_eq!(code, 200, "{body}");
+}
+
+/// `./scripts/demo` (the README's "run the main job") builds EXP and runs `EXP demo` with its
+/// arguments; here `EXP demo --no-browser --port 0` in a temp directory (the script's release
+/// build is left out). The UI serves the demo's experiments while they run, in
+/// `./experiments_demo`; Ctrl-C stops it and terminates the jobs.
+#[test]
+fn demo_serves_its_experiments_while_they_run() {
+    let sb = Sandbox::new();
+    let ui = Ui::start(sb.path(), "demo", &[], 1);
+    let url = ui.urls()[0].clone();
+    let states = wait_until("the demo's experiments, one running", LIMIT, || {
+        let states = listed(&url);
+        (states.len() == 4 && states.values().any(|s| s == "Running")).then_some(states)
+    });
+    assert!(states.contains_key("broken_config"), "{states:?}");
+    assert_eq!(experiments(&sb.join("experiments_demo")).len(), 4);
+    ui.interrupt();
+    // Nothing is left running: every job ended, and its run says how.
+    for (name, dir) in experiments(&sb.join("experiments_demo")) {
+        let status = status(&dir);
+        assert_ne!(status["status"], "Running", "{name}: {status}");
+    }
 }
