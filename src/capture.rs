@@ -66,7 +66,7 @@ impl Std {
             Std::Out => fstat(std::io::stdout()),
             Std::Err => fstat(std::io::stderr()),
         };
-        stat.ok().map(|s| (s.st_dev as u64, s.st_ino as u64))
+        stat.ok().map(|s| identity(&s))
     }
 
     fn replace_with(self, fd: impl AsFd) -> rustix::io::Result<()> {
@@ -83,6 +83,13 @@ impl Std {
             Std::Err => rustix::io::fcntl_dupfd_cloexec(std::io::stderr(), 3),
         }
     }
+}
+
+/// What a descriptor refers to: (device, inode).
+// The field types differ across platforms (i32 and u64 on macOS, both u64 on Linux).
+#[allow(clippy::unnecessary_cast)]
+fn identity(stat: &rustix::fs::Stat) -> (u64, u64) {
+    (stat.st_dev as u64, stat.st_ino as u64)
 }
 
 /// One replaced descriptor.
@@ -128,7 +135,7 @@ pub(crate) fn start(log: &Path) -> Result<Option<u64>> {
         .open(log)
         .at("open the run log", log)?;
     let log_id = fstat(&file)
-        .map(|s| (s.st_dev as u64, s.st_ino as u64))
+        .map(|s| identity(&s))
         .map_err(|e| Error::io("inspect", log, e.into()))?;
     // The errno says what failed; the action says what it was for.
     let sys = |e: Errno| Error::io("capture stdout and stderr into", log, e.into());
@@ -149,9 +156,7 @@ pub(crate) fn start(log: &Path) -> Result<Option<u64>> {
             rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(sys)?;
         // Only the read end: writers must block on a full pipe, never see EAGAIN.
         rustix::io::ioctl_fionbio(&read, true).map_err(sys)?;
-        let pipe = fstat(&write)
-            .map(|s| (s.st_dev as u64, s.st_ino as u64))
-            .map_err(sys)?;
+        let pipe = fstat(&write).map(|s| identity(&s)).map_err(sys)?;
         redirects.push(Redirect {
             which,
             original,

@@ -91,5 +91,8 @@ fn rust_train_runs_as_documented() {
         "a checkpoint"
     );
     let log = std::fs::read_to_string(dir.join("logs/run_0001.log")).unwrap();
-    assert!(log.contains("epoch 1/20") && log.contains("epoch 20/20"), "{log}");
+    assert!(
+        log.contains("epoch 1/20") && log.contains("epoch 20/20"),
+        "{log}"
+    );
 }
