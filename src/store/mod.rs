@@ -7,7 +7,7 @@
 //! ├── metrics/run_0001.csv     the run's metrics table
 //! ├── metrics/<table>.csv      named tables
 //! ├── checkpoints/
-//! ├── config.json              what the experiment is (written once)
+//! ├── config.json              what the experiment is (rewritten only by a resume)
 //! ├── status.json              where it stands (rewritten atomically)
 //! └── .expman.lock             serialises run-id allocation and status updates
 //! ```

@@ -10,7 +10,8 @@ use super::{ExperimentDir, LockFile, write_atomic};
 use crate::error::{Error, IoContext, Result};
 use crate::run_id::RunId;
 
-/// `config.json`: the experiment's identity, written once when it is created.
+/// `config.json`: the experiment's identity, written when it is created (and again by the
+/// scheduler's `resume = true`, with the config file's settings; name and creation stay).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
