@@ -180,6 +180,8 @@ int main(int argc, char** argv) {
         auto exp = expman::Experiment::create("cpp_logreg", command_line(argc, argv), opt.base_dir,
                                               {"cpp", "logistic-regression"},
                                               "logistic regression on a noisy linear rule (C++ example)");
+        // Its output goes to logs/<run_id>.log too (the UI's log view) until `exp` is destroyed.
+        exp.capture_output();
         std::cout << "experiment " << exp.dir().string() << " run " << exp.run_id() << "\n";
 
         // The config row: strings and numbers.

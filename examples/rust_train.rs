@@ -128,6 +128,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .tags(["rust", "softmax-regression"])
         .description("softmax regression on generated blobs")
         .create()?;
+    // What this program prints goes to logs/<run_id>.log too (the UI's log view), as for a job
+    // of `EXP run`; it stops when `exp` is dropped.
+    exp.capture_output()?;
     println!("experiment {} run {}", exp.dir().display(), exp.run_id());
 
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);

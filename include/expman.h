@@ -351,7 +351,8 @@ expman_status expman_experiment_attach(const char *dir,
 /**
  * Releases an experiment and every table handle it gave out (those pointers become invalid).
  * Rows already saved are in the files; a pending row that was never saved is dropped. Under an
- * fsync policy, the tables are synced first. NULL is a no-op. Must not race with other calls
+ * fsync policy, the tables are synced first. Its output capture, if any, stops (see
+ * expman_experiment_capture_output()). NULL is a no-op. Must not race with other calls
  * on the same experiment or its tables.
  *
  * # Safety
@@ -430,6 +431,32 @@ expman_status expman_experiment_set_error(struct expman_experiment *exp, const c
  * `exp` is NULL or a live experiment; `message` is NULL or a NUL-terminated string.
  */
 expman_status expman_experiment_append_log(struct expman_experiment *exp, const char *message);
+
+/**
+ * Tees this process's stdout and stderr (file descriptors 1 and 2, so output of C stdio,
+ * other libraries and child processes counts too) into the run's log, `logs/<run_id>.log`,
+ * while they still reach the terminal; the UI shows that log for the run. A run launched by
+ * `EXP run` has its output there already: then this does nothing.
+ *
+ * The descriptors are the process's, so one capture runs at a time: this stops any earlier
+ * one (of any experiment). The capture stops with expman_experiment_stop_capture(),
+ * expman_experiment_free(), a later capture, or the process's exit (an `atexit` hook flushes
+ * C stdio and copies the rest), so nothing printed before is lost. Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment.
+ */
+expman_status expman_experiment_capture_output(struct expman_experiment *exp);
+
+/**
+ * Stops the capture started by expman_experiment_capture_output() (flushing C stdio first),
+ * returning once everything printed before is in the log. Nothing happens when this
+ * experiment is not capturing. Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment.
+ */
+expman_status expman_experiment_stop_capture(struct expman_experiment *exp);
 
 /**
  * Stores in `*out` the run's own table, `metrics/<run_id>.csv`. The table is borrowed from the

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::metrics::{Metrics, SyncPolicy, TableWriter, Value, read_table};
 use crate::run_id::{self, RunId};
-use crate::store::{Config, ExperimentDir, Launch, ProcessId, RunState, Status, validate_name};
+use crate::store::{
+    Config, ExperimentDir, Launch, ProcessId, RunLaunch, RunState, Status, validate_name,
+};
 
 /// Set by the scheduler for the jobs it launches: the experiment directory to attach to.
 pub const ENV_EXPERIMENT_DIR: &str = "EXPMAN_EXPERIMENT_DIR";
@@ -177,6 +179,15 @@ pub struct Experiment {
     tables: HashMap<String, TableWriter>,
     sync: SyncPolicy,
     attached: bool,
+    /// The output capture this handle started (see [`Experiment::capture_output`]).
+    capture: Option<u64>,
+}
+
+impl Drop for Experiment {
+    /// Stops this handle's output capture, so everything printed before is in the log.
+    fn drop(&mut self) {
+        let _ = self.stop_capture();
+    }
 }
 
 impl Experiment {
@@ -284,15 +295,37 @@ impl Experiment {
 
     /// Allocates the next run and records it in `status.json` under one hold of the lock; a
     /// failure undoes the allocation (see [`run_id::allocate_and`]).
+    ///
+    /// A Pending run (one expman will launch) records what it will execute: the previous run's
+    /// launch when there is one (a retry repeats that run exactly), else `config`'s.
     fn start_run(
         dir: ExperimentDir,
         config: Config,
         state: RunState,
         sync: SyncPolicy,
     ) -> Result<Experiment> {
+        Experiment::start_run_with(dir, config, state, sync, None)
+    }
+
+    /// [`Experiment::start_run`] with the launch of the new run given (`None`: as above).
+    fn start_run_with(
+        dir: ExperimentDir,
+        config: Config,
+        state: RunState,
+        sync: SyncPolicy,
+        launch: Option<RunLaunch>,
+    ) -> Result<Experiment> {
         let run = run_id::allocate_and(&dir, |lock, run| {
             Status::update_locked(&dir, lock, |status| {
+                let previous = status.launch.clone();
                 status.begin_run(run, state);
+                if state == RunState::Pending {
+                    status.launch = Some(
+                        launch
+                            .or(previous)
+                            .unwrap_or_else(|| RunLaunch::from_config(&config)),
+                    );
+                }
                 if state == RunState::Running {
                     status.mark_running(ProcessId::current());
                 }
@@ -300,6 +333,34 @@ impl Experiment {
             .map(drop)
         })?;
         Ok(Experiment::new(dir, config, run, sync))
+    }
+
+    /// Starts the next run of the existing experiment in `dir` as Pending, executing what
+    /// `update` says now (the scheduler's `resume = true`): `config.json` takes `update`'s
+    /// command, tags, description, GPUs, priority and launch settings (keeping its name,
+    /// creation time, host and version), and the new run records that launch.
+    #[cfg(feature = "scheduler")]
+    pub(crate) fn resume_pending(dir: impl Into<PathBuf>, update: Config) -> Result<Experiment> {
+        let dir = ExperimentDir::open(dir)?;
+        let old = Config::load(&dir)?;
+        let config = Config {
+            name: old.name.clone(),
+            created_at: old.created_at.clone(),
+            host: old.host.clone(),
+            expman_version: old.expman_version.clone(),
+            ..update
+        };
+        if config != old {
+            config.save(&dir)?;
+        }
+        let launch = RunLaunch::from_config(&config);
+        Experiment::start_run_with(
+            dir,
+            config,
+            RunState::Pending,
+            SyncPolicy::default(),
+            Some(launch),
+        )
     }
 
     fn new(dir: ExperimentDir, config: Config, run: RunId, sync: SyncPolicy) -> Experiment {
@@ -312,6 +373,7 @@ impl Experiment {
             tables: HashMap::new(),
             sync,
             attached: false,
+            capture: None,
         }
     }
 
@@ -408,12 +470,21 @@ impl Experiment {
     }
 
     /// Marks the run Running in process `pid`.
+    ///
+    /// A pid other than this process's is recorded as given (the seed's
+    /// `set_running(pid=12345)`), and readers apply the same liveness check to it: once no such
+    /// process runs on this host, [`Status::effective`] reports the run as Error, saying that
+    /// the process named by `set_running` is not running.
     pub fn set_running(&mut self, pid: u32) -> Result<()> {
         let process = ProcessId::of(pid).unwrap_or(ProcessId {
             pid,
             start_time: None,
         });
-        self.update_run(|status| status.mark_running(process))
+        let named = pid != std::process::id();
+        self.update_run(|status| {
+            status.mark_running(process);
+            status.pid_named = named;
+        })
     }
 
     /// Marks the run Finished.
@@ -446,6 +517,48 @@ impl Experiment {
             change(status);
         })?;
         Ok(())
+    }
+
+    /// Tees this process's stdout and stderr (file descriptors 1 and 2, so output of C code and
+    /// child processes counts too) into the run's log, `logs/<run_id>.log`, while they still
+    /// reach the terminal; the log is the one the UI shows for the run. Opt-in: a run started
+    /// by hand otherwise has an empty log (a job launched by `EXP run` has its output there
+    /// already, and this is then a no-op).
+    ///
+    /// The capture lasts until [`stop_capture`](Self::stop_capture), until this handle is
+    /// dropped, or until another experiment in this process starts capturing (the descriptors
+    /// are the process's: one capture at a time). Stopping returns once everything written
+    /// before it is in the log. `std::process::exit` skips destructors: stop the capture first.
+    /// See the `capture` module documentation for how it works.
+    ///
+    /// ```no_run
+    /// # fn main() -> expman::Result<()> {
+    /// let mut exp = expman::Experiment::create("by_hand", "./train", "./experiments")?;
+    /// exp.capture_output()?;
+    /// println!("epoch 1: loss 0.5"); // on the terminal and in logs/run_0001.log
+    /// exp.stop_capture()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn capture_output(&mut self) -> Result<()> {
+        self.stop_capture()?;
+        self.capture = crate::capture::start(&self.dir.run_log(self.run))?;
+        Ok(())
+    }
+
+    /// Stops the capture started by [`capture_output`](Self::capture_output), once everything
+    /// written before is in the log. A no-op without one (or when another experiment's
+    /// capture has replaced it).
+    pub fn stop_capture(&mut self) -> Result<()> {
+        match self.capture.take() {
+            Some(id) => crate::capture::stop(id),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether this handle's output capture is the one running in this process.
+    pub fn is_capturing(&self) -> bool {
+        self.capture.is_some()
+            && crate::capture::active_log().as_deref() == Some(self.dir.run_log(self.run).as_path())
     }
 
     /// Appends a timestamped line to `logs/experiment.log`.

@@ -29,6 +29,7 @@
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
+mod capture;
 #[cfg(feature = "ui")]
 pub mod demo;
 mod error;

@@ -7,7 +7,9 @@
 //!
 //! The last id handed out is kept as text inside the lock file, so allocation does not list a
 //! directory that may hold thousands of runs. The hint needs no fsync: if it is lost or stale,
-//! the exclusive create skips ids already taken, and a missing hint falls back to a scan.
+//! the exclusive create skips ids already taken, and a missing hint falls back to a scan. The
+//! hint only says where to start looking: an id whose run file (`logs/<run>.log`, or its table
+//! `metrics/<run>.csv`) another tool created meanwhile is skipped, never handed out.
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -114,6 +116,12 @@ pub(crate) fn allocate_and(
     };
     let log = loop {
         let log = dir.run_log(run);
+        // A run is its log or its table: another tool (a copy, a hand-made table) may have
+        // written either since the hint was recorded, and neither must be handed out again.
+        if dir.table_path(&run.to_string()).exists() {
+            run = run.next();
+            continue;
+        }
         match OpenOptions::new().write(true).create_new(true).open(&log) {
             Ok(_) => break log,
             // Someone outside our lock (another host, an old expman) took it: take the next.

@@ -201,3 +201,86 @@ fn run_id_text_round_trips_and_rejects_malformed_ids() {
     }
     assert!(RunId::new(0).is_err());
 }
+
+/// The hint in `.expman.lock` only says where to start: a run file that another tool created
+/// after the hint was recorded (`logs/run_0002.log`, or a table `metrics/run_0003.csv` copied
+/// in) makes allocation skip that id; the exclusive create of the log is the guard that cannot
+/// lie. Before tables were checked too, run_0003 was handed out and wrote into the copied table.
+#[test]
+fn run_files_made_by_another_tool_are_never_handed_out() {
+    let base = tempfile::tempdir().unwrap();
+    let exp = Experiment::builder("hinted", base.path()).create().unwrap();
+    let dir = exp.layout().clone();
+    assert_eq!(exp.run_id().to_string(), "run_0001");
+    // The lock file holds the hint: the last id handed out.
+    let hint = std::fs::read_to_string(dir.lock_path()).unwrap();
+    assert_eq!(hint.trim(), "1", "{hint:?}");
+
+    std::fs::write(dir.run_log(RunId::new(2).unwrap()), "another tool's log\n").unwrap();
+    let copied = "timestamp,run_id,x\n2025-09-26T14:30:15,run_0003,1\n";
+    std::fs::write(dir.table_path("run_0003"), copied).unwrap();
+
+    let next = Experiment::open(dir.path()).unwrap();
+    assert_eq!(next.run_id().to_string(), "run_0004");
+    assert_eq!(
+        std::fs::read_to_string(dir.run_log(RunId::new(2).unwrap())).unwrap(),
+        "another tool's log\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.table_path("run_0003")).unwrap(),
+        copied
+    );
+    assert_eq!(
+        expman::run_id::allocate(&dir).unwrap().to_string(),
+        "run_0005"
+    );
+}
+
+/// The seed's `exp.set_running(pid=12345)`: the pid is recorded as given, and while no such
+/// process runs the run reads as Error with a message saying that the process named by
+/// set_running is not running (not that the caller crashed). A named process that is alive
+/// keeps the run Running until it exits.
+#[test]
+fn set_running_with_another_processes_pid() {
+    let base = tempfile::tempdir().unwrap();
+    let mut exp = Experiment::builder("named", base.path()).create().unwrap();
+
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    exp.set_running(gone_pid).unwrap();
+    let status = exp.status().unwrap();
+    assert_eq!(status.pid, Some(gone_pid));
+    let (state, message) = status.effective();
+    assert_eq!(state, expman::RunState::Error);
+    let message = message.unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "process {gone_pid} named by set_running is not running"
+        )),
+        "{message}"
+    );
+
+    let mut alive = std::process::Command::new("sleep")
+        .arg("30")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    exp.set_running(alive.id()).unwrap();
+    assert_eq!(
+        exp.status().unwrap().effective().0,
+        expman::RunState::Running
+    );
+    alive.kill().unwrap();
+    alive.wait().unwrap();
+    let (state, message) = exp.status().unwrap().effective();
+    assert_eq!(state, expman::RunState::Error);
+    assert!(
+        message.unwrap().contains("named by set_running"),
+        "the message says who named the pid"
+    );
+
+    // This process's own pid is no named pid: its end is a crash of the caller.
+    exp.set_running(std::process::id()).unwrap();
+    assert!(!exp.status().unwrap().pid_named);
+}

@@ -703,6 +703,18 @@ fn null_arguments_are_errors_and_leave_outputs_alone() {
             &["`message`"],
         );
         assert_fails(
+            expman_experiment_capture_output(null_exp),
+            EXPMAN_ERR_NULL,
+            &["`exp`"],
+        );
+        assert_fails(
+            expman_experiment_stop_capture(null_exp),
+            EXPMAN_ERR_NULL,
+            &["`exp`"],
+        );
+        // Stopping a capture that never started does nothing.
+        ok(expman_experiment_stop_capture(exp));
+        assert_fails(
             expman_experiment_metrics(exp, ptr::null_mut()),
             EXPMAN_ERR_NULL,
             &["`out`"],

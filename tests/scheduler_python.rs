@@ -1,6 +1,7 @@
 //! Jobs that write metrics back through the Python binding: `Experiment(...)` in a job launched
 //! by the scheduler attaches to the scheduler's run (EXPMAN_EXPERIMENT_DIR, EXPMAN_RUN_ID), and
-//! the toy demo (`examples/toy/fast_config.toml`) runs end to end.
+//! a retried run writes into the same directory. The toy demos run end to end, as documented,
+//! in `scheduler_examples.rs`.
 //!
 //! These tests need the binding installed where the project's test runner installs it:
 //! `<repo>/.venv` (`scripts/setup-test-deps`, then `pip install ./bindings/python`). Without
@@ -102,72 +103,4 @@ command = {}
         (status["run_id"] == "run_0002" && status["status"] == "Finished").then_some(())
     });
     check_run("run_0002");
-}
-
-/// `examples/toy/fast_config.toml` (copied into a temp dir with its base_dir pointed there):
-/// three toy tasks finish and fill `metrics/progress.csv` up to fraction 1, the one that fails
-/// on purpose is Error with exit code 1 at about half way, the run logs hold the progress
-/// lines, and no more than two ran at once.
-#[test]
-fn toy_fast_config_runs_end_to_end() {
-    let python = python_with_expman();
-    let sb = Sandbox::new();
-    let toy = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/toy");
-    std::fs::copy(toy.join("toy_task.py"), sb.join("toy_task.py")).unwrap();
-    let original = std::fs::read_to_string(toy.join("fast_config.toml")).unwrap();
-    let from = "base_dir = \"../../experiments_fast_demo\"";
-    assert!(
-        original.contains(from),
-        "fast_config.toml changed its base_dir"
-    );
-    let config = sb.write(
-        "fast_config.toml",
-        &original.replace(from, "base_dir = \"experiments\""),
-    );
-
-    let out = run(scheduler_in(sb.path(), &config, &python));
-    out.expect_code(1);
-
-    let dirs = experiments(&sb.base());
-    assert_eq!(dirs.len(), 4, "{dirs:?}");
-    let mut spans = Vec::new();
-    for (name, dir) in &dirs {
-        let status = status(dir);
-        let (header, rows) = read_csv(&dir.join("metrics/progress.csv"));
-        assert!(rows.len() >= 2, "{name}: progress rows {rows:?}");
-        for (i, row) in rows.iter().enumerate() {
-            assert_eq!(column(&header, row, "step"), (i + 1).to_string(), "{name}");
-            assert_eq!(column(&header, row, "run_id"), "run_0001", "{name}");
-        }
-        let last: f64 = column(&header, rows.last().unwrap(), "fraction")
-            .parse()
-            .unwrap();
-        let log = std::fs::read_to_string(dir.join("logs/run_0001.log")).unwrap();
-        assert!(log.contains("[toy] step 1:"), "{name}: {log}");
-        if name == "fails_on_purpose" {
-            assert_eq!(status["status"], "Error", "{status}");
-            assert_eq!(status["exit_code"], 1, "{status}");
-            assert!((0.45..0.7).contains(&last), "{name} stopped at {last}");
-            assert!(log.contains("failing on purpose"), "{log}");
-        } else {
-            assert_eq!(status["status"], "Finished", "{name}: {status}\n{log}");
-            assert_eq!(last, 1.0, "{name}");
-        }
-        let time = |field: &str| {
-            chrono::DateTime::parse_from_rfc3339(status[field].as_str().unwrap())
-                .unwrap()
-                .timestamp_nanos_opt()
-                .unwrap() as u128
-        };
-        spans.push(Record {
-            name: name.clone(),
-            start: time("started_at"),
-            end: time("finished_at"),
-            gpus: None,
-            device_order: String::new(),
-            run_id: String::new(),
-            experiment_dir: String::new(),
-        });
-    }
-    assert!(max_overlap(&spans) <= 2, "{spans:#?}");
 }

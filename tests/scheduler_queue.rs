@@ -10,6 +10,7 @@ use std::path::Path;
 
 use expman::gpu::{Gpu, write_inventory};
 use scheduler_support::*;
+use serde_json::Value;
 
 /// Higher priority first; equal priorities keep the order of the file. With
 /// `max_concurrent = 1` the jobs run one after another in exactly that order.
@@ -281,4 +282,153 @@ fn resume_runs_the_next_run_in_the_newest_directory() {
     assert_eq!(status["status"], "Finished", "{status}");
     let log = std::fs::read_to_string(dir.join("logs/run_0002.log")).unwrap();
     assert!(log.contains("in-run_0002"), "{log}");
+}
+
+/// `resume = true` after the config file changed: the new run executes what the file says now
+/// (its command, env, cwd, timeout; its tags go to `config.json`), not what the experiment ran
+/// before; `--dry-run` shows exactly that. `status.json` records what each run executed, and a
+/// later retry (the UI's Rerun) repeats the run before it exactly. Before, the resumed run ran
+/// the command of the old `config.json` while the dry run printed the new one.
+#[test]
+fn resume_runs_what_the_config_says_now_and_retry_repeats_that_run() {
+    let sb = Sandbox::new();
+    let records = sb.join("records");
+    for dir in ["first", "second"] {
+        std::fs::create_dir(sb.join(dir)).unwrap();
+    }
+    let write = |version: &str, which: &str, cwd: &str, extra: &str| {
+        let command = format!(
+            "echo {version} $WHICH $(pwd -P) >> {}{extra}",
+            records.display()
+        );
+        sb.write(
+            "resume.toml",
+            &format!(
+                "[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n\n[[experiments]]\n\
+                 name = \"resumed\"\nresume = true\ntags = [\"{version}\"]\ncommand = {}\n\
+                 env = {{ WHICH = \"{which}\" }}\ncwd = \"{cwd}\"\n{}",
+                toml_str(&command),
+                if extra.is_empty() {
+                    ""
+                } else {
+                    "timeout = \"1s\"\n"
+                }
+            ),
+        )
+    };
+    let config = write("v1", "one", "first", "");
+    run_scheduler(&config).expect_code(0);
+    let dir = experiment(&sb.base(), "resumed");
+
+    // The file changes: another command, env, cwd, and a timeout its command runs into.
+    let config = write("v2", "two", "second", "; sleep 30");
+    let mut cmd = exp();
+    cmd.arg("run").arg("--config").arg(&config).arg("--dry-run");
+    let plan = run(cmd);
+    plan.expect_code(0);
+    let second = sb.join("second").canonicalize().unwrap();
+    for shown in [
+        "(resume)".to_string(),
+        "run:       run_0002".to_string(),
+        "command:   echo v2 $WHICH".to_string(),
+        format!("cwd:       {}", second.display()),
+        "env:       WHICH=two".to_string(),
+        "timeout:   1s".to_string(),
+    ] {
+        assert!(
+            plan.stdout.contains(&shown),
+            "{shown:?} in\n{}",
+            plan.stdout
+        );
+    }
+
+    run_scheduler(&config).expect_code(1);
+    let first = sb.join("first").canonicalize().unwrap();
+    let lines = |n: usize| {
+        wait_until(&format!("{n} record lines"), LIMIT, || {
+            let text = std::fs::read_to_string(&records).ok()?;
+            let lines: Vec<String> = text.lines().map(str::to_string).collect();
+            (lines.len() >= n).then_some(lines)
+        })
+    };
+    assert_eq!(
+        lines(2),
+        [
+            format!("v1 one {}", first.display()),
+            format!("v2 two {}", second.display())
+        ]
+    );
+    let status = status(&dir);
+    assert_eq!(status["run_id"], "run_0002", "{status}");
+    assert_eq!(status["status"], "Error", "{status}");
+    assert_eq!(status["error"], "timed out after 1s", "{status}");
+    let config_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config_json["tags"],
+        serde_json::json!(["v2"]),
+        "{config_json}"
+    );
+    assert!(
+        config_json["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("echo v2"),
+        "{config_json}"
+    );
+    // What each run executed, in status.json.
+    let launched = |launch: &Value| {
+        (
+            launch["command"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .map(str::to_string),
+            launch["command"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .nth(1)
+                .map(str::to_string),
+            launch["env"]["WHICH"].clone(),
+            launch["cwd"].clone(),
+            launch["timeout_secs"].clone(),
+        )
+    };
+    let history = status["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{status}");
+    assert_eq!(history[0]["run_id"], "run_0001");
+    assert_eq!(
+        launched(&history[0]["launch"]),
+        (
+            Some("echo".into()),
+            Some("v1".into()),
+            serde_json::json!("one"),
+            serde_json::json!(first.display().to_string()),
+            Value::Null
+        ),
+        "{status}"
+    );
+    assert_eq!(
+        launched(&status["launch"]),
+        (
+            Some("echo".into()),
+            Some("v2".into()),
+            serde_json::json!("two"),
+            serde_json::json!(second.display().to_string()),
+            serde_json::json!(1)
+        ),
+        "{status}"
+    );
+
+    // Rerun without a scheduler: run_0003 executes what run_0002 executed.
+    control("retry", &dir).expect_code(0);
+    let ended = wait_for_status(&dir, "run_0003 ended", |s| {
+        s["run_id"] == "run_0003" && (s["status"] == "Error" || s["status"] == "Finished")
+    });
+    assert_eq!(lines(3)[2], format!("v2 two {}", second.display()));
+    assert_eq!(ended["error"], "timed out after 1s", "{ended}");
+    assert_eq!(ended["launch"], status["launch"], "{ended}");
+    assert_eq!(ended["history"][1]["launch"], status["launch"], "{ended}");
 }

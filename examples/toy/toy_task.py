@@ -12,8 +12,12 @@ it creates its own experiment under --base-dir.
 
 The interval between progress lines is 15 s, or with --jitter a random 15 to 30 s. Short runs
 scale it down to min(15, duration / 5), so a 3-second test job still reports about five times.
+
+EXPMAN_TOY_TIME_SCALE=0.01 multiplies every duration by 0.01: the test suite runs the long demo
+(examples/toy/long_running_config.toml) exactly as shipped, in seconds instead of minutes.
 """
 import argparse
+import os
 import random
 import sys
 import time
@@ -39,7 +43,10 @@ def main(argv=None):
     from expman import Experiment
 
     rng = random.Random(args.seed)
-    duration = args.duration * (rng.uniform(0.9, 1.1) if args.jitter else 1.0)
+    scale = float(os.environ.get("EXPMAN_TOY_TIME_SCALE", "1"))
+    if not scale > 0:
+        sys.exit(f"EXPMAN_TOY_TIME_SCALE={scale} must be a positive number")
+    duration = args.duration * scale * (rng.uniform(0.9, 1.1) if args.jitter else 1.0)
     base_interval = min(15.0, duration / 5)
     stop_at = duration / 2 if args.fail else duration
 

@@ -214,11 +214,50 @@ fn start_server(dir: &Path, args: &ServeArgs) -> expman::Result<Server> {
     };
     let server = Server::start(dir, &options)?;
     println!("expman UI for {} at {}", dir.display(), server.url());
+    if args.host.is_unspecified() {
+        // Listening on every address: the URL above is this machine's own; print one that
+        // another machine can open too.
+        println!("  from other machines: {}", remote_url(server.url()));
+    }
     let _ = std::io::stdout().flush();
     if !args.no_browser {
         open_browser(server.url());
     }
     Ok(server)
+}
+
+/// `url` (`http://127.0.0.1:<port>/...`) with the host replaced by an address other machines
+/// can reach: the one of the interface that routes outward (connecting a UDP socket sends
+/// nothing), else one the host name resolves to, else the host name itself.
+fn remote_url(url: &str) -> String {
+    use std::net::ToSocketAddrs;
+    let outward = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|socket| {
+            socket.connect("192.0.2.1:9")?; // TEST-NET-1: any routable address will do
+            socket.local_addr()
+        })
+        .ok()
+        .map(|addr| addr.ip());
+    let host = expman::store::hostname();
+    let resolved = || {
+        (host.as_str(), 0)
+            .to_socket_addrs()
+            .ok()?
+            .map(|addr| addr.ip())
+            .find(|ip| !ip.is_loopback() && !ip.is_unspecified())
+    };
+    let shown = match outward
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .or_else(resolved)
+    {
+        Some(IpAddr::V6(ip)) => format!("[{ip}]"),
+        Some(ip) => ip.to_string(),
+        None => host,
+    };
+    match url.strip_prefix("http://127.0.0.1") {
+        Some(rest) => format!("http://{shown}{rest}"),
+        None => url.to_string(),
+    }
 }
 
 fn open_browser(url: &str) {

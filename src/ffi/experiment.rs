@@ -200,7 +200,8 @@ pub unsafe extern "C" fn expman_experiment_attach(
 
 /// Releases an experiment and every table handle it gave out (those pointers become invalid).
 /// Rows already saved are in the files; a pending row that was never saved is dropped. Under an
-/// fsync policy, the tables are synced first. NULL is a no-op. Must not race with other calls
+/// fsync policy, the tables are synced first. Its output capture, if any, stops (see
+/// expman_experiment_capture_output()). NULL is a no-op. Must not race with other calls
 /// on the same experiment or its tables.
 ///
 /// # Safety
@@ -210,7 +211,12 @@ pub unsafe extern "C" fn expman_experiment_free(exp: *mut expman_experiment) {
     ffi_value!((), {
         if !exp.is_null() {
             // SAFETY: C gives the pointer back, once, as the caller promises.
-            drop(unsafe { Box::from_raw(exp) });
+            let handle = unsafe { Box::from_raw(exp) };
+            // Dropping stops the experiment's output capture: C stdio's buffers go first.
+            if handle.lock().is_ok_and(|state| state.exp.is_capturing()) {
+                flush_c_stdio();
+            }
+            drop(handle);
         }
         Ok(())
     })
@@ -352,6 +358,88 @@ pub unsafe extern "C" fn expman_experiment_append_log(
         exp.lock()?.exp.append_log(message)?;
         Ok(())
     }
+}
+
+/// Tees this process's stdout and stderr (file descriptors 1 and 2, so output of C stdio,
+/// other libraries and child processes counts too) into the run's log, `logs/<run_id>.log`,
+/// while they still reach the terminal; the UI shows that log for the run. A run launched by
+/// `EXP run` has its output there already: then this does nothing.
+///
+/// The descriptors are the process's, so one capture runs at a time: this stops any earlier
+/// one (of any experiment). The capture stops with expman_experiment_stop_capture(),
+/// expman_experiment_free(), a later capture, or the process's exit (an `atexit` hook flushes
+/// C stdio and copies the rest), so nothing printed before is lost. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_capture_output(
+    exp: *mut expman_experiment,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        let exp = unsafe { experiment(exp) }?;
+        let mut state = exp.lock()?;
+        // What C stdio buffered so far was printed before the capture: it goes out first.
+        flush_c_stdio();
+        state.exp.capture_output()?;
+        register_exit_hook();
+        Ok(())
+    }
+}
+
+/// Stops the capture started by expman_experiment_capture_output() (flushing C stdio first),
+/// returning once everything printed before is in the log. Nothing happens when this
+/// experiment is not capturing. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_stop_capture(
+    exp: *mut expman_experiment,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        let exp = unsafe { experiment(exp) }?;
+        let mut state = exp.lock()?;
+        if state.exp.is_capturing() {
+            flush_c_stdio();
+        }
+        state.exp.stop_capture()?;
+        Ok(())
+    }
+}
+
+/// Flushes every C stdio output stream, so `printf` output buffered in this process reaches
+/// the descriptors before a capture changes them.
+pub(crate) fn flush_c_stdio() {
+    // SAFETY: fflush(NULL) flushes all open output streams; it has no preconditions.
+    unsafe {
+        libc::fflush(ptr::null_mut());
+    }
+}
+
+/// Registers [`stop_capture_at_exit`] with `atexit`, once per process.
+fn register_exit_hook() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: the hook is a plain `extern "C" fn()` that lives as long as this library,
+        // which C and ctypes never unload.
+        unsafe {
+            libc::atexit(stop_capture_at_exit);
+        }
+    });
+}
+
+/// At `exit`: C stdio's buffers are flushed into the pipes, then the capture stops and copies
+/// what they hold, so the end of the output (an uncaught Python exception's traceback, the
+/// last `printf`) is in the log. Runs after Python's own finalisation has flushed its streams.
+extern "C" fn stop_capture_at_exit() {
+    // Never unwind into libc's exit.
+    let _ = std::panic::catch_unwind(|| {
+        flush_c_stdio();
+        let _ = crate::capture::stop_any();
+    });
 }
 
 /// Stores in `*out` the run's own table, `metrics/<run_id>.csv`. The table is borrowed from the

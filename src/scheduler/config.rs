@@ -34,9 +34,10 @@ impl Backend {
 /// A parsed and checked scheduler configuration.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
-    /// The file it came from.
+    /// The file it came from (absolute).
     pub path: PathBuf,
-    /// Where experiment directories go (resolved against the config file's directory).
+    /// Where experiment directories go (resolved against the config file's directory;
+    /// absolute).
     pub base_dir: PathBuf,
     /// Where jobs run.
     pub backend: Backend,
@@ -46,6 +47,8 @@ pub struct SchedulerConfig {
     pub gpus: Option<Vec<u32>>,
     /// The experiments, in file order.
     pub experiments: Vec<JobSpec>,
+    /// The path as given, for messages (file:line:column as the user typed it).
+    written: PathBuf,
     source: String,
 }
 
@@ -70,7 +73,7 @@ pub struct JobSpec {
     pub resume: bool,
     /// Extra environment.
     pub env: BTreeMap<String, String>,
-    /// Working directory (resolved against the config file's directory).
+    /// Working directory (resolved against the config file's directory; absolute).
     pub cwd: Option<PathBuf>,
     /// Automatic retries after a failure.
     pub retries: u32,
@@ -189,18 +192,16 @@ impl SchedulerConfig {
             |span: Option<Range<usize>>, message: String| error_at(path, source, span, message);
         let raw: RawFile = toml::from_str(source)
             .map_err(|e| at(e.span(), with_suggestion(e.message().trim())))?;
-        let config_dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let resolve = |p: &str| {
-            let p = Path::new(p);
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                config_dir.join(p)
-            }
-        };
+        // Paths in the file are relative to the file, and made absolute here: jobs run in
+        // their own `cwd`, so a relative experiment directory handed to them (or written into
+        // a state file) would point somewhere else there.
+        let config_dir = crate::store::resolve_path(
+            Path::new("."),
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        );
+        let resolve = |p: &str| crate::store::resolve_path(&config_dir, Path::new(p));
         let mut scheduler = raw.scheduler.unwrap_or_default();
         let backend = match &scheduler.backend {
             None => Backend::Local,
@@ -380,12 +381,13 @@ impl SchedulerConfig {
             });
         }
         let config = SchedulerConfig {
-            path: path.to_path_buf(),
+            path: crate::store::resolve_path(Path::new("."), path),
             base_dir: resolve(scheduler.base_dir.as_deref().unwrap_or("experiments")),
             backend,
             max_concurrent,
             gpus: scheduler.gpus.map(Spanned::into_inner),
             experiments,
+            written: path.to_path_buf(),
             source: source.to_string(),
         };
         if let Some(pool) = &config.gpus {
@@ -405,7 +407,7 @@ impl SchedulerConfig {
         for job in &self.experiments {
             if let Some(bad) = job.gpu_ids.iter().find(|id| !pool.contains(id)) {
                 return Err(error_at(
-                    &self.path,
+                    &self.written,
                     &self.source,
                     job.gpu_ids_span.clone(),
                     format!(
@@ -417,7 +419,7 @@ impl SchedulerConfig {
             }
             if job.gpus as usize > pool.len() {
                 return Err(error_at(
-                    &self.path,
+                    &self.written,
                     &self.source,
                     job.gpus_span.clone(),
                     format!(

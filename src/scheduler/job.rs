@@ -24,7 +24,7 @@ use super::process::kill_group;
 use crate::error::{Error, IoContext, Result};
 use crate::experiment::{ENV_EXPERIMENT_DIR, ENV_RUN_ID};
 use crate::run_id::RunId;
-use crate::store::{Config, ExperimentDir, ProcessId, RunState, Status};
+use crate::store::{Config, ExperimentDir, ProcessId, RunLaunch, RunState, Status};
 
 /// How long a job gets between SIGTERM and SIGKILL.
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -67,8 +67,16 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
     // Claim the run: only a Pending run of this id may start, so nothing runs twice.
     let me = ProcessId::current();
     let mut claimed = false;
+    // What this run executes: recorded with the run when it was queued (a resume takes the
+    // config file's new command, a retry repeats the run before it); `config.json` for runs
+    // queued by an older expman.
+    let mut launch = RunLaunch::from_config(&config);
     Status::update(&exp, |status| {
         if status.run_id == Some(run) && status.status == RunState::Pending {
+            match &status.launch {
+                Some(recorded) => launch = recorded.clone(),
+                None => status.launch = Some(launch.clone()),
+            }
             status.status = RunState::Running;
             status.supervisor_pid = Some(me.pid);
             status.supervisor_start_time = me.start_time;
@@ -93,13 +101,13 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
         log,
         "[expman] {} {run} start: {} (CUDA_VISIBLE_DEVICES={visible})",
         crate::store::now_rfc3339(),
-        config.command
+        launch.command
     );
     let mut command = Command::new("sh");
     command
         .arg("-c")
-        .arg(&config.command)
-        .envs(&config.launch.env)
+        .arg(&launch.command)
+        .envs(&launch.env)
         .env(ENV_EXPERIMENT_DIR, exp.path())
         .env(ENV_RUN_ID, run.to_string())
         .env("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
@@ -110,14 +118,14 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
     if !slurm {
         command.env("CUDA_VISIBLE_DEVICES", &visible);
     }
-    if let Some(cwd) = &config.launch.cwd {
+    if let Some(cwd) = &launch.cwd {
         command.current_dir(cwd);
     }
     let started = Instant::now();
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
-            let message = format!("cannot start `sh -c {}`: {e}", config.command);
+            let message = format!("cannot start `sh -c {}`: {e}", launch.command);
             let _ = writeln!(log, "[expman] {message}");
             Status::update(&exp, |s| s.mark_ended(None, Some(message)))?;
             return Ok(127);
@@ -138,7 +146,7 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
     }
 
     let timed_out = Arc::new(AtomicBool::new(false));
-    if let Some(limit) = config.launch.timeout_secs.map(Duration::from_secs) {
+    if let Some(limit) = launch.timeout_secs.map(Duration::from_secs) {
         let timed_out = Arc::clone(&timed_out);
         let pgid = job.pid;
         // If the job ends first, this thread dies with the supervisor process.
@@ -158,7 +166,7 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
         (None, None) => (1, Some("ended without an exit status".to_string())),
     };
     if timed_out.load(Ordering::SeqCst) {
-        let limit = config.launch.timeout_secs.unwrap_or(0);
+        let limit = launch.timeout_secs.unwrap_or(0);
         error = Some(format!(
             "timed out after {}",
             humantime::format_duration(Duration::from_secs(limit))

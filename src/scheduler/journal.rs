@@ -34,7 +34,7 @@ use super::fault::crash_point;
 use crate::error::{Error, IoContext, Result};
 use crate::experiment::Experiment;
 use crate::run_id::RunId;
-use crate::store::{ExperimentDir, Launch, RunState, Status, hostname, now_rfc3339};
+use crate::store::{Config, ExperimentDir, Launch, RunState, Status, hostname, now_rfc3339};
 
 /// Which directories belong to the scheduler's queue, so that a restart after a crash adopts
 /// them instead of creating them again.
@@ -201,7 +201,7 @@ pub(super) fn materialize(
                 let status = Status::load(&dir)?;
                 if !(status.status == RunState::Pending && status.run_id.is_some()) {
                     // The resume did not record its Pending run: do it again.
-                    return resume(sched, journal, &spec.name, dir);
+                    return resume(sched, journal, spec, dir);
                 }
             }
             journal.record(JournalEntry::placed(&spec.name, dir.path()));
@@ -212,7 +212,7 @@ pub(super) fn materialize(
     if spec.resume
         && let Some(dir) = super::run::latest_dir(&config.base_dir, &spec.name)?
     {
-        return resume(sched, journal, &spec.name, dir);
+        return resume(sched, journal, spec, dir);
     }
     let staging = sched.staging_dir();
     std::fs::create_dir_all(&staging).at("create the staging directory", &staging)?;
@@ -227,20 +227,23 @@ pub(super) fn materialize(
 }
 
 /// The next run of an existing experiment, for `resume = true`: recorded in the journal before
-/// it is allocated, so a restart can tell whether it was.
+/// it is allocated, so a restart can tell whether it was. The run executes what the config
+/// file says now (its command, env, cwd, timeout), not what the experiment ran before; its
+/// `config.json` takes the file's settings too.
 fn resume(
     sched: &SchedulerDir,
     journal: &mut Journal,
-    name: &str,
+    spec: &JobSpec,
     dir: ExperimentDir,
 ) -> Result<Materialized> {
+    let name = spec.name.as_str();
     journal.record(JournalEntry {
         resuming: true,
         ..JournalEntry::placed(name, dir.path())
     });
     journal.save(sched)?;
     crash_point("queue:resume-recorded");
-    let run = Experiment::open_pending(dir.path())?.run_id();
+    let run = Experiment::resume_pending(dir.path(), spec_config(spec))?.run_id();
     crash_point("queue:resumed");
     // Saved with the next write of the journal: until then a restart reads status.json.
     journal.record(JournalEntry::placed(name, dir.path()));
@@ -335,28 +338,41 @@ fn remove_tree(path: &Path) -> Result<()> {
     }
 }
 
+/// What `config.json` says for a config entry: everything a retry needs to launch it again.
+fn spec_config(spec: &JobSpec) -> Config {
+    Config {
+        name: spec.name.clone(),
+        command: spec.command.clone(),
+        tags: spec.tags.clone(),
+        description: spec.description.clone(),
+        gpu_ids: spec.gpu_ids.clone(),
+        priority: spec.priority,
+        launch: Launch {
+            env: spec.env.clone(),
+            cwd: spec
+                .cwd
+                .as_ref()
+                .map(|p| crate::store::absolute(p).display().to_string()),
+            timeout_secs: spec.timeout.map(|t| t.as_secs().max(1)),
+            retries: spec.retries,
+            gpus: spec.gpus,
+            slurm: spec.slurm.clone(),
+        },
+        ..Config::default()
+    }
+}
+
 /// The builder that creates a config entry's experiment as Pending, with everything a retry
 /// needs to launch it again recorded in `config.json`.
 fn builder(config: &SchedulerConfig, spec: &JobSpec) -> crate::ExperimentBuilder {
-    let launch = Launch {
-        env: spec.env.clone(),
-        cwd: spec.cwd.as_ref().map(|p| absolute(p).display().to_string()),
-        timeout_secs: spec.timeout.map(|t| t.as_secs().max(1)),
-        retries: spec.retries,
-        gpus: spec.gpus,
-        slurm: spec.slurm.clone(),
-    };
+    let c = spec_config(spec);
     Experiment::builder(&spec.name, &config.base_dir)
-        .command(&spec.command)
-        .tags(spec.tags.clone())
-        .description(&spec.description)
-        .gpu_ids(spec.gpu_ids.clone())
-        .priority(spec.priority)
-        .launch(launch)
+        .command(c.command)
+        .tags(c.tags)
+        .description(c.description)
+        .gpu_ids(c.gpu_ids)
+        .priority(c.priority)
+        .launch(c.launch)
         .attach_from_env(false)
         .pending()
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

@@ -163,6 +163,22 @@ impl fmt::Display for Plan {
                 job.run,
                 job.spec.command
             )?;
+            // Everything else the job is started with, so the plan shows what will execute.
+            if let Some(cwd) = &job.spec.cwd {
+                writeln!(f, "     cwd:       {}", cwd.display())?;
+            }
+            if !job.spec.env.is_empty() {
+                let env: Vec<String> = job
+                    .spec
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", slurm::shell_quote(v)))
+                    .collect();
+                writeln!(f, "     env:       {}", env.join(" "))?;
+            }
+            if let Some(timeout) = job.spec.timeout {
+                writeln!(f, "     timeout:   {}", humantime::format_duration(timeout))?;
+            }
             if let Some(slurm) = &job.spec.slurm {
                 let launch = Launch {
                     gpus: job.spec.gpus,

@@ -119,7 +119,8 @@ pub fn shell_line(args: &[String]) -> String {
         .join(" ")
 }
 
-fn shell_quote(text: &str) -> String {
+/// One word quoted for a POSIX shell (as is when it needs no quoting).
+pub(crate) fn shell_quote(text: &str) -> String {
     if !text.is_empty()
         && text
             .bytes()

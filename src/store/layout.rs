@@ -37,6 +37,52 @@ pub fn validate_name(what: &'static str, value: &str) -> Result<()> {
     Err(Error::invalid_name(what, value, reason))
 }
 
+/// `path` made absolute against the current directory, without touching the filesystem when it
+/// already is (the UI opens thousands of directories per poll). Relative paths handed to a job
+/// that runs in another directory, or written into a state file read by another process, would
+/// point somewhere else there.
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `path` resolved against `dir` into a clean absolute path, for paths a user wrote in a file
+/// (`base_dir = "../../experiments"`): the longest existing ancestor is canonicalized (so `..`
+/// means what the filesystem says, symlinks included), and the components below it, which do
+/// not exist yet and so cannot be symlinks, are appended with `.` and `..` resolved lexically.
+#[cfg(feature = "scheduler")]
+pub(crate) fn resolve_path(dir: &Path, path: &Path) -> PathBuf {
+    let joined = absolute(&dir.join(path));
+    let mut existing = joined.as_path();
+    let mut rest = Vec::new();
+    let base = loop {
+        if let Ok(real) = existing.canonicalize() {
+            break real;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            // Ends in `..` or `.`, or nothing exists at all (no /): keep it as written.
+            _ => return joined,
+        }
+    };
+    let mut out = base;
+    for part in rest.iter().rev() {
+        match part.to_str() {
+            Some(".") => {}
+            Some("..") => {
+                out.pop();
+            }
+            _ => out.push(part),
+        }
+    }
+    out
+}
+
 /// An experiment directory and the paths inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExperimentDir {
@@ -45,8 +91,12 @@ pub struct ExperimentDir {
 
 impl ExperimentDir {
     /// Wraps an existing experiment directory, checking that it looks like one.
+    ///
+    /// A relative `root` is made absolute against the current directory, so every path this
+    /// handle gives out (to a job's environment, into a state file) stays valid in another
+    /// working directory.
     pub fn open(root: impl Into<PathBuf>) -> Result<ExperimentDir> {
-        let root = root.into();
+        let root = absolute(&root.into());
         if !root.join("config.json").is_file() {
             return Err(Error::not_found(
                 &root.join("config.json"),
@@ -65,6 +115,7 @@ impl ExperimentDir {
     /// claimed by this call and nobody else writes into it before its `config.json` exists.
     pub fn create(base: &Path, name: &str, now: DateTime<Local>) -> Result<ExperimentDir> {
         validate_name("experiment name", name)?;
+        let base = &absolute(base);
         std::fs::create_dir_all(base).at("create the base directory", base)?;
         for candidate in ExperimentDir::candidates(base, name, now) {
             match std::fs::create_dir(&candidate) {
@@ -100,8 +151,9 @@ impl ExperimentDir {
     /// place. Removed again if it cannot be completed.
     #[cfg(feature = "scheduler")]
     pub(crate) fn create_at(root: &Path) -> Result<ExperimentDir> {
-        std::fs::create_dir(root).at("create the experiment directory", root)?;
-        ExperimentDir::populate(root.to_path_buf())
+        let root = absolute(root);
+        std::fs::create_dir(&root).at("create the experiment directory", &root)?;
+        ExperimentDir::populate(root)
     }
 
     /// Adds the subdirectories and the experiment log to `root`, a directory this process has

@@ -7,7 +7,7 @@
 //! ├── metrics/run_0001.csv     the run's metrics table
 //! ├── metrics/<table>.csv      named tables
 //! ├── checkpoints/
-//! ├── config.json              what the experiment is (written once)
+//! ├── config.json              what the experiment is (rewritten only by a resume)
 //! ├── status.json              where it stands (rewritten atomically)
 //! └── .expman.lock             serialises run-id allocation and status updates
 //! ```
@@ -23,8 +23,10 @@ mod state;
 
 pub(crate) use atomic::write_atomic;
 pub use layout::{ExperimentDir, validate_name};
+#[cfg(feature = "scheduler")]
+pub(crate) use layout::{absolute, resolve_path};
 pub(crate) use lock::LockFile;
 pub(crate) use mark::FlockMark;
 pub use process::{ProcessId, hostname};
 pub(crate) use shm::{SharedLock, TableMark, local_filesystem};
-pub use state::{Config, Launch, RunRecord, RunState, SlurmLaunch, Status, now_rfc3339};
+pub use state::{Config, Launch, RunLaunch, RunRecord, RunState, SlurmLaunch, Status, now_rfc3339};

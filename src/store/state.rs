@@ -10,7 +10,8 @@ use super::{ExperimentDir, LockFile, write_atomic};
 use crate::error::{Error, IoContext, Result};
 use crate::run_id::RunId;
 
-/// `config.json`: the experiment's identity, written once when it is created.
+/// `config.json`: the experiment's identity, written when it is created (and again by the
+/// scheduler's `resume = true`, with the config file's settings; name and creation stay).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -55,6 +56,37 @@ pub struct Launch {
     /// job the scheduler runs on its own machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slurm: Option<SlurmLaunch>,
+}
+
+/// What one run executes, recorded per run in `status.json` (the current run's `launch`, and
+/// each earlier run's in `history`): the scheduler's supervisor runs exactly this, and a retry
+/// (Rerun) repeats it, whatever `config.json` says by then.
+///
+/// Recorded for runs expman launches (queued by the scheduler, a retry, a resume); a run a
+/// script started by hand has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RunLaunch {
+    /// The shell command (`sh -c`).
+    pub command: String,
+    /// Extra environment variables.
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Working directory (absolute); `None` for the launcher's own.
+    pub cwd: Option<String>,
+    /// Kill the job's process group after this many seconds.
+    pub timeout_secs: Option<u64>,
+}
+
+impl RunLaunch {
+    /// What `config` says a run executes.
+    pub fn from_config(config: &Config) -> RunLaunch {
+        RunLaunch {
+            command: config.command.clone(),
+            env: config.launch.env.clone(),
+            cwd: config.launch.cwd.clone(),
+            timeout_secs: config.launch.timeout_secs,
+        }
+    }
 }
 
 /// The `sbatch` settings of a job submitted to Slurm, after per-experiment overrides: enough
@@ -157,6 +189,12 @@ pub struct RunRecord {
     /// The node it ran on, for Slurm runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The GPUs it held.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<u32>,
+    /// What it executed (runs expman launched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch: Option<RunLaunch>,
 }
 
 /// `status.json`: the current run's state, plus the runs before it.
@@ -196,6 +234,13 @@ pub struct Status {
     /// The node the run ran on (`SLURMD_NODENAME`, or Slurm's `BatchHost`), for Slurm runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// What the current run executes, for a run expman launches (see [`RunLaunch`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch: Option<RunLaunch>,
+    /// Set when `pid` was named by `set_running(pid)` for a process other than the caller: a
+    /// dead one is then reported as such, not as a crash of the caller.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pid_named: bool,
     /// Earlier runs of this experiment, oldest first.
     pub history: Vec<RunRecord>,
 }
@@ -243,6 +288,8 @@ impl Status {
                 error: self.error.take(),
                 slurm_job_id: self.slurm_job_id.take(),
                 node: self.node.take(),
+                gpus: self.gpus.clone(),
+                launch: self.launch.take(),
             });
         }
         *self = Status {
@@ -257,6 +304,7 @@ impl Status {
     /// Marks the run as being done by `process` on this host.
     pub fn mark_running(&mut self, process: ProcessId) {
         self.status = RunState::Running;
+        self.pid_named = false;
         self.pid = Some(process.pid);
         self.pid_start_time = process.start_time;
         self.host = Some(hostname());
@@ -287,12 +335,18 @@ impl Status {
             && !self.supervisor_alive()
         {
             let pid = self.pid.map_or_else(|| "?".to_string(), |p| p.to_string());
-            return (
-                RunState::Error,
-                Some(format!(
-                    "process {pid} exited without marking the run finished (killed or crashed)"
-                )),
-            );
+            let message = if self.pid_named {
+                format!(
+                    "process {pid} named by set_running is not running (it has exited, or no \
+                     such process runs on {}); set_running(pid) records another process's \
+                     pid, and the run shows Error once that process is gone: call \
+                     set_running() without a pid from the process doing the work",
+                    hostname()
+                )
+            } else {
+                format!("process {pid} exited without marking the run finished (killed or crashed)")
+            };
+            return (RunState::Error, Some(message));
         }
         (self.status, self.error.clone())
     }

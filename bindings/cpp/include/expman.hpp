@@ -36,6 +36,7 @@
 #include <exception>
 #include <filesystem>
 #include <initializer_list>
+#include <iostream>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -587,6 +588,24 @@ public:
     void append_log(const std::string& message) {
         detail::check(expman_experiment_append_log(get(), message.c_str()));
     }
+    /// Tees this process's stdout and stderr (fds 1 and 2: std::cout, printf, child processes)
+    /// into logs/<run_id>.log while they still reach the terminal, so a run started by hand has
+    /// its output in the log the UI shows. Stops with stop_capture(), the destructor, a later
+    /// capture (one per process) or the process's exit; nothing printed before is lost. A no-op
+    /// in a job launched by `EXP run`, whose output is in the log already. std::cout's buffer
+    /// is flushed first, so what it holds stays out of the log.
+    void capture_output() {
+        std::cout.flush();
+        std::cerr.flush();
+        detail::check(expman_experiment_capture_output(get()));
+    }
+    /// Stops the capture of capture_output() once everything printed before (std::cout's
+    /// buffer included) is in the log.
+    void stop_capture() {
+        std::cout.flush();
+        std::cerr.flush();
+        detail::check(expman_experiment_stop_capture(get()));
+    }
 
     /// Whether this object started the run (create/open) rather than attached to it.
     bool owns_status() const noexcept { return owns_status_; }
@@ -627,6 +646,14 @@ private:
                 (void)expman_experiment_set_finished(handle_.get());
             }
             ended_ = true;
+        }
+        if (handle_) {
+            // Freeing stops an output capture: what the C++ streams hold goes in first.
+            try {
+                std::cout.flush();
+                std::cerr.flush();
+            } catch (...) {
+            }
         }
         handle_.reset();
     }

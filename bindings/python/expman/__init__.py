@@ -28,7 +28,7 @@ from ._errors import (
     PanicError,
     UnsupportedError,
 )
-from .experiment import ENV_EXPERIMENT_DIR, ENV_RUN_ID, Experiment, Table, pick_gpus
+from .experiment import ENV_EXPERIMENT_DIR, ENV_RUN_ID, Experiment, LogHandler, Table, pick_gpus
 from .server import Server, serve
 
 __version__ = "0.1.0"
@@ -74,6 +74,7 @@ __all__ = [
     "Experiment",
     "load_experiments",
     "Table",
+    "LogHandler",
     "Server",
     "serve",
     "pick_gpus",

@@ -99,6 +99,8 @@ _SIGNATURES = [
     ("expman_experiment_set_finished", _status, [_handle]),
     ("expman_experiment_set_error", _status, [_handle, _str]),
     ("expman_experiment_append_log", _status, [_handle, _str]),
+    ("expman_experiment_capture_output", _status, [_handle]),
+    ("expman_experiment_stop_capture", _status, [_handle]),
     ("expman_experiment_metrics", _status, [_handle, _out_handle]),
     ("expman_experiment_table", _status, [_handle, _str, _out_handle]),
     ("expman_experiment_load_metrics", _status, [_handle, _str, _out_handle]),

@@ -13,6 +13,7 @@ import atexit
 import ctypes
 import itertools
 import json
+import logging
 import os
 import shlex
 import struct
@@ -28,7 +29,7 @@ from . import _ffi
 from ._errors import CorruptError, InvalidStateError, IoError, UnsupportedError, shown
 from ._ffi import KIND_BOOL, KIND_FLOAT, KIND_INT, KIND_NULL, KIND_STR, ExpmanValue, lib
 
-__all__ = ["Experiment", "Table", "ENV_EXPERIMENT_DIR", "ENV_RUN_ID"]
+__all__ = ["Experiment", "Table", "LogHandler", "ENV_EXPERIMENT_DIR", "ENV_RUN_ID"]
 
 #: Set by the scheduler for the jobs it launches: the experiment directory to attach to.
 ENV_EXPERIMENT_DIR = "EXPMAN_EXPERIMENT_DIR"
@@ -601,13 +602,23 @@ class Experiment(_Rows):
     attaches to the scheduler's run instead of creating one, and leaves its status to the
     scheduler.
 
+    The run's log, ``logs/<run_id>.log``: a run created here (not attached) gets this
+    process's stdout and stderr teed into it at the file-descriptor level, so ``print``, C
+    extensions and subprocesses all count, while the terminal still shows everything. The
+    capture stops at ``close()`` or at exit, once everything printed before (an uncaught
+    exception's traceback included) is in the log; ``capture_output=False`` turns it off. One
+    experiment captures at a time: a later one takes over. (A job of ``EXP run`` has its output
+    in its log already.) ``add_log_handler()`` sends ``logging`` records to
+    ``logs/experiment.log`` too, on request.
+
     The run's status: ``with Experiment(...) as exp:`` marks it Finished at the end of the
     block, or Error with the exception's text. Without ``with`` and without ``set_finished()``,
     it is marked when the interpreter exits: Error if an uncaught exception ends the program,
     else Finished. Thread-safe: the library serialises calls on one experiment.
     """
 
-    def __init__(self, name, command, base_dir, tags=None, gpu_ids=None, description=""):
+    def __init__(self, name, command, base_dir, tags=None, gpu_ids=None, description="",
+                 capture_output=True):
         if tags is None:
             tags = []
         elif isinstance(tags, str):
@@ -633,15 +644,20 @@ class Experiment(_Rows):
         )
         self._adopt(out.value, owned=not attaching)
         _export_gpus(gpus)
+        if capture_output and not attaching:
+            self._start_capture()
 
     @classmethod
-    def open(cls, path):
+    def open(cls, path, capture_output=True):
         """Starts the next run (``run_0002``, ...) in the existing experiment directory
-        ``path``, marked Running in this process: for a resume or a retry."""
+        ``path``, marked Running in this process: for a resume or a retry. Its output is
+        captured into its log as for a new experiment (``capture_output=False``: not)."""
         out = _c_void_p()
         _ffi.check(lib.expman_experiment_open(_ffi.encode(path, "path"), _byref(out)))
         exp = cls.__new__(cls)
         exp._adopt(out.value, owned=True)
+        if capture_output:
+            exp._start_capture()
         return exp
 
     @classmethod
@@ -662,6 +678,8 @@ class Experiment(_Rows):
         self._ptr = ptr
         self._tables = {}
         self._owned = owned
+        self._capturing = False
+        self._log_handlers = []
         self.current_run_id = _ffi.decode(lib.expman_experiment_run_id(ptr))
         self._dir = Path(os.fsdecode(lib.expman_experiment_dir(ptr)))
         self._name = _ffi.decode(lib.expman_experiment_name(ptr))
@@ -699,6 +717,11 @@ class Experiment(_Rows):
     def attached(self):
         """Whether this handle attached to a run created by someone else (the scheduler)."""
         return not self._owned
+
+    @property
+    def log_path(self):
+        """The run's log, ``<dir>/logs/<run_id>.log`` (its captured output)."""
+        return self._dir / "logs" / f"{self.current_run_id}.log"
 
     @property
     def metrics_path(self):
@@ -792,6 +815,22 @@ class Experiment(_Rows):
             lib.expman_experiment_append_log(self._ptr, _ffi.encode(str(message), "message"))
         )
 
+    def add_log_handler(self, logger=None, level=logging.INFO, fmt="%(levelname)s %(name)s: %(message)s"):
+        """Sends ``logging`` records of ``logger`` (default: the root logger) at ``level`` and
+        above to ``logs/experiment.log`` through ``append_log``, and returns the handler. Only
+        on request: nothing is installed otherwise. ``close()`` removes it again."""
+        handler = LogHandler(self, level=level)
+        handler.setFormatter(logging.Formatter(fmt))
+        target = logging.getLogger() if logger is None else (
+            logging.getLogger(logger) if isinstance(logger, str) else logger
+        )
+        target.addHandler(handler)
+        if target.level == logging.NOTSET or target.level > level:
+            # A root logger at its default WARNING would drop the INFO records asked for.
+            target.setLevel(level)
+        self._log_handlers.append((target, handler))
+        return handler
+
     def state(self):
         """The run's state: ``"Pending"``, ``"Running"``, ``"Finished"`` or ``"Error"`` (a
         Running run whose process is gone reads as ``"Error"``)."""
@@ -831,15 +870,29 @@ class Experiment(_Rows):
                 "Experiment.open(path) to start a new run"
             )
 
+    def _start_capture(self):
+        """Tees fds 1 and 2 into the run's log (see the class documentation)."""
+        _flush_std_streams()  # what Python buffered so far was printed before the run
+        _ffi.check(lib.expman_experiment_capture_output(self._ptr))
+        self._capturing = True
+
     def close(self):
-        """Releases the library handle (and its tables). Saved rows are already in the files;
-        the status is left as it is. Called by the garbage collector too."""
+        """Releases the library handle (and its tables), stops the output capture once
+        everything printed before is in the log, and removes the logging handler installed by
+        ``add_log_handler``. Saved rows are already in the files; the status is left as it is.
+        Called by the garbage collector too."""
+        for target, handler in getattr(self, "_log_handlers", ()):
+            target.removeHandler(handler)
+        self._log_handlers = []
         ptr, self._ptr = getattr(self, "_ptr", None), None
         if ptr is None:
             return
         self._t = None
         for table in self._tables.values():
             table._t = None
+        if getattr(self, "_capturing", False):
+            self._capturing = False
+            _flush_std_streams()
         lib.expman_experiment_free(ptr)
 
     def __del__(self):
@@ -867,6 +920,36 @@ class Experiment(_Rows):
             # Never hide the exception that ended the block behind our own.
             warnings.warn(f"expman could not mark the run Error: {e}", RuntimeWarning)
         return False
+
+
+def _flush_std_streams():
+    """Pushes what ``sys.stdout``/``sys.stderr`` buffer into fds 1 and 2 (before a capture
+    starts or stops). Never raises: at interpreter shutdown the streams may be gone."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+
+
+class LogHandler(logging.Handler):
+    """A ``logging`` handler writing each record as a line of the experiment's
+    ``logs/experiment.log`` (``append_log``: timestamped, with the run id). Install it with
+    ``Experiment.add_log_handler()``."""
+
+    def __init__(self, experiment, level=logging.NOTSET):
+        super().__init__(level)
+        self._exp = weakref.ref(experiment)  # never keeps the experiment alive
+
+    def emit(self, record):
+        exp = self._exp()
+        if exp is None or exp._ptr is None:
+            return
+        try:
+            exp.append_log(self.format(record))
+        except Exception:
+            self.handleError(record)
 
 
 # ---------------------------------------------------------------------------------------------
