@@ -12,9 +12,8 @@ use arrow_array::{ArrayRef, DictionaryArray, Int32Array, StringArray, new_null_a
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::column::data_type;
-use super::export::{Progress, Stage};
 use super::{Table, batch, parse, pool};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::{ColumnType, Config, ExperimentDir, RunId, RunState, Status};
 
 /// The columns a long table puts before the tables' own: the experiment's directory name, its
@@ -325,6 +324,27 @@ fn constant(values: &Arc<StringArray>, key: Option<i32>, rows: usize) -> ArrayRe
     )
 }
 
+/// What an export is doing, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading and parsing the experiments' tables.
+    Reading,
+    /// Writing the output file.
+    Writing,
+}
+
+/// Progress of reading many experiments (and of [`export`](super::export)): `done` of `total`
+/// experiments in `stage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The stage.
+    pub stage: Stage,
+    /// Experiments finished in this stage.
+    pub done: usize,
+    /// Experiments selected.
+    pub total: usize,
+}
+
 /// The selected experiments (sorted by directory name) and their selected run tables.
 fn discover(base: &Path, selection: &Selection) -> Result<(Vec<Experiment>, Vec<Run>)> {
     let dirs: Vec<(String, PathBuf)> = if base.join("config.json").is_file() {
@@ -335,30 +355,7 @@ fn discover(base: &Path, selection: &Selection) -> Result<(Vec<Experiment>, Vec<
             .unwrap_or_else(|| base.display().to_string());
         vec![(id, base.to_path_buf())]
     } else {
-        let entries = std::fs::read_dir(base).map_err(|e| {
-            if e.kind() == IoErrorKind::NotFound {
-                Error::not_found(
-                    base,
-                    "pass the experiments directory (the base_dir given to Experiment) or one \
-                     experiment's directory",
-                )
-            } else {
-                Error::io("list", base, e)
-            }
-        })?;
-        let mut dirs = Vec::new();
-        for entry in entries {
-            let entry = entry.at("list", base)?;
-            let Some(id) = entry.file_name().to_str().map(str::to_string) else {
-                continue;
-            };
-            if id.starts_with('.') || !entry.path().join("config.json").is_file() {
-                continue;
-            }
-            dirs.push((id, entry.path()));
-        }
-        dirs.sort();
-        dirs
+        crate::store::experiment_dirs(base)?
     };
 
     let mut experiments = Vec::new();

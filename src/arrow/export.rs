@@ -11,7 +11,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
 use super::Table;
-use super::dir::{Selection, read_dir_grouped};
+use super::dir::{Progress, Selection, Stage, read_dir_grouped};
 use crate::Value;
 use crate::error::{Error, IoContext, Result};
 
@@ -57,26 +57,6 @@ impl FromStr for Format {
             )),
         }
     }
-}
-
-/// What an export is doing, for progress reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Reading and parsing the experiments' tables.
-    Reading,
-    /// Writing the output file.
-    Writing,
-}
-
-/// Progress of [`export`]: `done` of `total` experiments in `stage`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    /// The stage.
-    pub stage: Stage,
-    /// Experiments finished in this stage.
-    pub done: usize,
-    /// Experiments selected.
-    pub total: usize,
 }
 
 /// What [`export`] wrote.

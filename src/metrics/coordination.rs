@@ -32,7 +32,6 @@ impl Coordination {
         if !local_filesystem(dir) {
             return Ok(Coordination::Flock(FlockMark::open(&lock_path)?));
         }
-        faults::check(IoOp::Open, &lock_path).at("open the lock file", &lock_path)?;
         Ok(Coordination::Shared(SharedLock::open(&lock_path)?))
     }
 

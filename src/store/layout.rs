@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local};
 
+use super::run_id::RunId;
 use crate::error::{Error, IoContext, Result};
-use crate::run_id::RunId;
 
 /// Longest accepted name in bytes: a directory name is at most 255 bytes and the timestamp
 /// suffix takes 21 of them, plus room for a collision counter.
@@ -278,4 +278,34 @@ impl ExperimentDir {
         });
         Ok(tables)
     }
+}
+
+/// The experiment directories directly under `base`: entries holding a `config.json`, hidden
+/// ones (`.expman/`, temporary files) skipped, as (directory name, path) sorted by name. The
+/// one listing that Arrow discovery, the scheduler and tools share.
+pub fn experiment_dirs(base: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let entries = std::fs::read_dir(base).map_err(|e| {
+        if e.kind() == IoErrorKind::NotFound {
+            Error::not_found(
+                base,
+                "pass the experiments directory (the base_dir given to Experiment) or one \
+                 experiment's directory",
+            )
+        } else {
+            Error::io("list", base, e)
+        }
+    })?;
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.at("list", base)?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if name.starts_with('.') || !entry.path().join("config.json").is_file() {
+            continue;
+        }
+        dirs.push((name, entry.path()));
+    }
+    dirs.sort();
+    Ok(dirs)
 }

@@ -8,11 +8,12 @@
 //! is an unacknowledged expman row, which it cuts, exactly as on a local disk. The record sits
 //! at the offsets the shared page uses, so one lock file describes its table in either mode.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::faults::{self, IoOp};
+use super::lock::open_lock_file;
 use super::shm::{MARK_OFFSET, PREFIX_MAX, TableMark};
 use crate::error::{IoContext, Result};
 
@@ -25,14 +26,7 @@ pub(crate) struct FlockMark {
 impl FlockMark {
     /// Opens (creating if needed) the lock file at `path`.
     pub(crate) fn open(path: &Path) -> Result<FlockMark> {
-        faults::check(IoOp::Open, path).at("open the lock file", path)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .at("open the lock file", path)?;
+        let file = open_lock_file(path)?;
         Ok(FlockMark {
             file,
             path: path.to_path_buf(),

@@ -12,21 +12,26 @@
 //! └── .expman.lock             serialises run-id allocation and status updates
 //! ```
 
+mod allocate;
 mod atomic;
 pub mod faults;
 mod layout;
 mod lock;
 mod mark;
 pub(crate) mod process;
+mod run_id;
 mod shm;
 mod state;
 
+pub use allocate::allocate;
+pub(crate) use allocate::allocate_and;
 pub(crate) use atomic::write_atomic;
-pub use layout::{ExperimentDir, validate_name};
+pub use layout::{ExperimentDir, experiment_dirs, validate_name};
 #[cfg(feature = "scheduler")]
 pub(crate) use layout::{absolute, resolve_path};
 pub(crate) use lock::LockFile;
 pub(crate) use mark::FlockMark;
 pub use process::{ProcessId, hostname};
+pub use run_id::RunId;
 pub(crate) use shm::{SharedLock, TableMark, local_filesystem};
 pub use state::{Config, Launch, RunLaunch, RunRecord, RunState, SlurmLaunch, Status, now_rfc3339};

@@ -15,7 +15,7 @@
 //! use is an mmap of a file we created, or an atomic inside that mapping.
 #![allow(unsafe_code)]
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,13 +118,7 @@ pub(crate) struct SharedGuard<'a> {
 impl SharedLock {
     /// Opens (creating if needed) the lock file at `path` and maps it.
     pub(crate) fn open(path: &Path) -> Result<SharedLock> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .at("open the lock file", path)?;
+        let file = super::lock::open_lock_file(path)?;
         // The page must have real blocks before it is mapped: a sparse page on a full disk
         // would be allocated by the first store into the mapping, and the kernel answers a
         // failed allocation there with SIGBUS, killing the training process. posix_fallocate

@@ -6,9 +6,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::process::{ProcessId, hostname};
+use super::run_id::RunId;
 use super::{ExperimentDir, LockFile, write_atomic};
 use crate::error::{Error, IoContext, Result};
-use crate::run_id::RunId;
 
 /// `config.json`: the experiment's identity, written when it is created (and again by the
 /// scheduler's `resume = true`, with the config file's settings; name and creation stay).
