@@ -14,7 +14,7 @@ use super::tail::{log_chunk, series, table_tail};
 use super::target::Query;
 use crate::metrics::ColumnType;
 use crate::scheduler::{Action, SchedulerDir};
-use crate::store::{ExperimentDir, validate_name};
+use crate::store::{ExperimentDir, RunState, validate_name};
 
 /// What a handler answers: the reply, or the refusal.
 pub(crate) type Answer = Result<Reply, Reply>;
@@ -119,7 +119,27 @@ pub(crate) fn action(root: &Path, index: &Index, id: &str, action: &str) -> Answ
     let result = crate::scheduler::perform(dir.path(), action);
     index.poke();
     let message = result.map_err(|e| Reply::from_error(&e))?;
-    Ok(Reply::json(200, &json!({ "ok": true, "message": message })))
+    if action != Action::Retry {
+        return Ok(Reply::json(200, &json!({ "ok": true, "message": message })));
+    }
+    // What the retry did, read back: a scheduler holding the directory queues the new run
+    // (Pending until it has a free slot), while without one it starts at once.
+    let after = summarize(root, id, dir.path());
+    let status = after.as_ref().map(|s| s.status);
+    let run_id = after.and_then(|s| s.run_id);
+    let queued = status == Some(RunState::Pending)
+        && SchedulerDir::new(root).scheduler_running().unwrap_or(false);
+    let message = match (&run_id, queued) {
+        (Some(run), true) => format!(
+            "{id}: {run} queued; the scheduler running on this directory starts it when a \
+             slot is free"
+        ),
+        _ => message,
+    };
+    Ok(Reply::json(
+        200,
+        &json!({ "ok": true, "message": message, "run_id": run_id, "status": status }),
+    ))
 }
 
 fn type_name(ty: ColumnType) -> &'static str {

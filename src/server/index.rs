@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::confine;
+use super::exception;
 use super::tail::table_tail;
 use crate::metrics::Value;
 use crate::store::{Config, ExperimentDir, RunState, Status};
@@ -21,6 +22,10 @@ use crate::store::{Config, ExperimentDir, RunState, Status};
 const REMOVALS_KEPT: usize = 10_000;
 /// How often the refresher rescans when nobody pokes it.
 const RESCAN_EVERY: Duration = Duration::from_secs(1);
+/// How long after a run ended in Error its log is still watched for the exception line: a
+/// process that copies its own output to its log (the Python binding's capture) may write the
+/// traceback's last lines after it recorded its end. Past this, a log is not even stat'ed.
+const LOG_SETTLE: Duration = Duration::from_secs(60);
 
 /// One experiment as the page's cards show it.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +40,9 @@ pub struct Summary {
     pub status: RunState,
     /// Error text.
     pub error: Option<String>,
+    /// For a run in Error: the last exception line in the end of its log (the last line of a
+    /// Python traceback, a Rust panic, ...), if there is one.
+    pub exception: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
     /// Description.
@@ -68,6 +76,8 @@ struct Stamp {
     status: Option<(SystemTime, u64)>,
     config: Option<(SystemTime, u64)>,
     table: Option<(SystemTime, u64)>,
+    /// The run's log, watched only for [`LOG_SETTLE`] after a run ended in Error.
+    log: Option<(SystemTime, u64)>,
 }
 
 /// What requests read: every summary already serialized, numbered by the version it changed in.
@@ -254,6 +264,7 @@ impl Scanner {
             status,
             config,
             table: table_stamp(path, known.and_then(|(_, s)| s.run_id.as_deref())),
+            log: settling_log_stamp(path, known.map(|(_, s)| s), status),
         };
         let running = known.is_some_and(|(_, s)| s.status == RunState::Running);
         if known.is_some_and(|(old, _)| *old == stamp) && !running {
@@ -266,6 +277,7 @@ impl Scanner {
         // like.
         let stamp = Stamp {
             table: table_stamp(path, summary.run_id.as_deref()),
+            log: settling_log_stamp(path, Some(&summary), stamp.status),
             ..stamp
         };
         let same = known.is_some_and(|(_, old)| same_card(old, &summary));
@@ -322,11 +334,29 @@ fn table_stamp(path: &Path, run: Option<&str>) -> Option<(SystemTime, u64)> {
     run.and_then(|run| stamp_of(&path.join("metrics").join(format!("{run}.csv"))))
 }
 
+/// The stamp of the current run's log while the run has just ended in Error (see
+/// [`LOG_SETTLE`]); `None` otherwise, so the scan of a quiet directory stays three `stat`s.
+fn settling_log_stamp(
+    path: &Path,
+    summary: Option<&Summary>,
+    status: Option<(SystemTime, u64)>,
+) -> Option<(SystemTime, u64)> {
+    let summary = summary.filter(|s| s.status == RunState::Error)?;
+    let run = summary.run_id.as_deref()?;
+    let (ended, _) = status?;
+    // A clock set back makes the age an error: still settling.
+    if ended.elapsed().is_ok_and(|age| age > LOG_SETTLE) {
+        return None;
+    }
+    stamp_of(&path.join("logs").join(format!("{run}.log")))
+}
+
 /// Whether two summaries would draw the same card (elapsed time ticks client-side).
 fn same_card(a: &Summary, b: &Summary) -> bool {
     a.status == b.status
         && a.run_id == b.run_id
         && a.error == b.error
+        && a.exception == b.exception
         && a.latest == b.latest
         && a.pid == b.pid
         && a.finished_at == b.finished_at
@@ -363,6 +393,11 @@ pub(crate) fn summarize(root: &Path, id: &str, path: &Path) -> Option<Summary> {
         .and_then(|run| latest_row(root, &dir, run))
         .unwrap_or_default();
     let elapsed_s = elapsed(&status, state);
+    let exception = run_id
+        .as_deref()
+        .filter(|_| state == RunState::Error)
+        .and_then(|run| confine::inside(root, &dir.logs_dir().join(format!("{run}.log"))))
+        .and_then(|log| exception::in_log(&log));
     let gpus = if status.gpus.is_empty() {
         config.gpu_ids.clone()
     } else {
@@ -380,6 +415,7 @@ pub(crate) fn summarize(root: &Path, id: &str, path: &Path) -> Option<Summary> {
         run_id,
         status: state,
         error,
+        exception,
         tags: config.tags,
         description: config.description,
         gpus,

@@ -4,13 +4,15 @@
 //! `http` holds the connections (limits, deadlines, a bounded number of them, panics answered
 //! 500) and answers with a `reply`; `routes` decodes the `target` and dispatches; `access`
 //! checks who is asking (Host, Origin, token); `api` answers the endpoints of `API.md`;
-//! `index` keeps the listing ready; `tail` reads the ends of large files; `confine` keeps every
-//! read inside the served directory; `assets` embeds the page and its modules in the binary.
+//! `index` keeps the listing ready (with `exception`, the last exception line in a failed run's
+//! log); `tail` reads the ends of large files; `confine` keeps every read inside the served
+//! directory; `assets` embeds the page and its modules in the binary.
 
 mod access;
 mod api;
 mod assets;
 mod confine;
+mod exception;
 mod http;
 mod index;
 mod reply;

@@ -164,6 +164,7 @@ function buildCard(s) {
     s.description ? h('p', { class: 'card-desc', title: s.description }, s.description) : null,
     cardMetrics(s),
     s.status === 'Error' && s.error ? h('div', { class: 'card-error', title: s.error }, s.error) : null,
+    s.status === 'Error' && s.exception ? h('div', { class: 'card-exception', title: s.exception }, s.exception) : null,
     h('div', { class: 'card-foot' },
       elapsed,
       s.gpus && s.gpus.length ? h('span', { class: 'gpus', title: 'GPUs' }, `GPU ${s.gpus.join(',')}`) : null,

@@ -1,5 +1,6 @@
-/* The drawer's Overview tab: the experiment's facts, its runs (the history in status.json plus
- * the current run, each with its log), and config.json and status.json as they are. */
+/* The drawer's Overview tab: the experiment's facts (with, for a failed run, the last exception
+ * line of its log), its runs (the history in status.json plus the current run, each with its
+ * log), and its metadata: config.json and status.json as they are. */
 
 import { h, fmtDuration, fmtTime, parseTime, runNum } from './util.js';
 import { S, elapsedOf } from './state.js';
@@ -23,7 +24,11 @@ export class OverviewPane {
     this.el.replaceChildren(
       h('div', { class: 'section' }, h('dl', { class: 'kv' }, facts(s, d.config || {}, d.status || {}))),
       h('div', { class: 'section' }, h('h3', null, `Runs (${runs.length})`), this.runTable(runs, d)),
-      h('div', { class: 'section' },
+      // The seed kept this in one metadata.json; expman splits what was asked (config.json)
+      // from what happened (status.json). The heading keeps the seed's name for it.
+      h('div', { class: 'section', dataset: { section: 'metadata' } },
+        h('div', { class: 'section-head' }, h('h3', null, 'Metadata'),
+          h('span', { class: 'note' }, 'config.json: what was asked · status.json: what happened')),
         h('details', { open: wasOpen('config'), dataset: { name: 'config' } }, h('summary', null, 'config.json'), jsonView(d.config)),
         h('details', { open: wasOpen('status'), dataset: { name: 'status' } }, h('summary', null, 'status.json'), jsonView(d.status))));
   }
@@ -67,6 +72,7 @@ function facts(s, cfg, st) {
     kv.push(h('dt', null, k), h('dd', { class: cls || null }, v));
   };
   row('Status', h('span', null, h('span', { class: `pill s-${s.status}` }, s.status), s.error ? `  ${s.error}` : ''));
+  row('Exception', s.status === 'Error' ? s.exception : null, 'mono exception');
   row('Directory', `${S.baseDir ? S.baseDir.replace(/\/$/, '') + '/' : ''}${s.id}`, 'mono');
   row('Command', cfg.command, 'mono');
   row('Current run', s.run_id, 'mono');
