@@ -196,6 +196,20 @@ export class MetricsPane {
     this.blocks.clear();
   }
 
+  /** Whether the compare picker is open. */
+  get pickerOpen() {
+    return Boolean(this.compare.picker);
+  }
+
+  closePicker() {
+    this.compare.closePicker();
+  }
+
+  /** Lists the experiments in the open picker again (a poll changed them). */
+  refreshPicker() {
+    this.compare.renderPicker();
+  }
+
   /** The drawer moves on to another experiment or closes. */
   teardown() {
     this.closed = true;

@@ -140,7 +140,7 @@ function showTab(t) {
   if (!D.els) return;
   for (const b of D.els.tabs.children) b.classList.toggle('on', b.dataset.tab === t);
   for (const [name, pane] of Object.entries(D.els.panes)) pane.hidden = name !== t;
-  D.panes.metrics.compare.closePicker();
+  D.panes.metrics.closePicker();
   D.panes.logs.setActive(t === 'logs');
   if (D.detail) renderPane();
   if (t === 'metrics') requestAnimationFrame(() => D.panes && D.panes.metrics.resize());
@@ -193,7 +193,7 @@ export function onChanges(changed, removed) {
     renderHead();
     reload();
   }
-  D.panes.metrics.compare.renderPicker();
+  D.panes.metrics.refreshPicker();
 }
 
 /** Updates the running clock on the Overview tab (every second). */
@@ -203,8 +203,8 @@ export function tick() {
 }
 
 /** Whether the compare picker is open (Escape and outside clicks close it first). */
-export const pickerOpen = () => Boolean(D.panes && D.panes.metrics.compare.picker);
+export const pickerOpen = () => Boolean(D.panes && D.panes.metrics.pickerOpen);
 
 export function closePicker() {
-  if (D.panes) D.panes.metrics.compare.closePicker();
+  if (D.panes) D.panes.metrics.closePicker();
 }
