@@ -1,7 +1,6 @@
 //! The JSON endpoints of `API.md`, one function each, over the served directory `root`
-//! (canonical). Every name from the request reaches the disk only through
-//! [`confined`](super::confine::confined). A handler's `Err` is an answer too (a 4xx/5xx JSON
-//! error), so they compose with `?`.
+//! (canonical). Every name from the request reaches the disk only through [`confined`]. A
+//! handler's `Err` is an answer too (a 4xx/5xx JSON error), so they compose with `?`.
 
 use std::path::{Path, PathBuf};
 
