@@ -492,3 +492,130 @@ fn malformed_requests_get_a_4xx_and_the_server_keeps_serving() {
     assert_eq!(get(addr, "/api/experiments").status, 200);
     server.stop();
 }
+
+/// A job that fails the way a Python user's training script does: an uncaught exception.
+const RAISES: &str = "import sys\n\
+print('epoch 1: loss=0.31', flush=True)\n\
+lr = 0.5\n\
+raise ValueError(f'learning rate {lr} diverged')\n";
+
+#[test]
+fn a_failed_run_shows_the_last_exception_line_of_its_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("train.py");
+    std::fs::write(&script, RAISES).unwrap();
+    let config = format!(
+        "[scheduler]\nbase_dir = \"experiments\"\n\n\
+         [[experiments]]\nname = \"diverges\"\ncommand = \"python3 {}\"\n\n\
+         [[experiments]]\nname = \"trains\"\ncommand = \"echo fine\"\n",
+        script.display()
+    );
+    let base = scheduled_run(tmp.path(), &config);
+    let server = serve(&base);
+    let addr = server.addr();
+
+    let listing = get(addr, "/api/experiments").json();
+    let card = |name: &str| {
+        listing["experiments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {listing}"))
+    };
+    let diverges = card("diverges");
+    assert_eq!(diverges["status"], "Error", "{diverges}");
+    assert_eq!(diverges["error"], "exited with code 1");
+    assert_eq!(
+        diverges["exception"], "ValueError: learning rate 0.5 diverged",
+        "{diverges}"
+    );
+    // A finished run has none, and the details carry the same summary.
+    assert_eq!(card("trains")["exception"], Json::Null);
+    let id = diverges["id"].as_str().unwrap();
+    let details = get(addr, &format!("/api/experiments/{id}")).json();
+    assert_eq!(
+        details["summary"]["exception"],
+        "ValueError: learning rate 0.5 diverged"
+    );
+    server.stop();
+}
+
+/// `EXP run` in the background, interrupted (it then terminates its jobs) when dropped.
+struct Scheduler(Child);
+
+impl Scheduler {
+    fn start(dir: &Path, config: &str) -> Scheduler {
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        let child = Command::new(EXP)
+            .args(["run", "--config"])
+            .arg(dir.join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start EXP run");
+        Scheduler(child)
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGINT) };
+        let _ = self.0.wait();
+    }
+}
+
+/// The state in `status.json` of the experiment named `name` under `base`, once it exists.
+fn state_of(base: &Path, name: &str) -> Option<Json> {
+    let dir = std::fs::read_dir(base).ok()?.flatten().find(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .starts_with(&format!("{name}_"))
+    })?;
+    serde_json::from_slice(&std::fs::read(dir.path().join("status.json")).ok()?).ok()
+}
+
+#[test]
+fn a_rerun_queued_by_a_running_scheduler_says_queued() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One slot: once `fails` has failed, `holds_the_slot` runs for a minute, so a rerun of
+    // `fails` has to wait in the scheduler's queue.
+    let scheduler = Scheduler::start(
+        tmp.path(),
+        "[scheduler]\nbase_dir = \"experiments\"\nmax_concurrent = 1\n\n\
+         [[experiments]]\nname = \"fails\"\npriority = 10\ncommand = \"echo about to fail; exit 3\"\n\n\
+         [[experiments]]\nname = \"holds_the_slot\"\ncommand = \"exec sleep 60\"\n",
+    );
+    let base = tmp.path().join("experiments");
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            state_of(&base, "fails").is_some_and(|s| s["status"] == "Error")
+                && state_of(&base, "holds_the_slot").is_some_and(|s| s["status"] == "Running")
+        }),
+        "the scheduler ran `fails` and then `holds_the_slot`"
+    );
+    let server = serve(&base);
+    let addr = server.addr();
+    let token = page_token(addr);
+    let fails = experiment_id(&get(addr, "/api/experiments").json(), "fails");
+
+    let retry = post(
+        addr,
+        &format!("/api/experiments/{fails}/actions/retry"),
+        Some(&token),
+    )
+    .json();
+    assert_eq!(retry["ok"], true, "{retry}");
+    assert_eq!(retry["run_id"], "run_0002", "{retry}");
+    assert_eq!(retry["status"], "Pending", "{retry}");
+    let message = retry["message"].as_str().unwrap();
+    assert!(
+        message.contains("run_0002 queued") && !message.contains("started"),
+        "{message}"
+    );
+    assert_eq!(state_of(&base, "fails").unwrap()["status"], "Pending");
+    server.stop();
+    drop(scheduler);
+}

@@ -1,9 +1,12 @@
 //! Keeping every read inside the served directory: a path is used only when, with every
 //! symlink resolved, it still lies under the (canonical) root. The listing, the details, the
 //! tables, the series and the logs all go through here, so a symlinked experiment directory, a
-//! symlinked `status.json` or a symlinked table that leads elsewhere is never read.
+//! symlinked `status.json` or a symlinked table that leads elsewhere is never read. Names taken
+//! from a request go through [`confined`], which also refuses anything but plain names.
 
 use std::path::{Component, Path, PathBuf};
+
+use super::reply::Reply;
 
 /// Where a path leads.
 #[derive(Debug)]
@@ -56,6 +59,40 @@ pub(crate) fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
     match place(root, path) {
         Place::Inside(real) => Some(real),
         Place::Outside | Place::Missing => None,
+    }
+}
+
+/// Joins `parts` under `root` and checks that the result, with symlinks resolved, stays there.
+pub(crate) fn confined(root: &Path, parts: &[&str]) -> Result<PathBuf, Reply> {
+    let mut path = root.to_path_buf();
+    for part in parts {
+        let single = Path::new(part).components().count() == 1
+            && matches!(
+                Path::new(part).components().next(),
+                Some(Component::Normal(_))
+            );
+        if !single || part.starts_with('.') || part.contains('\0') {
+            return Err(Reply::error(
+                400,
+                format!("{part:?} is not a plain name inside the experiments directory"),
+            ));
+        }
+        path.push(part);
+    }
+    // `root` is canonical (Server::start resolved it).
+    match place(root, &path) {
+        Place::Inside(real) => Ok(real),
+        Place::Outside => Err(Reply::error(
+            403,
+            format!(
+                "{} leads outside the experiments directory (a symlink); it is not served",
+                parts.join("/")
+            ),
+        )),
+        Place::Missing => Err(Reply::error(
+            404,
+            format!("{} does not exist", parts.join("/")),
+        )),
     }
 }
 

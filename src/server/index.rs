@@ -3,7 +3,7 @@
 //! only what changed since their last poll, and kept pre-serialized so a request is a copy.
 //! This is what keeps 10,000 experiments responsive.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::confine;
+use super::exception;
 use super::tail::table_tail;
 use crate::metrics::Value;
 use crate::store::{Config, ExperimentDir, RunState, Status};
@@ -21,6 +22,10 @@ use crate::store::{Config, ExperimentDir, RunState, Status};
 const REMOVALS_KEPT: usize = 10_000;
 /// How often the refresher rescans when nobody pokes it.
 const RESCAN_EVERY: Duration = Duration::from_secs(1);
+/// How long after a run ended in Error its log is still watched for the exception line: a
+/// process that copies its own output to its log (the Python binding's capture) may write the
+/// traceback's last lines after it recorded its end. Past this, a log is not even stat'ed.
+const LOG_SETTLE: Duration = Duration::from_secs(60);
 
 /// One experiment as the page's cards show it.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +40,9 @@ pub struct Summary {
     pub status: RunState,
     /// Error text.
     pub error: Option<String>,
+    /// For a run in Error: the last exception line in the end of its log (the last line of a
+    /// Python traceback, a Rust panic, ...), if there is one.
+    pub exception: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
     /// Description.
@@ -68,6 +76,8 @@ struct Stamp {
     status: Option<(SystemTime, u64)>,
     config: Option<(SystemTime, u64)>,
     table: Option<(SystemTime, u64)>,
+    /// The run's log, watched only for [`LOG_SETTLE`] after a run ended in Error.
+    log: Option<(SystemTime, u64)>,
 }
 
 /// What requests read: every summary already serialized, numbered by the version it changed in.
@@ -140,7 +150,7 @@ impl Index {
     /// Scans the served directory once and publishes what changed.
     pub fn scan(&self, scanner: &mut Scanner) {
         let mut changed: Vec<Summary> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         if let Ok(dir) = std::fs::read_dir(&self.base) {
             for entry in dir.flatten() {
                 let Some(id) = entry.file_name().to_str().map(str::to_string) else {
@@ -149,79 +159,17 @@ impl Index {
                 if id.starts_with('.') {
                     continue;
                 }
-                let path = entry.path();
-                let status = stamp_of(&path.join("status.json"));
-                let config = stamp_of(&path.join("config.json"));
-                if status.is_none() && config.is_none() {
-                    continue;
+                match scanner.visit(&self.base, &id, &entry.path()) {
+                    Visit::Listed => {}
+                    Visit::Changed(summary) => changed.push(*summary),
+                    Visit::NotListed => continue,
                 }
-                let known = scanner.known.get(&id);
-                let table = known
-                    .and_then(|(_, s)| s.run_id.as_ref())
-                    .and_then(|run| stamp_of(&path.join("metrics").join(format!("{run}.csv"))));
-                let stamp = Stamp {
-                    status,
-                    config,
-                    table,
-                };
-                let running = known.is_some_and(|(_, s)| s.status == RunState::Running);
-                if known.is_some_and(|(old, _)| *old == stamp) && !running {
-                    seen.insert(id);
-                    continue;
-                }
-                // Not an experiment (any more), or a symlink leading outside: not listed, and
-                // removed from the listing if it was.
-                let Some(summary) = summarize(&self.base, &id, &path) else {
-                    continue;
-                };
-                seen.insert(id.clone());
-                // Record the table stamp of the run now current, so the next scan compares
-                // like with like.
-                let stamp = Stamp {
-                    status: stamp.status,
-                    config: stamp.config,
-                    table: summary
-                        .run_id
-                        .as_ref()
-                        .and_then(|run| stamp_of(&path.join("metrics").join(format!("{run}.csv")))),
-                };
-                let same = known.is_some_and(|(_, old)| same_card(old, &summary));
-                scanner.known.insert(id, (stamp, summary.clone()));
-                if !same {
-                    changed.push(summary);
-                }
+                seen.insert(id);
             }
         }
-        let gone: Vec<String> = scanner
-            .known
-            .keys()
-            .filter(|id| !seen.contains(*id))
-            .cloned()
-            .collect();
-        for id in &gone {
-            scanner.known.remove(id);
-        }
+        let gone = scanner.forget_unseen(&seen);
         let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
-        for summary in changed {
-            published.version += 1;
-            let entry = Published1 {
-                json: serde_json::to_vec(&summary).unwrap_or_default(),
-                created_at: summary.created_at.clone(),
-                changed_at: published.version,
-            };
-            published.entries.insert(summary.id, entry);
-        }
-        for id in gone {
-            published.entries.remove(&id);
-            published.version += 1;
-            let version = published.version;
-            published.removals.push((version, id));
-        }
-        if published.removals.len() > REMOVALS_KEPT {
-            let excess = published.removals.len() - REMOVALS_KEPT;
-            published.removals.drain(..excess);
-        }
-        published.scanned = true;
+        published.publish(changed, gone);
         self.scanned.notify_all();
     }
 
@@ -291,11 +239,124 @@ impl Index {
     }
 }
 
+/// What a scan found in one directory.
+enum Visit {
+    /// Listed, and drawn as before.
+    Listed,
+    /// Listed, with a summary that draws another card than before (or a first one).
+    Changed(Box<Summary>),
+    /// Not an experiment (any more), or a symlink leading outside: not listed, and removed
+    /// from the listing if it was.
+    NotListed,
+}
+
+impl Scanner {
+    /// Looks at the directory `id` at `path` inside `base`, summarizing it again only when one
+    /// of its files changed (or while it runs: its clock and liveness change without a write).
+    fn visit(&mut self, base: &Path, id: &str, path: &Path) -> Visit {
+        let status = stamp_of(&path.join("status.json"));
+        let config = stamp_of(&path.join("config.json"));
+        if status.is_none() && config.is_none() {
+            return Visit::NotListed;
+        }
+        let known = self.known.get(id);
+        let stamp = Stamp {
+            status,
+            config,
+            table: table_stamp(path, known.and_then(|(_, s)| s.run_id.as_deref())),
+            log: settling_log_stamp(path, known.map(|(_, s)| s), status),
+        };
+        let running = known.is_some_and(|(_, s)| s.status == RunState::Running);
+        if known.is_some_and(|(old, _)| *old == stamp) && !running {
+            return Visit::Listed;
+        }
+        let Some(summary) = summarize(base, id, path) else {
+            return Visit::NotListed;
+        };
+        // Record the table stamp of the run now current, so the next scan compares like with
+        // like.
+        let stamp = Stamp {
+            table: table_stamp(path, summary.run_id.as_deref()),
+            log: settling_log_stamp(path, Some(&summary), stamp.status),
+            ..stamp
+        };
+        let same = known.is_some_and(|(_, old)| same_card(old, &summary));
+        self.known.insert(id.to_string(), (stamp, summary.clone()));
+        if same {
+            Visit::Listed
+        } else {
+            Visit::Changed(Box::new(summary))
+        }
+    }
+
+    /// Forgets every directory not `seen` in this scan; returns their ids.
+    fn forget_unseen(&mut self, seen: &HashSet<String>) -> Vec<String> {
+        let gone: Vec<String> = self
+            .known
+            .keys()
+            .filter(|id| !seen.contains(*id))
+            .cloned()
+            .collect();
+        for id in &gone {
+            self.known.remove(id);
+        }
+        gone
+    }
+}
+
+impl Published {
+    /// Publishes a scan: each changed summary and each removal takes the next version.
+    fn publish(&mut self, changed: Vec<Summary>, gone: Vec<String>) {
+        for summary in changed {
+            self.version += 1;
+            let entry = Published1 {
+                json: serde_json::to_vec(&summary).unwrap_or_default(),
+                created_at: summary.created_at.clone(),
+                changed_at: self.version,
+            };
+            self.entries.insert(summary.id, entry);
+        }
+        for id in gone {
+            self.entries.remove(&id);
+            self.version += 1;
+            self.removals.push((self.version, id));
+        }
+        if self.removals.len() > REMOVALS_KEPT {
+            let excess = self.removals.len() - REMOVALS_KEPT;
+            self.removals.drain(..excess);
+        }
+        self.scanned = true;
+    }
+}
+
+/// The stamp of run `run`'s table in the experiment directory `path`.
+fn table_stamp(path: &Path, run: Option<&str>) -> Option<(SystemTime, u64)> {
+    run.and_then(|run| stamp_of(&path.join("metrics").join(format!("{run}.csv"))))
+}
+
+/// The stamp of the current run's log while the run has just ended in Error (see
+/// [`LOG_SETTLE`]); `None` otherwise, so the scan of a quiet directory stays three `stat`s.
+fn settling_log_stamp(
+    path: &Path,
+    summary: Option<&Summary>,
+    status: Option<(SystemTime, u64)>,
+) -> Option<(SystemTime, u64)> {
+    let summary = summary.filter(|s| s.status == RunState::Error)?;
+    let run = summary.run_id.as_deref()?;
+    let (ended, _) = status?;
+    // A clock set back makes the age an error: still settling.
+    if ended.elapsed().is_ok_and(|age| age > LOG_SETTLE) {
+        return None;
+    }
+    stamp_of(&path.join("logs").join(format!("{run}.log")))
+}
+
 /// Whether two summaries would draw the same card (elapsed time ticks client-side).
 fn same_card(a: &Summary, b: &Summary) -> bool {
     a.status == b.status
         && a.run_id == b.run_id
         && a.error == b.error
+        && a.exception == b.exception
         && a.latest == b.latest
         && a.pid == b.pid
         && a.finished_at == b.finished_at
@@ -316,23 +377,10 @@ fn stamp_of(path: &Path) -> Option<(SystemTime, u64)> {
 pub(crate) fn summarize(root: &Path, id: &str, path: &Path) -> Option<Summary> {
     let real = confine::inside(root, path)?;
     let dir = ExperimentDir::open(&real).ok()?;
-    let mut problems: Vec<String> = Vec::new();
-    let config = match state_file(root, &dir.config_path()) {
-        Ok(()) => Config::load(&dir).map_err(|e| e.to_string()),
-        Err(why) => Err(why),
-    }
-    .unwrap_or_else(|why| {
-        problems.push(format!("config.json is unreadable: {why}"));
-        Config::default()
-    });
-    let status = match state_file(root, &dir.status_path()) {
-        Ok(()) => Status::load(&dir).map_err(|e| e.to_string()),
-        Err(why) => Err(why),
-    }
-    .map_err(|why| problems.push(format!("status.json is unreadable: {why}")))
-    .unwrap_or_default();
+    let (config, status, problems) = read_state(root, &dir);
     let (mut state, mut error) = status.effective();
     if !problems.is_empty() {
+        let mut problems = problems;
         if let Some(run_error) = error.take() {
             problems.push(run_error);
         }
@@ -341,31 +389,15 @@ pub(crate) fn summarize(root: &Path, id: &str, path: &Path) -> Option<Summary> {
     }
     let run_id = status.run_id.map(|r| r.to_string());
     let latest = run_id
-        .as_ref()
-        .and_then(|run| confine::inside(root, &dir.table_path(run)))
-        .and_then(|table| table_tail(&table, 1).ok())
-        .and_then(|tail| {
-            let row = tail.rows.into_iter().last()?;
-            let mut map = serde_json::Map::new();
-            for (column, value) in tail.columns.into_iter().zip(row).skip(2) {
-                if value != Value::Null {
-                    map.insert(column, value_json(&value));
-                }
-            }
-            Some(map)
-        })
+        .as_deref()
+        .and_then(|run| latest_row(root, &dir, run))
         .unwrap_or_default();
-    let parse = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-    };
-    let elapsed_s = match (parse(&status.started_at), parse(&status.finished_at)) {
-        (Some(start), Some(end)) => Some((end - start).as_seconds_f64()),
-        (Some(start), None) if state == RunState::Running => {
-            Some((chrono::Local::now().fixed_offset() - start).as_seconds_f64())
-        }
-        _ => None,
-    };
+    let elapsed_s = elapsed(&status, state);
+    let exception = run_id
+        .as_deref()
+        .filter(|_| state == RunState::Error)
+        .and_then(|run| confine::inside(root, &dir.logs_dir().join(format!("{run}.log"))))
+        .and_then(|log| exception::in_log(&log));
     let gpus = if status.gpus.is_empty() {
         config.gpu_ids.clone()
     } else {
@@ -383,6 +415,7 @@ pub(crate) fn summarize(root: &Path, id: &str, path: &Path) -> Option<Summary> {
         run_id,
         status: state,
         error,
+        exception,
         tags: config.tags,
         description: config.description,
         gpus,
@@ -395,6 +428,60 @@ pub(crate) fn summarize(root: &Path, id: &str, path: &Path) -> Option<Summary> {
         slurm_job_id: status.slurm_job_id,
         node: status.node,
     })
+}
+
+/// `config.json` and `status.json` of `dir`, with the reason for each that could not be read
+/// (defaults stand in for it).
+fn read_state(root: &Path, dir: &ExperimentDir) -> (Config, Status, Vec<String>) {
+    let mut problems: Vec<String> = Vec::new();
+    let config = match state_file(root, &dir.config_path()) {
+        Ok(()) => Config::load(dir).map_err(|e| e.to_string()),
+        Err(why) => Err(why),
+    }
+    .unwrap_or_else(|why| {
+        problems.push(format!("config.json is unreadable: {why}"));
+        Config::default()
+    });
+    let status = match state_file(root, &dir.status_path()) {
+        Ok(()) => Status::load(dir).map_err(|e| e.to_string()),
+        Err(why) => Err(why),
+    }
+    .map_err(|why| problems.push(format!("status.json is unreadable: {why}")))
+    .unwrap_or_default();
+    (config, status, problems)
+}
+
+/// The last row of run `run`'s table, without its timestamp, run id and empty cells.
+fn latest_row(
+    root: &Path,
+    dir: &ExperimentDir,
+    run: &str,
+) -> Option<serde_json::Map<String, Json>> {
+    let table = confine::inside(root, &dir.table_path(run))?;
+    let tail = table_tail(&table, 1).ok()?;
+    let row = tail.rows.into_iter().last()?;
+    let mut map = serde_json::Map::new();
+    for (column, value) in tail.columns.into_iter().zip(row).skip(2) {
+        if value != Value::Null {
+            map.insert(column, value_json(&value));
+        }
+    }
+    Some(map)
+}
+
+/// Run time in seconds: finished - started, or now - started while running.
+fn elapsed(status: &Status, state: RunState) -> Option<f64> {
+    let parse = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    match (parse(&status.started_at), parse(&status.finished_at)) {
+        (Some(start), Some(end)) => Some((end - start).as_seconds_f64()),
+        (Some(start), None) if state == RunState::Running => {
+            Some((chrono::Local::now().fixed_offset() - start).as_seconds_f64())
+        }
+        _ => None,
+    }
 }
 
 /// Whether the state file at `path` may be read: it is missing (the loader says what that

@@ -2,17 +2,23 @@
 //! process through [`Server::start`] (and the C ABI's `expman_server_start`).
 //!
 //! `http` holds the connections (limits, deadlines, a bounded number of them, panics answered
-//! 500); `routes` checks who is asking (Host, Origin, token) and answers the endpoints of
-//! `API.md`; `index` keeps the listing ready; `tail` reads the ends of large files; `confine`
-//! keeps every read inside the served directory. The page and its assets are embedded in the
-//! binary.
+//! 500) and answers with a `reply`; `routes` decodes the `target` and dispatches; `access`
+//! checks who is asking (Host, Origin, token); `api` answers the endpoints of `API.md`;
+//! `index` keeps the listing ready (with `exception`, the last exception line in a failed run's
+//! log); `tail` reads the ends of large files; `confine` keeps every read inside the served
+//! directory; `assets` embeds the page and its modules in the binary.
 
+mod access;
+mod api;
 mod assets;
 mod confine;
+mod exception;
 mod http;
 mod index;
+mod reply;
 mod routes;
 pub mod tail;
+mod target;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -23,6 +29,7 @@ use std::thread::JoinHandle;
 pub use index::{Index, Scanner, Summary};
 
 use crate::error::{Error, IoContext, Result};
+use access::Access;
 use routes::State;
 
 /// The port the seed's UI used.
@@ -92,7 +99,7 @@ impl Server {
         let allowed_hosts = options
             .allowed_hosts
             .iter()
-            .map(|name| routes::host_name(name))
+            .map(|name| access::host_name(name))
             .collect::<Result<Vec<String>>>()?;
         let listener = bind(options)?;
         let addr = listener.local_addr().at("read the address of", &root)?;
@@ -112,10 +119,12 @@ impl Server {
         let state = Arc::new(State {
             index: Arc::clone(&index),
             root,
-            token,
-            token_required,
-            bound: addr.ip(),
-            allowed_hosts,
+            access: Access {
+                token,
+                token_required,
+                bound: addr.ip(),
+                allowed_hosts,
+            },
         });
         let stopping = Arc::new(AtomicBool::new(false));
         let refresher = {

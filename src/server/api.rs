@@ -1,0 +1,210 @@
+//! The JSON endpoints of `API.md`, one function each, over the served directory `root`
+//! (canonical). Every name from the request reaches the disk only through [`confined`]. A
+//! handler's `Err` is an answer too (a 4xx/5xx JSON error), so they compose with `?`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value as Json, json};
+
+use super::confine::{confined, inside};
+use super::index::{Index, summarize, value_json};
+use super::reply::Reply;
+use super::tail::{log_chunk, series, table_tail};
+use super::target::Query;
+use crate::metrics::ColumnType;
+use crate::scheduler::{Action, SchedulerDir};
+use crate::store::{ExperimentDir, RunState, validate_name};
+
+/// What a handler answers: the reply, or the refusal.
+pub(crate) type Answer = Result<Reply, Reply>;
+
+/// `GET /api/experiments?since=`: the listing, whole or since a version.
+pub(crate) fn listing(root: &Path, index: &Index, query: &Query) -> Answer {
+    let since = query.number::<u64>("since", "a version number")?;
+    let running = SchedulerDir::new(root).scheduler_running().unwrap_or(false);
+    let base = root.display().to_string();
+    Ok(Reply::ok(
+        index.listing(since, &base, running),
+        "application/json",
+    ))
+}
+
+/// `GET /api/experiments/<id>`: summary, state files, runs, tables and logs.
+pub(crate) fn details(root: &Path, id: &str) -> Answer {
+    let dir = experiment_dir(root, id)?;
+    let summary = summarize(root, id, dir.path())
+        .ok_or_else(|| Reply::error(404, format!("{id:?} is not an experiment directory")))?;
+    let tables: Vec<Json> = dir
+        .tables()
+        .map_err(|e| Reply::from_error(&e))?
+        .into_iter()
+        .filter_map(|t| {
+            let size = size_inside(root, &dir.table_path(&t))?;
+            Some(json!({ "name": t, "size": size }))
+        })
+        .collect();
+    let runs: Vec<String> = dir
+        .runs()
+        .map_err(|e| Reply::from_error(&e))?
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    Ok(Reply::json(
+        200,
+        &json!({
+            "summary": summary,
+            "config": state_json(root, &dir.config_path()),
+            "status": state_json(root, &dir.status_path()),
+            "runs": runs,
+            "tables": tables,
+            "logs": log_files(root, &dir.logs_dir()),
+        }),
+    ))
+}
+
+/// `GET /api/experiments/<id>/tables/<table>?tail=`: the last rows, typed.
+pub(crate) fn table(root: &Path, id: &str, table: &str, query: &Query) -> Answer {
+    let tail = query
+        .number::<usize>("tail", "a row count")?
+        .unwrap_or(100)
+        .min(10_000);
+    let path = table_file(root, id, table)?;
+    let tail = table_tail(&path, tail).map_err(|e| Reply::from_error(&e))?;
+    let types: Vec<&str> = tail.types.iter().map(|t| type_name(*t)).collect();
+    let rows: Vec<Vec<Json>> = tail
+        .rows
+        .iter()
+        .map(|row| row.iter().map(value_json).collect())
+        .collect();
+    Ok(Reply::json(
+        200,
+        &json!({ "columns": tail.columns, "types": types, "rows": rows }),
+    ))
+}
+
+/// `GET /api/experiments/<id>/tables/<table>/series?max_points=`: numeric columns to chart.
+pub(crate) fn table_series(root: &Path, id: &str, table: &str, query: &Query) -> Answer {
+    let max_points = query
+        .number::<usize>("max_points", "a number")?
+        .unwrap_or(2000)
+        .clamp(2, 100_000);
+    let path = table_file(root, id, table)?;
+    let body = series(&path, max_points).map_err(|e| Reply::from_error(&e))?;
+    Ok(Reply::json(200, &body))
+}
+
+/// `GET /api/experiments/<id>/logs/<file>?offset=&max=`: a log's tail, or bytes from an offset.
+pub(crate) fn log(root: &Path, id: &str, file: &str, query: &Query) -> Answer {
+    let offset = query.number::<u64>("offset", "a byte offset")?;
+    let max = query
+        .number::<u64>("max", "a byte count")?
+        .unwrap_or(65536)
+        .clamp(1, 8 << 20);
+    let path = log_file(root, id, file)?;
+    let chunk = log_chunk(&path, offset, max).map_err(|e| Reply::from_error(&e))?;
+    Ok(Reply::json(200, &chunk))
+}
+
+/// `POST /api/experiments/<id>/actions/<action>`: retry, terminate or delete, through the
+/// scheduler's control path; the index rescans at once so the next poll shows the change.
+pub(crate) fn action(root: &Path, index: &Index, id: &str, action: &str) -> Answer {
+    let action = match action {
+        "retry" => Action::Retry,
+        "terminate" => Action::Terminate,
+        "delete" => Action::Delete,
+        other => return Err(Reply::error(404, format!("no action {other:?}"))),
+    };
+    let dir = experiment_dir(root, id)?;
+    let result = crate::scheduler::perform(dir.path(), action);
+    index.poke();
+    let message = result.map_err(|e| Reply::from_error(&e))?;
+    if action != Action::Retry {
+        return Ok(Reply::json(200, &json!({ "ok": true, "message": message })));
+    }
+    // What the retry did, read back: a scheduler holding the directory queues the new run
+    // (Pending until it has a free slot), while without one it starts at once.
+    let after = summarize(root, id, dir.path());
+    let status = after.as_ref().map(|s| s.status);
+    let run_id = after.and_then(|s| s.run_id);
+    let queued = status == Some(RunState::Pending)
+        && SchedulerDir::new(root).scheduler_running().unwrap_or(false);
+    let message = match (&run_id, queued) {
+        (Some(run), true) => format!(
+            "{id}: {run} queued; the scheduler running on this directory starts it when a \
+             slot is free"
+        ),
+        _ => message,
+    };
+    Ok(Reply::json(
+        200,
+        &json!({ "ok": true, "message": message, "run_id": run_id, "status": status }),
+    ))
+}
+
+fn type_name(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Null => "null",
+        ColumnType::Bool => "bool",
+        ColumnType::Int => "int",
+        ColumnType::Float => "float",
+        ColumnType::Str => "str",
+    }
+}
+
+/// A state file as it is: null when missing, unreadable or outside (the summary says which
+/// and why).
+fn state_json(root: &Path, path: &Path) -> Json {
+    inside(root, path)
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
+        .unwrap_or(Json::Null)
+}
+
+/// The size of the file at `path`, if it resolves inside `root` (files elsewhere are not
+/// listed).
+fn size_inside(root: &Path, path: &Path) -> Option<u64> {
+    inside(root, path)
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+}
+
+/// The `.log` files of `logs`, by name, with their sizes.
+fn log_files(root: &Path, logs: &Path) -> Vec<Json> {
+    let mut list: Vec<(String, u64)> = std::fs::read_dir(logs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            if !name.ends_with(".log") || name.starts_with('.') {
+                return None;
+            }
+            Some((name, size_inside(root, &e.path())?))
+        })
+        .collect();
+    list.sort();
+    list.into_iter()
+        .map(|(name, size)| json!({ "name": name, "size": size }))
+        .collect()
+}
+
+/// The experiment directory `id` inside the served directory, refusing anything that could
+/// point elsewhere: more than one component, `..`, hidden names, and symlinks leading outside.
+fn experiment_dir(root: &Path, id: &str) -> Result<ExperimentDir, Reply> {
+    let path = confined(root, &[id])?;
+    ExperimentDir::open(path).map_err(|e| Reply::from_error(&e))
+}
+
+fn table_file(root: &Path, id: &str, table: &str) -> Result<PathBuf, Reply> {
+    validate_name("table name", table).map_err(|e| Reply::from_error(&e))?;
+    experiment_dir(root, id)?;
+    confined(root, &[id, "metrics", &format!("{table}.csv")])
+}
+
+fn log_file(root: &Path, id: &str, file: &str) -> Result<PathBuf, Reply> {
+    experiment_dir(root, id)?;
+    if !file.ends_with(".log") {
+        return Err(Reply::error(400, "only .log files are served from logs/"));
+    }
+    confined(root, &[id, "logs", file])
+}
