@@ -1088,7 +1088,6 @@ fn core_errors_carry_their_code_and_message() {
             assert_eq!(expman_metrics_n_columns(m), 2);
             expman_metrics_free(m);
         }
-        m = ptr::null_mut();
         ok(expman_experiment_set_error(
             fixture.exp,
             c!("diverged: loss is NaN"),
