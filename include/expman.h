@@ -98,6 +98,22 @@
 #define EXPMAN_TYPE_STR 4
 
 /**
+ * `expman_experiment_set_sync()` mode: write-through, the default (a saved row survives a
+ * killed process, not a power cut).
+ */
+#define EXPMAN_SYNC_WRITE_THROUGH 0
+
+/**
+ * `expman_experiment_set_sync()` mode: fsync every row.
+ */
+#define EXPMAN_SYNC_EVERY_ROW 1
+
+/**
+ * `expman_experiment_set_sync()` mode: fsync at most every `interval_ms` milliseconds.
+ */
+#define EXPMAN_SYNC_INTERVAL 2
+
+/**
  * `expman_experiment_state()`: queued, not started.
  */
 #define EXPMAN_STATE_PENDING 0
@@ -291,6 +307,15 @@ uint32_t expman_features(void);
 const char *expman_last_error(void);
 
 /**
+ * Releases a string that expman handed over to the caller (expman_experiment_status_json()).
+ * NULL is a no-op.
+ *
+ * # Safety
+ * `s` is NULL or a string from expman that was not freed yet, not used again.
+ */
+void expman_string_free(char *s);
+
+/**
  * Creates an experiment directory `<base_dir>/<name>_<date>__<time>/` and its first run
  * (run_0001), marked Running in this process, and stores the new handle in `*out`.
  *
@@ -389,9 +414,11 @@ const char *expman_experiment_name(const struct expman_experiment *exp);
 
 /**
  * Sets how hard saving a row works to keep it through a power loss, for the run's table and
- * every named table. `mode` 0: write-through (the default; a saved row survives a killed
- * process, not a power cut); 1: fsync every row; 2: fsync at most every `interval_ms`
- * milliseconds. `interval_ms` is ignored unless `mode` is 2. Thread-safe.
+ * every named table. `mode` is one of the EXPMAN_SYNC_* constants: EXPMAN_SYNC_WRITE_THROUGH
+ * (0, the default; a saved row survives a killed process, not a power cut),
+ * EXPMAN_SYNC_EVERY_ROW (1: fsync every row) or EXPMAN_SYNC_INTERVAL (2: fsync at most every
+ * `interval_ms` milliseconds). `interval_ms` is ignored unless `mode` is
+ * EXPMAN_SYNC_INTERVAL. Thread-safe.
  *
  * # Safety
  * `exp` is NULL or a live experiment.
@@ -515,6 +542,19 @@ expman_status expman_experiment_attached(const struct expman_experiment *exp, bo
  * `exp` is NULL or a live experiment; `out` is NULL or writable.
  */
 expman_status expman_experiment_state(const struct expman_experiment *exp, int32_t *out);
+
+/**
+ * Stores in `*out` the experiment's `status.json` as the library reads it: a JSON object
+ * (UTF-8, NUL-terminated) with the current run's `status`, `run_id`, `pid`, `error`, ... and
+ * the earlier runs' `history`; a missing file reads as a Pending experiment. A file that is not
+ * what expman wrote fails with EXPMAN_ERR_CORRUPT naming it. Bindings read the status through
+ * this call, never the file themselves. The caller owns `*out` and releases it with
+ * expman_string_free(); `*out` is written only on success. Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment; `out` is NULL or writable.
+ */
+expman_status expman_experiment_status_json(const struct expman_experiment *exp, char **out);
 
 /**
  * Registers the field `name` (once; later calls return the same id) and stores its id in

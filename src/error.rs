@@ -2,7 +2,8 @@
 //!
 //! Every error names the path, field or value it is about and says what to do next, because the
 //! person reading it is usually a researcher looking at a failed training job, not at our code.
-//! Each [`ErrorKind`] maps to exactly one stable C status code (see [`ErrorKind::code`]).
+//! Each [`ErrorKind`] maps to exactly one stable C status code; that mapping belongs to the C
+//! ABI and lives in `ffi` (see `ffi::error_status`).
 
 use std::fmt;
 use std::io;
@@ -87,11 +88,6 @@ impl Error {
         *self.0
     }
 
-    /// The stable C status code of this error (see [`ErrorKind::code`]).
-    pub fn code(&self) -> i32 {
-        self.0.code()
-    }
-
     /// The underlying I/O error, if this is one.
     pub fn io_error(&self) -> Option<&io::Error> {
         match &*self.0 {
@@ -155,23 +151,6 @@ impl Error {
     /// The call needs a Cargo feature this build does not have.
     pub fn unsupported(feature: &'static str) -> Error {
         ErrorKind::Unsupported { feature }.into()
-    }
-}
-
-impl ErrorKind {
-    /// The stable C status code. Values are explicit and never reused; 0 is success and the
-    /// codes below 100 are shared with the C ABI's own argument errors (see `ffi`).
-    pub fn code(&self) -> i32 {
-        match self {
-            ErrorKind::Io { .. } => 10,
-            ErrorKind::InvalidName { .. } => 11,
-            ErrorKind::InvalidValue { .. } => 12,
-            ErrorKind::Corrupt { .. } => 13,
-            ErrorKind::NotFound { .. } => 14,
-            ErrorKind::InvalidState(_) => 15,
-            ErrorKind::Config { .. } => 16,
-            ErrorKind::Unsupported { .. } => 17,
-        }
     }
 }
 

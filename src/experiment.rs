@@ -453,15 +453,17 @@ impl Experiment {
         Ok(self.tables.get_mut(name).expect("inserted above"))
     }
 
-    /// Reads this run's metrics back.
+    /// Reads this run's metrics back. Before the first saved row (the file is created with it)
+    /// the table reads as empty: `timestamp` and `run_id`, no rows.
     pub fn load_metrics(&self) -> Result<Metrics> {
-        read_table(self.metrics.path())
+        read_or_empty(self.metrics.path())
     }
 
-    /// Reads a named table (or another run's table, `run_0002`) back.
+    /// Reads a named table (or another run's table, `run_0002`) back. A table never written
+    /// reads as empty, as in [`Experiment::load_metrics`].
     pub fn load_table(&self, name: &str) -> Result<Metrics> {
         validate_name("table name", name)?;
-        read_table(&self.dir.table_path(name))
+        read_or_empty(&self.dir.table_path(name))
     }
 
     /// The current `status.json`.
@@ -572,5 +574,20 @@ impl Experiment {
             .open(&path)
             .and_then(|mut f| f.write_all(line.as_bytes()))
             .at("append to", &path)
+    }
+}
+
+/// [`read_table`], except that a table whose file does not exist (no row was ever saved to it:
+/// writers create the file with the first row) reads as empty. The one rule every binding
+/// gets through the C ABI.
+fn read_or_empty(path: &Path) -> Result<Metrics> {
+    match read_table(path) {
+        Err(e)
+            if e.io_error()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            Ok(Metrics::empty())
+        }
+        result => result,
     }
 }

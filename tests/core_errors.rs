@@ -371,7 +371,7 @@ fn open_on_a_full_disk() {
     };
     match result {
         Ok(exp) => report(format!("ok {}", exp.run_id())),
-        Err(e) => report(format!("err {} {e}", e.code())),
+        Err(e) => report(format!("err {} {e}", expman::ffi::error_status(&e))),
     }
 }
 

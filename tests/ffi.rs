@@ -244,7 +244,7 @@ fn version_features_and_abi() {
 }
 
 #[test]
-fn status_codes_equal_the_core_error_codes() {
+fn each_error_kind_has_its_own_status_code() {
     let io = std::io::Error::other("x");
     let kinds = [
         (
@@ -302,7 +302,7 @@ fn status_codes_equal_the_core_error_codes() {
         ),
     ];
     for (kind, status) in kinds {
-        assert_eq!(kind.code(), status, "{kind:?}");
+        assert_eq!(kind_status(&kind), status, "{kind:?}");
     }
     // The ABI's own codes are below the core's and distinct.
     let own = [
@@ -1080,12 +1080,14 @@ fn core_errors_carry_their_code_and_message() {
             EXPMAN_ERR_INVALID_NAME,
             &["control"],
         );
-        // A run that saved no row has no table yet.
-        assert_fails(
-            expman_experiment_load_metrics(fixture.exp, ptr::null(), &mut m),
-            EXPMAN_ERR_IO,
-            &["run_0001.csv"],
-        );
+        // A run that saved no row has no file yet: its table, and a named table never
+        // written, read as empty (the core's rule, the same in every binding).
+        for table in [ptr::null(), c!("never_written")] {
+            ok(expman_experiment_load_metrics(fixture.exp, table, &mut m));
+            assert_eq!(expman_metrics_n_rows(m), 0);
+            assert_eq!(expman_metrics_n_columns(m), 2);
+            expman_metrics_free(m);
+        }
         ok(expman_experiment_set_error(
             fixture.exp,
             c!("diverged: loss is NaN"),
@@ -1150,5 +1152,45 @@ fn threads_share_one_experiment() {
             .collect();
         let expected: Vec<f64> = (0..ROWS).map(|s| s as f64).collect();
         assert_eq!(mine, expected, "thread {t}'s rows, whole and in order");
+    }
+}
+
+#[test]
+fn status_json_is_read_by_the_library_and_sync_modes_are_named() {
+    let fixture = Fixture::new("status_json");
+    let mut json: *mut c_char = ptr::null_mut();
+    // SAFETY: a live experiment, a writable out-pointer; the string is freed once.
+    let text = unsafe {
+        ok(expman_experiment_status_json(fixture.exp, &mut json));
+        let text = CStr::from_ptr(json).to_str().unwrap().to_string();
+        expman_string_free(json);
+        expman_string_free(ptr::null_mut());
+        text
+    };
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(status["status"], "Running", "{text}");
+    assert_eq!(status["run_id"], "run_0001", "{text}");
+    assert_eq!(
+        [
+            EXPMAN_SYNC_WRITE_THROUGH,
+            EXPMAN_SYNC_EVERY_ROW,
+            EXPMAN_SYNC_INTERVAL
+        ],
+        [0, 1, 2]
+    );
+    // SAFETY: a live experiment.
+    unsafe {
+        for mode in [
+            EXPMAN_SYNC_EVERY_ROW,
+            EXPMAN_SYNC_INTERVAL,
+            EXPMAN_SYNC_WRITE_THROUGH,
+        ] {
+            ok(expman_experiment_set_sync(fixture.exp, mode, 10));
+        }
+        assert_fails(
+            expman_experiment_set_sync(fixture.exp, 3, 0),
+            EXPMAN_ERR_ARGUMENT,
+            &["unknown sync mode 3"],
+        );
     }
 }

@@ -66,8 +66,11 @@ pub unsafe extern "C" fn expman_arrow_read_dir(
     ffi_status! {
         // SAFETY: the caller's promise above.
         let dir = unsafe { c_path(dir, "dir") }?;
+        // SAFETY: the caller's promise above.
         let name_glob = unsafe { c_opt_str(name_glob, "name_glob") }?;
+        // SAFETY: the caller's promise above.
         let status = unsafe { c_opt_str(status, "status") }?;
+        // SAFETY: the caller's promise above.
         let tag = unsafe { c_opt_str(tag, "tag") }?;
         imp::export(out, || crate_read_dir(dir, name_glob, status, tag))
     }

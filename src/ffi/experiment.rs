@@ -88,6 +88,55 @@ pub(crate) unsafe fn experiment<'a>(
     unsafe { exp.as_ref() }.ok_or(Failure::Null("exp".into()))
 }
 
+/// Runs `f` on the Rust experiment behind `exp`, under its lock: the body of every call that
+/// only delegates.
+///
+/// # Safety
+/// `exp` is NULL or a live pointer from expman_experiment_create/_open/_attach.
+unsafe fn with_experiment<T, E: Into<Failure>>(
+    exp: *const expman_experiment,
+    f: impl FnOnce(&mut Experiment) -> Result<T, E>,
+) -> FfiResult<T> {
+    // SAFETY: forwarded from the caller.
+    let handle = unsafe { experiment(exp) }?;
+    f(&mut handle.lock()?.exp).map_err(Into::into)
+}
+
+/// [`with_experiment`] for a call that takes a `message` string, checked first.
+///
+/// # Safety
+/// As for [`with_experiment`]; `message` is NULL or a NUL-terminated string.
+unsafe fn with_message(
+    exp: *const expman_experiment,
+    message: *const c_char,
+    f: impl FnOnce(&mut Experiment, &str) -> crate::Result<()>,
+) -> FfiResult<()> {
+    // SAFETY: forwarded from the caller.
+    let handle = unsafe { experiment(exp) }?;
+    // SAFETY: forwarded from the caller.
+    let message = unsafe { c_str(message, "message") }?;
+    Ok(f(&mut handle.lock()?.exp, message)?)
+}
+
+/// [`with_experiment`] for a call that stores its answer in `*out` (checked first, written
+/// only on success).
+///
+/// # Safety
+/// As for [`with_experiment`]; `out` is NULL or writable.
+unsafe fn answer<T>(
+    exp: *const expman_experiment,
+    out: *mut T,
+    f: impl FnOnce(&mut Experiment) -> FfiResult<T>,
+) -> FfiResult<()> {
+    let out = c_out(out, "out")?;
+    // SAFETY: forwarded from the caller.
+    let handle = unsafe { experiment(exp) }?;
+    let value = f(&mut handle.lock()?.exp)?;
+    // SAFETY: checked by c_out; writable by the caller's promise.
+    unsafe { out.write(value) };
+    Ok(())
+}
+
 /// Creates an experiment directory `<base_dir>/<name>_<date>__<time>/` and its first run
 /// (run_0001), marked Running in this process, and stores the new handle in `*out`.
 ///
@@ -120,18 +169,24 @@ pub unsafe extern "C" fn expman_experiment_create(
 ) -> expman_status {
     ffi_status! {
         let out = c_out(out, "out")?;
-        // SAFETY (all arguments): the caller's promise above.
+        // SAFETY: the caller's promise above (for every argument).
         let name = unsafe { c_str(name, "name") }?;
+        // SAFETY: the caller's promise above.
         let command = unsafe { c_opt_str(command, "command") }?;
+        // SAFETY: the caller's promise above.
         let base_dir = unsafe { c_path(base_dir, "base_dir") }?;
+        // SAFETY: the caller's promise above.
         let description = unsafe { c_opt_str(description, "description") }?;
+        // SAFETY: the caller's promise above.
         let tags = unsafe { c_slice(tags, n_tags, "tags") }?
             .iter()
             .enumerate()
             .map(|(i, &tag)| {
+                // SAFETY: each element of `tags` is a NUL-terminated string (the caller's promise).
                 unsafe { c_str(tag, "tags") }.map_err(|f| f.argument(|| format!("tags[{i}]")))
             })
             .collect::<FfiResult<Vec<&str>>>()?;
+        // SAFETY: the caller's promise above.
         let gpu_ids = unsafe { c_slice(gpu_ids, n_gpu_ids, "gpu_ids") }?;
         let exp = Experiment::builder(name, base_dir)
             .command(command.unwrap_or_default())
@@ -190,6 +245,7 @@ pub unsafe extern "C" fn expman_experiment_attach(
         let out = c_out(out, "out")?;
         // SAFETY: the caller's promise above.
         let dir = unsafe { c_path(dir, "dir") }?;
+        // SAFETY: the caller's promise above.
         let run: RunId = unsafe { c_str(run_id, "run_id") }?.parse()?;
         let exp = Experiment::attach(dir, run)?;
         // SAFETY: checked by c_out; writable by the caller's promise.
@@ -261,10 +317,20 @@ pub unsafe extern "C" fn expman_experiment_name(exp: *const expman_experiment) -
     })
 }
 
+/// `expman_experiment_set_sync()` mode: write-through, the default (a saved row survives a
+/// killed process, not a power cut).
+pub const EXPMAN_SYNC_WRITE_THROUGH: i32 = 0;
+/// `expman_experiment_set_sync()` mode: fsync every row.
+pub const EXPMAN_SYNC_EVERY_ROW: i32 = 1;
+/// `expman_experiment_set_sync()` mode: fsync at most every `interval_ms` milliseconds.
+pub const EXPMAN_SYNC_INTERVAL: i32 = 2;
+
 /// Sets how hard saving a row works to keep it through a power loss, for the run's table and
-/// every named table. `mode` 0: write-through (the default; a saved row survives a killed
-/// process, not a power cut); 1: fsync every row; 2: fsync at most every `interval_ms`
-/// milliseconds. `interval_ms` is ignored unless `mode` is 2. Thread-safe.
+/// every named table. `mode` is one of the EXPMAN_SYNC_* constants: EXPMAN_SYNC_WRITE_THROUGH
+/// (0, the default; a saved row survives a killed process, not a power cut),
+/// EXPMAN_SYNC_EVERY_ROW (1: fsync every row) or EXPMAN_SYNC_INTERVAL (2: fsync at most every
+/// `interval_ms` milliseconds). `interval_ms` is ignored unless `mode` is
+/// EXPMAN_SYNC_INTERVAL. Thread-safe.
 ///
 /// # Safety
 /// `exp` is NULL or a live experiment.
@@ -276,20 +342,25 @@ pub unsafe extern "C" fn expman_experiment_set_sync(
 ) -> expman_status {
     ffi_status! {
         // SAFETY: the caller's promise above.
-        let exp = unsafe { experiment(exp) }?;
-        let policy = match mode {
-            0 => SyncPolicy::WriteThrough,
-            1 => SyncPolicy::EveryRow,
-            2 => SyncPolicy::Interval(Duration::from_millis(interval_ms)),
-            _ => {
-                return Err(Failure::Argument(format!(
-                    "unknown sync mode {mode}; use 0 (write-through), 1 (fsync every row) or \
-                     2 (fsync every interval_ms)"
-                )));
-            }
-        };
-        exp.lock()?.exp.set_sync(policy);
-        Ok(())
+        unsafe {
+            with_experiment(exp, |exp| {
+                let policy = match mode {
+                    EXPMAN_SYNC_WRITE_THROUGH => SyncPolicy::WriteThrough,
+                    EXPMAN_SYNC_EVERY_ROW => SyncPolicy::EveryRow,
+                    EXPMAN_SYNC_INTERVAL => {
+                        SyncPolicy::Interval(Duration::from_millis(interval_ms))
+                    }
+                    _ => {
+                        return Err(Failure::Argument(format!(
+                            "unknown sync mode {mode}; use 0 (write-through), 1 (fsync every \
+                             row) or 2 (fsync every interval_ms)"
+                        )));
+                    }
+                };
+                exp.set_sync(policy);
+                Ok(())
+            })
+        }
     }
 }
 
@@ -304,8 +375,7 @@ pub unsafe extern "C" fn expman_experiment_set_running(
 ) -> expman_status {
     ffi_status! {
         // SAFETY: the caller's promise above.
-        unsafe { experiment(exp) }?.lock()?.exp.set_running(pid)?;
-        Ok(())
+        unsafe { with_experiment(exp, |exp| exp.set_running(pid)) }
     }
 }
 
@@ -319,8 +389,7 @@ pub unsafe extern "C" fn expman_experiment_set_finished(
 ) -> expman_status {
     ffi_status! {
         // SAFETY: the caller's promise above.
-        unsafe { experiment(exp) }?.lock()?.exp.set_finished()?;
-        Ok(())
+        unsafe { with_experiment(exp, Experiment::set_finished) }
     }
 }
 
@@ -335,10 +404,7 @@ pub unsafe extern "C" fn expman_experiment_set_error(
 ) -> expman_status {
     ffi_status! {
         // SAFETY: the caller's promise above.
-        let exp = unsafe { experiment(exp) }?;
-        let message = unsafe { c_str(message, "message") }?;
-        exp.lock()?.exp.set_error(message)?;
-        Ok(())
+        unsafe { with_message(exp, message, Experiment::set_error) }
     }
 }
 
@@ -353,10 +419,7 @@ pub unsafe extern "C" fn expman_experiment_append_log(
 ) -> expman_status {
     ffi_status! {
         // SAFETY: the caller's promise above.
-        let exp = unsafe { experiment(exp) }?;
-        let message = unsafe { c_str(message, "message") }?;
-        exp.lock()?.exp.append_log(message)?;
-        Ok(())
+        unsafe { with_message(exp, message, |exp, message| exp.append_log(message)) }
     }
 }
 
@@ -378,11 +441,14 @@ pub unsafe extern "C" fn expman_experiment_capture_output(
 ) -> expman_status {
     ffi_status! {
         // SAFETY: the caller's promise above.
-        let exp = unsafe { experiment(exp) }?;
-        let mut state = exp.lock()?;
-        // What C stdio buffered so far was printed before the capture: it goes out first.
-        flush_c_stdio();
-        state.exp.capture_output()?;
+        unsafe {
+            with_experiment(exp, |exp| {
+                // What C stdio buffered so far was printed before the capture: it goes out
+                // first.
+                flush_c_stdio();
+                exp.capture_output()
+            })
+        }?;
         register_exit_hook();
         Ok(())
     }
@@ -400,13 +466,14 @@ pub unsafe extern "C" fn expman_experiment_stop_capture(
 ) -> expman_status {
     ffi_status! {
         // SAFETY: the caller's promise above.
-        let exp = unsafe { experiment(exp) }?;
-        let mut state = exp.lock()?;
-        if state.exp.is_capturing() {
-            flush_c_stdio();
+        unsafe {
+            with_experiment(exp, |exp| {
+                if exp.is_capturing() {
+                    flush_c_stdio();
+                }
+                exp.stop_capture()
+            })
         }
-        state.exp.stop_capture()?;
-        Ok(())
     }
 }
 
@@ -482,6 +549,7 @@ pub unsafe extern "C" fn expman_experiment_table(
         let out = c_out(out, "out")?;
         // SAFETY: the caller's promise above.
         let handle = unsafe { experiment(exp) }?;
+        // SAFETY: the caller's promise above.
         let name = unsafe { c_str(name, "name") }?;
         let mut state = handle.lock()?;
         let table = match state.tables.get(name) {
@@ -518,6 +586,7 @@ pub unsafe extern "C" fn expman_experiment_load_metrics(
         let out = c_out(out, "out")?;
         // SAFETY: the caller's promise above.
         let exp = unsafe { experiment(exp) }?;
+        // SAFETY: the caller's promise above.
         let table = unsafe { c_opt_str(table, "table") }?;
         let metrics = {
             let state = exp.lock()?;
@@ -553,12 +622,8 @@ pub unsafe extern "C" fn expman_experiment_attached(
     out: *mut bool,
 ) -> expman_status {
     ffi_status! {
-        let out = c_out(out, "out")?;
         // SAFETY: the caller's promise above.
-        let attached = unsafe { experiment(exp) }?.lock()?.exp.is_attached();
-        // SAFETY: checked by c_out; writable by the caller's promise.
-        unsafe { out.write(attached) };
-        Ok(())
+        unsafe { answer(exp, out, |exp| Ok(exp.is_attached())) }
     }
 }
 
@@ -574,17 +639,43 @@ pub unsafe extern "C" fn expman_experiment_state(
     out: *mut i32,
 ) -> expman_status {
     ffi_status! {
-        let out = c_out(out, "out")?;
         // SAFETY: the caller's promise above.
-        let status = unsafe { experiment(exp) }?.lock()?.exp.status()?;
-        let state = match status.effective().0 {
-            RunState::Pending => EXPMAN_STATE_PENDING,
-            RunState::Running => EXPMAN_STATE_RUNNING,
-            RunState::Finished => EXPMAN_STATE_FINISHED,
-            RunState::Error => EXPMAN_STATE_ERROR,
-        };
-        // SAFETY: checked by c_out; writable by the caller's promise.
-        unsafe { out.write(state) };
-        Ok(())
+        unsafe {
+            answer(exp, out, |exp| {
+                Ok(match exp.status()?.effective().0 {
+                    RunState::Pending => EXPMAN_STATE_PENDING,
+                    RunState::Running => EXPMAN_STATE_RUNNING,
+                    RunState::Finished => EXPMAN_STATE_FINISHED,
+                    RunState::Error => EXPMAN_STATE_ERROR,
+                })
+            })
+        }
+    }
+}
+
+/// Stores in `*out` the experiment's `status.json` as the library reads it: a JSON object
+/// (UTF-8, NUL-terminated) with the current run's `status`, `run_id`, `pid`, `error`, ... and
+/// the earlier runs' `history`; a missing file reads as a Pending experiment. A file that is not
+/// what expman wrote fails with EXPMAN_ERR_CORRUPT naming it. Bindings read the status through
+/// this call, never the file themselves. The caller owns `*out` and releases it with
+/// expman_string_free(); `*out` is written only on success. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_status_json(
+    exp: *const expman_experiment,
+    out: *mut *mut c_char,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        unsafe {
+            answer(exp, out, |exp| {
+                let json = serde_json::to_string(&exp.status()?).map_err(|e| {
+                    crate::Error::invalid_state(format!("cannot encode status.json: {e}"))
+                })?;
+                Ok(to_c_string(json.as_bytes()).into_raw())
+            })
+        }
     }
 }

@@ -234,6 +234,7 @@ pub unsafe extern "C" fn expman_metrics_column_f64(
     ffi_status! {
         // SAFETY: the caller's promise above.
         let m = unsafe { metrics(m) }?;
+        // SAFETY: the caller's promise above.
         let out = unsafe { c_slice_mut(out, n, "out") }?;
         m.column(col)?;
         let rows = &m.metrics.rows;

@@ -10,6 +10,7 @@
 //! checked before use: NULL, misaligned or over-long arrays and invalid UTF-8 are errors, never
 //! undefined behaviour. Outputs are written only on success, after every argument was checked.
 #![allow(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![allow(non_camel_case_types)]
 
 use std::any::Any;
@@ -18,6 +19,8 @@ use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+use crate::ErrorKind;
 
 // In the header's order (cbindgen follows these declarations): write, then read back.
 mod experiment;
@@ -71,6 +74,27 @@ pub const EXPMAN_ERR_INVALID_STATE: expman_status = 15;
 pub const EXPMAN_ERR_CONFIG: expman_status = 16;
 /// This build lacks the feature the call needs.
 pub const EXPMAN_ERR_UNSUPPORTED: expman_status = 17;
+
+/// The stable status code of an error of the Rust API: one per [`ErrorKind`], explicit and
+/// never reused (rustls-ffi's `error.rs`). The core error keeps only kinds; the numbers are the
+/// C ABI's, so they live here.
+pub fn error_status(error: &crate::Error) -> expman_status {
+    kind_status(error.kind())
+}
+
+/// The status code of an [`ErrorKind`] (see [`error_status`]).
+pub fn kind_status(kind: &ErrorKind) -> expman_status {
+    match kind {
+        ErrorKind::Io { .. } => EXPMAN_ERR_IO,
+        ErrorKind::InvalidName { .. } => EXPMAN_ERR_INVALID_NAME,
+        ErrorKind::InvalidValue { .. } => EXPMAN_ERR_INVALID_VALUE,
+        ErrorKind::Corrupt { .. } => EXPMAN_ERR_CORRUPT,
+        ErrorKind::NotFound { .. } => EXPMAN_ERR_NOT_FOUND,
+        ErrorKind::InvalidState(_) => EXPMAN_ERR_INVALID_STATE,
+        ErrorKind::Config { .. } => EXPMAN_ERR_CONFIG,
+        ErrorKind::Unsupported { .. } => EXPMAN_ERR_UNSUPPORTED,
+    }
+}
 
 /// The version of this ABI. It changes only when a declaration of this header changes
 /// incompatibly; compare it with `expman_abi_version()` when loading the library at run time.
@@ -191,6 +215,22 @@ pub extern "C" fn expman_last_error() -> *const c_char {
         .unwrap_or(c"".as_ptr())
 }
 
+/// Releases a string that expman handed over to the caller (expman_experiment_status_json()).
+/// NULL is a no-op.
+///
+/// # Safety
+/// `s` is NULL or a string from expman that was not freed yet, not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_string_free(s: *mut c_char) {
+    ffi_value!((), {
+        if !s.is_null() {
+            // SAFETY: a pointer from CString::into_raw, given back once, as the caller promises.
+            drop(unsafe { CString::from_raw(s) });
+        }
+        Ok(())
+    })
+}
+
 thread_local! {
     /// This thread's last error message (libgit2's `git_error_last`, the easiest shape for
     /// ctypes: no out-parameter, no free function).
@@ -239,7 +279,7 @@ impl Failure {
             Failure::Null(_) => EXPMAN_ERR_NULL,
             Failure::Utf8(..) => EXPMAN_ERR_UTF8,
             Failure::Argument(_) => EXPMAN_ERR_ARGUMENT,
-            Failure::Core(error) => error.code(),
+            Failure::Core(error) => error_status(error),
             Failure::Panic(_) => EXPMAN_ERR_PANIC,
         }
     }

@@ -38,6 +38,7 @@ pub unsafe extern "C" fn expman_server_start(
         let out = c_out(out, "out")?;
         // SAFETY: the caller's promise above.
         let dir = unsafe { c_path(dir, "dir") }?;
+        // SAFETY: the caller's promise above.
         let host = unsafe { c_opt_str(host, "host") }?;
         let server = start(dir, host, port)?;
         // SAFETY: checked by c_out; writable by the caller's promise.

@@ -41,8 +41,9 @@ unsafe fn with_writer<R>(
     table: *const expman_table,
     f: impl FnOnce(&mut TableWriter) -> FfiResult<R>,
 ) -> FfiResult<R> {
-    // SAFETY: the caller's promise; a live table's `exp` is its live experiment.
+    // SAFETY: the caller's promise.
     let table = unsafe { table.as_ref() }.ok_or(Failure::Null("table".into()))?;
+    // SAFETY: a live table's `exp` is its live experiment (tables are freed with it).
     let exp = unsafe { &*table.exp };
     let mut state = exp.lock()?;
     let writer = match &table.name {
@@ -51,6 +52,26 @@ unsafe fn with_writer<R>(
         Some(name) => state.exp.table(name)?,
     };
     f(writer)
+}
+
+/// The body of the by-id calls: checks the `ids` and `values` arrays of `n` elements, then runs
+/// `f` on them and the table's writer, under the experiment's lock.
+///
+/// # Safety
+/// `table` is NULL or a live table; `ids` and `values` are NULL or point to `n` elements.
+unsafe fn by_id<V>(
+    table: *const expman_table,
+    ids: *const u32,
+    values: *const V,
+    n: usize,
+    f: impl FnOnce(&mut TableWriter, &[u32], &[V]) -> FfiResult<()>,
+) -> FfiResult<()> {
+    // SAFETY: forwarded from the caller.
+    let ids = unsafe { c_slice(ids, n, "ids") }?;
+    // SAFETY: forwarded from the caller.
+    let values = unsafe { c_slice(values, n, "values") }?;
+    // SAFETY: forwarded from the caller.
+    unsafe { with_writer(table, |writer| f(writer, ids, values)) }
 }
 
 /// Checks that `id` was registered with `writer` (`TableWriter::set_id` would panic).
@@ -83,6 +104,7 @@ pub unsafe extern "C" fn expman_table_field_id(
         let out = c_out(out, "out")?;
         // SAFETY: the caller's promise above.
         let name = unsafe { c_str(name, "name") }?;
+        // SAFETY: the caller's promise above.
         let id = unsafe { with_writer(table, |writer| Ok(writer.field_id(name)?)) }?;
         // SAFETY: checked by c_out; writable by the caller's promise.
         unsafe { out.write(id.0) };
@@ -97,6 +119,7 @@ pub unsafe extern "C" fn expman_table_field_id(
 unsafe fn set_named(table: *mut expman_table, name: *const c_char, value: Value) -> FfiResult<()> {
     // SAFETY: forwarded from the caller.
     let name = unsafe { c_str(name, "name") }?;
+    // SAFETY: the caller's promise above.
     unsafe { with_writer(table, |writer| Ok(writer.set(name, value)?)) }
 }
 
@@ -156,6 +179,7 @@ pub unsafe extern "C" fn expman_table_set_str(
     ffi_status! {
         // SAFETY: the caller's promise above.
         let v = unsafe { c_str(v, "v") }?;
+        // SAFETY: the caller's promise above.
         unsafe { set_named(table, name, Value::Str(v.to_string())) }
     }
 }
@@ -234,10 +258,8 @@ pub unsafe extern "C" fn expman_table_save_row_f64(
 ) -> expman_status {
     ffi_status! {
         // SAFETY: the caller's promise above.
-        let ids = unsafe { c_slice(ids, n, "ids") }?;
-        let values = unsafe { c_slice(values, n, "values") }?;
         unsafe {
-            with_writer(table, |writer| {
+            by_id(table, ids, values, n, |writer, ids, values| {
                 for &id in ids {
                     field(writer, id)?;
                 }
@@ -344,10 +366,8 @@ pub unsafe extern "C" fn expman_table_save_row_values(
 ) -> expman_status {
     ffi_status! {
         // SAFETY: the caller's promise above.
-        let ids = unsafe { c_slice(ids, n, "ids") }?;
-        let values = unsafe { c_slice(values, n, "values") }?;
         unsafe {
-            with_writer(table, |writer| {
+            by_id(table, ids, values, n, |writer, ids, values| {
                 set_values(writer, ids, values)?;
                 Ok(writer.save_row()?)
             })
@@ -369,8 +389,7 @@ pub unsafe extern "C" fn expman_table_set_values(
 ) -> expman_status {
     ffi_status! {
         // SAFETY: the caller's promise above.
-        let ids = unsafe { c_slice(ids, n, "ids") }?;
-        let values = unsafe { c_slice(values, n, "values") }?;
-        unsafe { with_writer(table, |writer| set_values(writer, ids, values)) }
+        // Each STR value's bytes, too (set_values reads them).
+        unsafe { by_id(table, ids, values, n, |writer, ids, values| set_values(writer, ids, values)) }
     }
 }

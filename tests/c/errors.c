@@ -95,8 +95,19 @@ int main(void) {
     expman_metrics *m = NULL;
     CHECK_ERR(expman_experiment_load_metrics(exp, NULL, NULL), EXPMAN_ERR_NULL, "`out`");
     CHECK_ERR(expman_experiment_load_metrics(exp, BAD_UTF8, &m), EXPMAN_ERR_UTF8, "`table`");
-    CHECK_ERR(expman_experiment_load_metrics(exp, NULL, &m), EXPMAN_ERR_IO, "run_0001.csv");
     CHECK(m == NULL);
+    /* A table never written (no saved row yet) reads as empty, as in every binding. */
+    CHECK_OK(expman_experiment_load_metrics(exp, NULL, &m));
+    CHECK(expman_metrics_n_rows(m) == 0 && expman_metrics_n_columns(m) == 2);
+    expman_metrics_free(m);
+    m = NULL;
+    CHECK_OK(expman_experiment_load_metrics(exp, "never_written", &m));
+    CHECK(expman_metrics_n_rows(m) == 0 && expman_metrics_n_columns(m) == 2);
+    expman_metrics_free(m);
+    m = NULL;
+    CHECK_ERR(expman_experiment_set_sync(exp, EXPMAN_SYNC_INTERVAL + 1, 0), EXPMAN_ERR_ARGUMENT,
+              "sync mode");
+    CHECK_OK(expman_experiment_set_sync(exp, EXPMAN_SYNC_WRITE_THROUGH, 0));
 
     /* Tables. */
     expman_table *own = NULL, *other = NULL;

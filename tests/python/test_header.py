@@ -78,7 +78,8 @@ def test_abi_version_and_status_codes_match_the_header():
                if isinstance(cls, type) and issubclass(cls, expman.ExpmanError)
                and cls.code is not None}
     assert set(by_code) == set(codes.values()), (codes, by_code)
-    for prefix, field in (("VALUE", "KIND"), ("FEATURE", "FEATURE")):
+    for prefix, field in (("VALUE", "KIND"), ("FEATURE", "FEATURE"), ("SYNC", "SYNC"),
+                          ("STATE", "STATE")):
         for m in re.finditer(rf"#define EXPMAN_{prefix}_(\w+) (\d+)", text):
             assert getattr(_ffi, f"{field}_{m.group(1)}") == int(m.group(2)), m.group(0)
 

@@ -172,3 +172,6 @@ def test_load_metrics_df_of_an_empty_run(exp):
     assert len(df) == 0 and list(df.columns) == ["timestamp", "run_id"]
     assert exp.load_metrics_dict() == []
     assert exp.table("never_saved").load_dicts() == []
+    # The library's rule, the same in C, C++ and Rust: a table never written reads as empty.
+    assert exp.load_table("never_written") == []
+    assert len(exp.table("never_saved").load_df()) == 0

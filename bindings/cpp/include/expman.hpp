@@ -427,11 +427,11 @@ private:
 /// How hard save_row works to keep a row through a power loss (see expman_experiment_set_sync).
 enum class Sync : std::int32_t {
     /// The default: a saved row survives a killed process, not a power cut.
-    WriteThrough = 0,
+    WriteThrough = EXPMAN_SYNC_WRITE_THROUGH,
     /// fsync after every row.
-    EveryRow = 1,
+    EveryRow = EXPMAN_SYNC_EVERY_ROW,
     /// fsync at most once per interval.
-    Interval = 2,
+    Interval = EXPMAN_SYNC_INTERVAL,
 };
 
 /// One experiment directory and the run this process works on. Moves only.
@@ -458,10 +458,6 @@ public:
                              const std::vector<std::string>& tags = {},
                              const std::string& description = {},
                              const std::vector<std::uint32_t>& gpu_ids = {}) {
-        // The C call attaches instead when the scheduler's variables are set (see the class
-        // comment); the ABI does not say which happened, so look at them the same way.
-        const bool attaching = std::getenv("EXPMAN_EXPERIMENT_DIR") != nullptr &&
-                               std::getenv("EXPMAN_RUN_ID") != nullptr;
         std::vector<const char*> c_tags;
         c_tags.reserve(tags.size());
         for (const auto& t : tags) c_tags.push_back(t.c_str());
@@ -470,7 +466,12 @@ public:
             name.c_str(), command.c_str(), base_dir.c_str(), c_tags.empty() ? nullptr : c_tags.data(),
             c_tags.size(), description.c_str(), gpu_ids.empty() ? nullptr : gpu_ids.data(),
             gpu_ids.size(), &raw));
-        return Experiment(raw, !attaching);
+        // The C call attaches instead when the scheduler's variables are set (see the class
+        // comment); the library says which happened.
+        std::unique_ptr<expman_experiment, detail::ExperimentDeleter> handle(raw);
+        bool attached = false;
+        detail::check(expman_experiment_attached(raw, &attached));
+        return Experiment(handle.release(), !attached);
     }
 
     /// Starts the next run of the existing experiment directory `dir` (resume, retry).

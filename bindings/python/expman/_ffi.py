@@ -44,6 +44,18 @@ FEATURE_SCHEDULER = 2
 FEATURE_SERVER = 4
 FEATURE_ARROW = 8
 
+# ``expman_experiment_set_sync`` modes (``EXPMAN_SYNC_*``).
+SYNC_WRITE_THROUGH = 0
+SYNC_EVERY_ROW = 1
+SYNC_INTERVAL = 2
+
+# ``expman_experiment_state`` values (``EXPMAN_STATE_*``), and their names by value.
+STATE_PENDING = 0
+STATE_RUNNING = 1
+STATE_FINISHED = 2
+STATE_ERROR = 3
+STATE_NAMES = ("Pending", "Running", "Finished", "Error")
+
 # ``expman_value.kind`` and ``expman_metrics_column_type``.
 KIND_NULL = 0
 KIND_BOOL = 1
@@ -81,6 +93,7 @@ _SIGNATURES = [
     ("expman_version", c_char_p, []),
     ("expman_features", c_uint32, []),
     ("expman_last_error", c_char_p, []),
+    ("expman_string_free", None, [c_void_p]),
     # Experiment
     (
         "expman_experiment_create",
@@ -106,6 +119,7 @@ _SIGNATURES = [
     ("expman_experiment_load_metrics", _status, [_handle, _str, _out_handle]),
     ("expman_experiment_attached", _status, [_handle, POINTER(ctypes.c_bool)]),
     ("expman_experiment_state", _status, [_handle, POINTER(c_int32)]),
+    ("expman_experiment_status_json", _status, [_handle, _out_handle]),
     # Table
     ("expman_table_field_id", _status, [_handle, _str, POINTER(c_uint32)]),
     ("expman_table_set_f64", _status, [_handle, _str, c_double]),

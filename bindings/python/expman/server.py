@@ -10,16 +10,16 @@ import ctypes
 
 from . import _ffi
 from ._errors import UnsupportedError
+from ._handle import Handle
 
 lib = _ffi.lib
 
 
-class Server:
-    """A running UI server over an experiments directory; stop it with ``stop()`` or use it as
-    a context manager."""
+class Server(Handle):
+    """A running UI server over an experiments directory; stop it with ``stop()`` (or
+    ``close()``) or use it as a context manager."""
 
     def __init__(self, directory, host=None, port=6066):
-        self._ptr = None
         if not _ffi.features() & _ffi.FEATURE_SERVER:
             raise UnsupportedError(
                 "this build of expman has no web UI server: reinstall with the `server` "
@@ -38,21 +38,12 @@ class Server:
         self._ptr = handle
         self.url = _ffi.decode(lib.expman_server_url(handle))
 
+    def _free(self, ptr):
+        lib.expman_server_stop(ptr)
+
     def stop(self):
         """Stops serving (idempotent)."""
-        if self._ptr is not None:
-            lib.expman_server_stop(self._ptr)
-            self._ptr = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def __del__(self):
-        self.stop()
+        self.close()
 
     def __repr__(self):
         return f"<expman.Server {self.url}>"
