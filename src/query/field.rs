@@ -278,7 +278,8 @@ fn unknown_field_message(word: &str) -> String {
 }
 
 /// The candidate closest to `word` when it is close enough to be a typo of it: at most one edit
-/// per three characters (case ignored).
+/// per three characters (case ignored), not counting a `params.` or `metrics.` both share (or
+/// every parameter would be a typo of every other).
 pub(crate) fn closest<'a>(
     word: &str,
     candidates: impl Iterator<Item = &'a str>,
@@ -288,10 +289,25 @@ pub(crate) fn closest<'a>(
         return None;
     }
     let word = word.to_lowercase();
+    let head = |s: &str| {
+        ["params.", "metrics."]
+            .into_iter()
+            .find(|h| s.starts_with(h))
+            .map_or(0, str::len)
+    };
     candidates
         .filter(|c| c.len() <= 200)
-        .map(|c| (strsim::damerau_levenshtein(&word, &c.to_lowercase()), c))
-        .filter(|&(d, c)| d > 0 && d <= (word.chars().count().max(c.chars().count()) / 3).max(1))
+        .filter_map(|c| {
+            let lowered = c.to_lowercase();
+            let distance = strsim::damerau_levenshtein(&word, &lowered);
+            let shared = if head(&word) == head(&lowered) {
+                head(&word)
+            } else {
+                0
+            };
+            let longest = word.chars().count().max(lowered.chars().count()) - shared;
+            (distance > 0 && distance <= (longest / 3).max(1)).then_some((distance, c))
+        })
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
 }

@@ -78,17 +78,19 @@ pub(crate) fn short(word: &str) -> String {
     }
 }
 
-/// Characters that end a word (besides whitespace).
-fn ends_word(c: char) -> bool {
-    matches!(
-        c,
-        '(' | ')' | ',' | '"' | '\'' | '=' | '!' | '<' | '>' | '~'
-    ) || c.is_whitespace()
+/// Characters that end a word (besides whitespace). A `!` ends one only before `=` or `~`, so
+/// that `[!a-c]` stays inside a glob.
+fn ends_word(c: char, next: Option<char>) -> bool {
+    match c {
+        '(' | ')' | ',' | '"' | '\'' | '=' | '<' | '>' | '~' => true,
+        '!' => matches!(next, Some('=' | '~')),
+        c => c.is_whitespace(),
+    }
 }
 
 /// Whether `word` would come back as the same single word token (so it can be printed bare).
 pub(crate) fn is_bare_word(word: &str) -> bool {
-    !word.is_empty() && !word.chars().any(ends_word)
+    matches!(tokenize(word).as_deref(), Ok([Token { kind: TokenKind::Word(w), .. }]) if w == word)
 }
 
 pub(crate) fn tokenize(query: &str) -> Result<Vec<Token>, QueryError> {
@@ -142,7 +144,7 @@ pub(crate) fn tokenize(query: &str) -> Result<Vec<Token>, QueryError> {
             _ => {
                 let mut end = query.len();
                 while let Some(&(i, c)) = chars.peek() {
-                    if ends_word(c) {
+                    if ends_word(c, query[i + c.len_utf8()..].chars().next()) {
                         end = i;
                         break;
                     }
@@ -256,6 +258,26 @@ mod tests {
                 TokenKind::RParen,
             ]
         );
+    }
+
+    #[test]
+    fn a_bang_inside_a_word_stays_unless_an_operator_follows() {
+        assert_eq!(kinds("run_[!0-9]"), vec![word("run_[!0-9]")]);
+        assert_eq!(
+            kinds("a!=b a!~b"),
+            vec![
+                word("a"),
+                TokenKind::Op(Op::Ne),
+                word("b"),
+                word("a"),
+                TokenKind::Op(Op::NotGlob),
+                word("b"),
+            ]
+        );
+        assert!(is_bare_word("x[!a]"));
+        assert!(!is_bare_word("!x"));
+        assert!(!is_bare_word("a b"));
+        assert!(!is_bare_word(""));
     }
 
     #[test]
