@@ -11,7 +11,8 @@ use super::lexer::{Op, short};
 use super::parser::{Expr, Literal, Spanned};
 use super::time::{self, Interval};
 use super::value::{
-    FieldValue, Number, Record, cmp_ignoring_case, contains_ignoring_case, lower, number_text,
+    FieldValue, Number, Record, cmp_ignoring_case, contains_ignoring_case, eq_ignoring_case, lower,
+    number_text,
 };
 
 /// The states of `status`, lowercase.
@@ -312,6 +313,9 @@ fn compare(cmp: Cmp, value: &FieldValue<'_>, constant: &Value) -> bool {
             number.cmp(n).is_some_and(|o| ordering_holds(cmp, o))
         }
         Value::Text(text) => {
+            if let (Cmp::Eq, FieldValue::Str(s)) = (cmp, value) {
+                return eq_ignoring_case(s, text);
+            }
             let ordering = match value {
                 FieldValue::Str(s) => cmp_ignoring_case(s, text),
                 other => match number_text(other) {

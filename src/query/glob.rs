@@ -5,7 +5,7 @@
 //! Patterns are compiled once; the common shapes (`abc`, `abc*`, `*abc`, `*abc*`) skip the
 //! general matcher.
 
-use super::value::{cmp_ignoring_case, contains_ignoring_case, lower};
+use super::value::{contains_ignoring_case, eq_ignoring_case, lower};
 
 /// A compiled pattern.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +114,7 @@ impl Glob {
     /// Whether the whole of `text` matches, ignoring case.
     pub(crate) fn matches(&self, text: &str) -> bool {
         match self {
-            Glob::Exact(s) => cmp_ignoring_case(text, s).is_eq(),
+            Glob::Exact(s) => eq_ignoring_case(text, s),
             Glob::Prefix(s) => starts_with_ignoring_case(text, s),
             Glob::Suffix(s) => ends_with_ignoring_case(text, s),
             Glob::Contains(s) => contains_ignoring_case(text, s),

@@ -123,8 +123,9 @@ enum Present {
     None,
     Number(Number),
     Time(i64),
-    /// Lowercase first, the original to break ties.
-    Text(String, String),
+    /// Lowercase first, the original to break ties (`None` when it is the lowercase one: most
+    /// names are, and this saves an allocation per record).
+    Text(String, Option<String>),
 }
 
 impl Present {
@@ -145,7 +146,11 @@ impl Cell {
             value,
             descending,
         };
-        let text = |s: String| present(Present::Text(lower(&s), s));
+        let text = |s: String| {
+            let lowered = lower(&s);
+            let original = (lowered != s).then_some(s);
+            present(Present::Text(lowered, original))
+        };
         match value {
             FieldValue::Missing => Cell {
                 tier: 2,
@@ -166,10 +171,12 @@ impl Cell {
                 {
                     return present(Present::Time(at));
                 }
-                match Number::parse(s.trim()) {
-                    Some(n) if kind != FieldKind::Text => present(Present::Number(n)),
-                    _ => text(s.into_owned()),
+                if kind != FieldKind::Text
+                    && let Some(n) = Number::parse(s.trim())
+                {
+                    return present(Present::Number(n));
                 }
+                text(s.into_owned())
             }
             FieldValue::List(items) if items.is_empty() => {
                 Cell::new(FieldValue::Missing, kind, descending)
@@ -196,7 +203,9 @@ impl Ord for Cell {
                     a.cmp(b).unwrap_or_else(|| a.float.total_cmp(&b.float))
                 }
                 (Present::Time(a), Present::Time(b)) => a.cmp(b),
-                (Present::Text(al, a), Present::Text(bl, b)) => al.cmp(bl).then_with(|| a.cmp(b)),
+                (Present::Text(al, a), Present::Text(bl, b)) => al
+                    .cmp(bl)
+                    .then_with(|| a.as_deref().unwrap_or(al).cmp(b.as_deref().unwrap_or(bl))),
                 (a, b) => a.class().cmp(&b.class()),
             };
             if self.descending {

@@ -184,20 +184,33 @@ pub(crate) fn cmp_ignoring_case(text: &str, lowered: &str) -> Ordering {
     }
 }
 
+/// Whether `text` equals `lowered` (already [`lower`]ed), ignoring case in `text`: the length
+/// check first, since most values differ in length.
+pub(crate) fn eq_ignoring_case(text: &str, lowered: &str) -> bool {
+    if text.is_ascii() {
+        text.len() == lowered.len() && text.as_bytes().eq_ignore_ascii_case(lowered.as_bytes())
+    } else {
+        cmp_ignoring_case(text, lowered).is_eq()
+    }
+}
+
 /// Whether `lowered` (already [`lower`]ed) occurs in `text`, ignoring case in `text`.
 pub(crate) fn contains_ignoring_case(text: &str, lowered: &str) -> bool {
-    if lowered.is_empty() {
+    let (hay, needle) = (text.as_bytes(), lowered.as_bytes());
+    let Some(&first) = needle.first() else {
         return true;
+    };
+    if !text.is_ascii() {
+        return lower(text).contains(lowered);
     }
-    if text.is_ascii() {
-        let (hay, needle) = (text.as_bytes(), lowered.as_bytes());
-        hay.len() >= needle.len()
-            && hay
-                .windows(needle.len())
-                .any(|w| w.eq_ignore_ascii_case(needle))
-    } else {
-        lower(text).contains(lowered)
+    if hay.len() < needle.len() {
+        return false;
     }
+    // Candidates are the places where the first byte occurs in either case; memchr finds them
+    // with SIMD.
+    let starts = &hay[..=hay.len() - needle.len()];
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), starts)
+        .any(|i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
 /// A number as text, for comparing it with a text in the query (`params.depth ~ "1*"`).
@@ -249,5 +262,12 @@ mod tests {
         assert!(contains_ignoring_case("Überlauf", &lower("ÜBER")));
         assert!(!contains_ignoring_case("vit", "resnet"));
         assert!(contains_ignoring_case("x", ""));
+        assert!(contains_ignoring_case("RESNET", "resnet"));
+        assert!(contains_ignoring_case("aaab", "ab"));
+        assert!(!contains_ignoring_case("ab", "abc"));
+        assert!(contains_ignoring_case("x-50", "-50"));
+        assert!(eq_ignoring_case("Finished", "finished"));
+        assert!(!eq_ignoring_case("Finished", "finishe"));
+        assert!(eq_ignoring_case("ÉTÉ", &lower("été")));
     }
 }
