@@ -671,6 +671,15 @@ fn relative_times_are_fixed_at_parse_time() {
 }
 
 #[test]
+fn queries_and_sort_keys_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<Query>();
+    shareable::<SortKey>();
+    shareable::<query::QueryError>();
+    shareable::<Catalog>();
+}
+
+#[test]
 fn printing_is_canonical() {
     let cases = [
         ("NAME==x AND tag<>y", "name = x and tag != y"),

@@ -43,6 +43,7 @@ impl<R: Record + ?Sized> Record for &R {
 
 /// A record's value for one field.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum FieldValue<'a> {
     /// No value: see the crate's query docs for how comparisons treat it.
     Missing,
