@@ -40,6 +40,7 @@ mod experiment;
 pub mod ffi;
 pub mod gpu;
 pub mod metrics;
+pub mod query;
 pub mod run_id;
 #[cfg(feature = "scheduler")]
 pub mod scheduler;
