@@ -26,6 +26,7 @@
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(feature = "arrow")]
 pub mod arrow;

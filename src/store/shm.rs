@@ -105,6 +105,7 @@ pub(crate) struct SharedLock {
 // SAFETY: the mapping is shared memory accessed only through atomics; the pointer stays valid
 // until Drop unmaps it.
 unsafe impl Send for SharedLock {}
+// SAFETY: as for Send: every access through `&SharedLock` is an atomic operation.
 unsafe impl Sync for SharedLock {}
 
 /// Proof that the lock is held; released on drop.
@@ -341,8 +342,8 @@ pub(crate) fn local_filesystem(dir: &Path) -> bool {
     if rc != 0 {
         return false;
     }
-    // SAFETY: statfs returned 0, so it filled the struct.
     #[allow(clippy::unnecessary_cast)] // f_type is not i64 on every target
+    // SAFETY: statfs returned 0, so it filled the struct.
     let kind = unsafe { stat.assume_init() }.f_type as i64;
     const NETWORK: [i64; 12] = [
         0x6969,                 // NFS
