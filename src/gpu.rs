@@ -248,6 +248,25 @@ pub fn pick(inventory: &[Gpu], count: usize, busy: &HashSet<u32>) -> Option<Vec<
     Some(chosen)
 }
 
+/// The scheduler's GPU pool, best first: `configured` (the config file's `gpus`) as given,
+/// else every GPU [`discover`] finds, most free memory first (ties to the lower index). `Err`
+/// says why there is none (no NVML, no inventory); the scheduler then runs jobs without GPUs.
+///
+/// Not [`pick`]: that returns the chosen indices in ascending order, and the scheduler hands
+/// out the pool front to back.
+pub fn pool(configured: Option<&[u32]>) -> std::result::Result<Vec<u32>, String> {
+    if let Some(pool) = configured {
+        return Ok(pool.to_vec());
+    }
+    let inventory = discover();
+    if let Some(why) = inventory.unavailable_reason() {
+        return Err(why.to_string());
+    }
+    let mut gpus = inventory.gpus;
+    gpus.sort_by_key(|gpu| (std::cmp::Reverse(gpu.memory_free_mib()), gpu.index));
+    Ok(gpus.iter().map(|gpu| gpu.index).collect())
+}
+
 /// What `EXP gpus` prints: one row per GPU (index, name, memory used/total, utilisation, number
 /// of processes, UUID), then where the list came from when it was injected, then any warnings.
 /// Without an inventory it is the one sentence saying why. Always ends with a newline.

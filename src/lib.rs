@@ -31,8 +31,6 @@
 #[cfg(feature = "arrow")]
 pub mod arrow;
 mod capture;
-#[cfg(feature = "ui")]
-pub mod demo;
 mod error;
 mod experiment;
 /// The C ABI behind `include/expman.h`: opaque handles, status codes and a per-thread last

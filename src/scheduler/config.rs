@@ -203,66 +203,9 @@ impl SchedulerConfig {
         );
         let resolve = |p: &str| crate::store::resolve_path(&config_dir, Path::new(p));
         let mut scheduler = raw.scheduler.unwrap_or_default();
-        let backend = match &scheduler.backend {
-            None => Backend::Local,
-            Some(b) => match b.get_ref().as_str() {
-                "local" => Backend::Local,
-                "slurm" => Backend::Slurm,
-                other => {
-                    return Err(at(
-                        Some(b.span()),
-                        format!(
-                            "backend = {} is not a backend; use \"local\" (jobs run on \
-                             this machine) or \"slurm\" (jobs are submitted with sbatch)",
-                            quote(other)
-                        ),
-                    ));
-                }
-            },
-        };
-        let scheduler_slurm = raw_slurm!(scheduler);
-        let slurm_defaults = match backend {
-            Backend::Local => {
-                reject_slurm_keys(&scheduler_slurm, "[scheduler]").map_err(|(s, m)| at(s, m))?;
-                None
-            }
-            Backend::Slurm => {
-                if let Some(pool) = &scheduler.gpus {
-                    return Err(at(
-                        Some(pool.span()),
-                        "[scheduler] gpus is the GPU pool of this machine, but with backend = \
-                         \"slurm\" Slurm assigns the GPUs; remove it and give each experiment \
-                         gpus = N"
-                            .into(),
-                    ));
-                }
-                Some(check_slurm(scheduler_slurm).map_err(|(s, m)| at(s, m))?.0)
-            }
-        };
-        if let Some(pool) = &scheduler.gpus {
-            check_unique(pool.get_ref()).map_err(|gpu| {
-                at(
-                    Some(pool.span()),
-                    format!(
-                        "GPU {gpu} is listed twice in the pool gpus = {:?}; list each GPU once",
-                        pool.get_ref()
-                    ),
-                )
-            })?;
-        }
-        let max_concurrent = match scheduler.max_concurrent {
-            None => 1,
-            Some(n) if *n.get_ref() >= 1 => *n.get_ref() as usize,
-            Some(n) => {
-                return Err(at(
-                    Some(n.span()),
-                    format!(
-                        "max_concurrent = {} but at least one job must be able to run; use 1 or more",
-                        n.get_ref()
-                    ),
-                ));
-            }
-        };
+        let (backend, slurm_defaults) =
+            check_scheduler(&mut scheduler).map_err(|(s, m)| at(s, m))?;
+        let max_concurrent = check_max_concurrent(&scheduler).map_err(|(s, m)| at(s, m))?;
         if raw.experiments.is_empty() {
             return Err(at(
                 None,
@@ -272,11 +215,8 @@ impl SchedulerConfig {
         let mut seen: HashMap<String, Range<usize>> = HashMap::new();
         let mut experiments = Vec::new();
         for (order, entry) in raw.experiments.into_iter().enumerate() {
-            let mut job = entry.into_inner();
-            let job_slurm = raw_slurm!(job);
+            let job = entry.into_inner();
             let name = job.name.get_ref().clone();
-            validate_name("experiment name", &name)
-                .map_err(|e| at(Some(job.name.span()), e.to_string()))?;
             if let Some(first) = seen.get(&name) {
                 let (line, _) = line_col(source, first.start);
                 return Err(at(
@@ -286,99 +226,10 @@ impl SchedulerConfig {
                     ),
                 ));
             }
-            seen.insert(name.clone(), job.name.span());
-            if job.command.get_ref().contains('\0') {
-                return Err(at(
-                    Some(job.command.span()),
-                    format!(
-                        "experiment {name:?} has a NUL character in its command, which no \
-                         program can be given; remove it"
-                    ),
-                ));
-            }
-            if job.command.get_ref().trim().is_empty() {
-                return Err(at(
-                    Some(job.command.span()),
-                    format!(
-                        "experiment {name:?} has an empty command; give the shell command to run"
-                    ),
-                ));
-            }
-            if let (Some(ids), Some(count)) = (&job.gpu_ids, &job.gpus) {
-                return Err(at(
-                    Some(count.span()),
-                    format!(
-                        "experiment {name:?} sets both gpu_ids = {:?} and gpus = {}; use one of them",
-                        ids.get_ref(),
-                        count.get_ref()
-                    ),
-                ));
-            }
-            let slurm = match &slurm_defaults {
-                None => {
-                    reject_slurm_keys(&job_slurm, &format!("experiment {name:?}"))
-                        .map_err(|(s, m)| at(s, m))?;
-                    None
-                }
-                Some(defaults) => {
-                    if let Some(ids) = &job.gpu_ids {
-                        return Err(at(
-                            Some(ids.span()),
-                            format!(
-                                "experiment {name:?} names GPUs of one machine (gpu_ids), but \
-                                 with backend = \"slurm\" Slurm picks them; write gpus = {} \
-                                 instead",
-                                ids.get_ref().len()
-                            ),
-                        ));
-                    }
-                    let (overrides, extra) = check_slurm(job_slurm).map_err(|(s, m)| at(s, m))?;
-                    Some(merge_slurm(defaults, overrides, extra))
-                }
-            };
-            let env = check_env(&name, job.env).map_err(|(s, m)| at(s, m))?;
-            let cwd = match job.cwd {
-                None => None,
-                Some(cwd) => Some(
-                    check_cwd(&name, cwd.get_ref(), &resolve(cwd.get_ref()))
-                        .map_err(|m| at(Some(cwd.span()), m))?,
-                ),
-            };
-            if let Some(ids) = &job.gpu_ids {
-                check_unique(ids.get_ref())
-                    .map_err(|gpu| at(Some(ids.span()), format!(
-                        "experiment {name:?} lists GPU {gpu} twice in gpu_ids = {:?}; list each \
-                         GPU once",
-                        ids.get_ref()
-                    )))?;
-            }
-            let timeout = match &job.timeout {
-                None => None,
-                Some(t) => Some(humantime::parse_duration(t.get_ref()).map_err(|e| {
-                    at(
-                        Some(t.span()),
-                        format!("timeout {} is not a duration ({e}); write e.g. \"90s\", \"30m\" or \"2h\"", quote(t.get_ref())),
-                    )
-                })?),
-            };
-            experiments.push(JobSpec {
-                command: job.command.into_inner(),
-                priority: job.priority,
-                gpu_ids_span: job.gpu_ids.as_ref().map(|ids| ids.span()),
-                gpu_ids: job.gpu_ids.map(Spanned::into_inner).unwrap_or_default(),
-                gpus_span: job.gpus.as_ref().map(|n| n.span()),
-                gpus: job.gpus.map(Spanned::into_inner).unwrap_or(0),
-                description: job.description,
-                tags: job.tags,
-                resume: job.resume,
-                env,
-                cwd,
-                retries: job.retries,
-                timeout,
-                slurm,
-                order,
-                name,
-            });
+            seen.insert(name, job.name.span());
+            let spec = job_spec(order, job, slurm_defaults.as_ref(), &resolve)
+                .map_err(|(s, m)| at(s, m))?;
+            experiments.push(spec);
         }
         let config = SchedulerConfig {
             path: crate::store::resolve_path(Path::new("."), path),
@@ -444,6 +295,202 @@ impl SchedulerConfig {
 
 /// A message and where it points, before it becomes an [`Error`] with file:line:column.
 type Located = (Option<Range<usize>>, String);
+
+/// Checks `[scheduler]`: its backend, and with Slurm its default Slurm settings; takes its
+/// Slurm keys out of `scheduler`.
+fn check_scheduler(
+    scheduler: &mut RawScheduler,
+) -> std::result::Result<(Backend, Option<SlurmLaunch>), Located> {
+    let backend = match &scheduler.backend {
+        None => Backend::Local,
+        Some(b) => match b.get_ref().as_str() {
+            "local" => Backend::Local,
+            "slurm" => Backend::Slurm,
+            other => {
+                return Err((
+                    Some(b.span()),
+                    format!(
+                        "backend = {} is not a backend; use \"local\" (jobs run on \
+                         this machine) or \"slurm\" (jobs are submitted with sbatch)",
+                        quote(other)
+                    ),
+                ));
+            }
+        },
+    };
+    let scheduler_slurm = raw_slurm!(scheduler);
+    let slurm_defaults = match backend {
+        Backend::Local => {
+            reject_slurm_keys(&scheduler_slurm, "[scheduler]")?;
+            None
+        }
+        Backend::Slurm => {
+            if let Some(pool) = &scheduler.gpus {
+                return Err((
+                    Some(pool.span()),
+                    "[scheduler] gpus is the GPU pool of this machine, but with backend = \
+                     \"slurm\" Slurm assigns the GPUs; remove it and give each experiment \
+                     gpus = N"
+                        .into(),
+                ));
+            }
+            Some(check_slurm(scheduler_slurm)?.0)
+        }
+    };
+    if let Some(pool) = &scheduler.gpus {
+        check_unique(pool.get_ref()).map_err(|gpu| {
+            (
+                Some(pool.span()),
+                format!(
+                    "GPU {gpu} is listed twice in the pool gpus = {:?}; list each GPU once",
+                    pool.get_ref()
+                ),
+            )
+        })?;
+    }
+    Ok((backend, slurm_defaults))
+}
+
+/// `max_concurrent`: 1 by default, at least 1.
+fn check_max_concurrent(scheduler: &RawScheduler) -> std::result::Result<usize, Located> {
+    match &scheduler.max_concurrent {
+        None => Ok(1),
+        Some(n) if *n.get_ref() >= 1 => Ok(*n.get_ref() as usize),
+        Some(n) => Err((
+            Some(n.span()),
+            format!(
+                "max_concurrent = {} but at least one job must be able to run; use 1 or more",
+                n.get_ref()
+            ),
+        )),
+    }
+}
+
+/// Checks one `[[experiments]]` entry (its name's uniqueness is checked by the caller).
+fn job_spec(
+    order: usize,
+    mut job: RawJob,
+    slurm_defaults: Option<&SlurmLaunch>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> std::result::Result<JobSpec, Located> {
+    let job_slurm = raw_slurm!(job);
+    let name = job.name.get_ref().clone();
+    validate_name("experiment name", &name).map_err(|e| (Some(job.name.span()), e.to_string()))?;
+    check_command(&name, &job.command)?;
+    let slurm = check_job_gpus_and_slurm(&name, &job, job_slurm, slurm_defaults)?;
+    let env = check_env(&name, job.env)?;
+    let cwd = match job.cwd {
+        None => None,
+        Some(cwd) => Some(
+            check_cwd(&name, cwd.get_ref(), &resolve(cwd.get_ref()))
+                .map_err(|m| (Some(cwd.span()), m))?,
+        ),
+    };
+    if let Some(ids) = &job.gpu_ids {
+        check_unique(ids.get_ref()).map_err(|gpu| {
+            (
+                Some(ids.span()),
+                format!(
+                    "experiment {name:?} lists GPU {gpu} twice in gpu_ids = {:?}; list each \
+                     GPU once",
+                    ids.get_ref()
+                ),
+            )
+        })?;
+    }
+    let timeout = match &job.timeout {
+        None => None,
+        Some(t) => Some(humantime::parse_duration(t.get_ref()).map_err(|e| {
+            (
+                Some(t.span()),
+                format!(
+                    "timeout {} is not a duration ({e}); write e.g. \"90s\", \"30m\" or \"2h\"",
+                    quote(t.get_ref())
+                ),
+            )
+        })?),
+    };
+    Ok(JobSpec {
+        command: job.command.into_inner(),
+        priority: job.priority,
+        gpu_ids_span: job.gpu_ids.as_ref().map(|ids| ids.span()),
+        gpu_ids: job.gpu_ids.map(Spanned::into_inner).unwrap_or_default(),
+        gpus_span: job.gpus.as_ref().map(|n| n.span()),
+        gpus: job.gpus.map(Spanned::into_inner).unwrap_or(0),
+        description: job.description,
+        tags: job.tags,
+        resume: job.resume,
+        env,
+        cwd,
+        retries: job.retries,
+        timeout,
+        slurm,
+        order,
+        name,
+    })
+}
+
+/// A command must be something `sh -c` can be given.
+fn check_command(name: &str, command: &Spanned<String>) -> std::result::Result<(), Located> {
+    if command.get_ref().contains('\0') {
+        return Err((
+            Some(command.span()),
+            format!(
+                "experiment {name:?} has a NUL character in its command, which no \
+                 program can be given; remove it"
+            ),
+        ));
+    }
+    if command.get_ref().trim().is_empty() {
+        return Err((
+            Some(command.span()),
+            format!("experiment {name:?} has an empty command; give the shell command to run"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an experiment's GPUs (`gpu_ids` or `gpus`) and its Slurm keys against the backend
+/// (`slurm_defaults` is `Some` with Slurm). Returns its Slurm settings.
+fn check_job_gpus_and_slurm(
+    name: &str,
+    job: &RawJob,
+    job_slurm: RawSlurm,
+    slurm_defaults: Option<&SlurmLaunch>,
+) -> std::result::Result<Option<SlurmLaunch>, Located> {
+    if let (Some(ids), Some(count)) = (&job.gpu_ids, &job.gpus) {
+        return Err((
+            Some(count.span()),
+            format!(
+                "experiment {name:?} sets both gpu_ids = {:?} and gpus = {}; use one of them",
+                ids.get_ref(),
+                count.get_ref()
+            ),
+        ));
+    }
+    let slurm = match slurm_defaults {
+        None => {
+            reject_slurm_keys(&job_slurm, &format!("experiment {name:?}"))?;
+            None
+        }
+        Some(defaults) => {
+            if let Some(ids) = &job.gpu_ids {
+                return Err((
+                    Some(ids.span()),
+                    format!(
+                        "experiment {name:?} names GPUs of one machine (gpu_ids), but \
+                         with backend = \"slurm\" Slurm picks them; write gpus = {} \
+                         instead",
+                        ids.get_ref().len()
+                    ),
+                ));
+            }
+            let (overrides, extra) = check_slurm(job_slurm)?;
+            Some(merge_slurm(defaults, overrides, extra))
+        }
+    };
+    Ok(slurm)
+}
 
 /// The first GPU id that `ids` lists twice, as the error.
 fn check_unique(ids: &[u32]) -> std::result::Result<(), u32> {

@@ -17,16 +17,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind as IoErrorKind;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::backend::JobBackend;
 use super::job::KILL_GRACE;
-use super::process::kill_group;
-use super::slurm;
+pub use super::launcher::job_launcher;
 use crate::error::{Error, IoContext, Result};
 use crate::experiment::Experiment;
 use crate::run_id::RunId;
@@ -130,30 +128,6 @@ pub(crate) struct Answer {
     pub(crate) message: String,
 }
 
-/// Finds the executable that supervises jobs (`EXP __job`): `$EXPMAN_EXP_BIN`, else this
-/// program if it is `EXP`, else `EXP` on the `PATH`.
-pub fn job_launcher() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("EXPMAN_EXP_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    if let Ok(exe) = std::env::current_exe()
-        && exe.file_name().is_some_and(|n| n == "EXP")
-    {
-        return Ok(exe);
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("EXP"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            Error::invalid_state(
-                "cannot find the EXP program that supervises jobs; install it (pip install \
-                 ./bindings/python, or cargo install --path . --features ui) or set EXPMAN_EXP_BIN",
-            )
-        })
-}
-
 /// Performs `action` on the experiment in `dir`: through the scheduler when one runs on its base
 /// directory, else directly. Returns a message for the user.
 pub fn perform(dir: &Path, action: Action) -> Result<String> {
@@ -161,7 +135,7 @@ pub fn perform(dir: &Path, action: Action) -> Result<String> {
     let base = exp.path().parent().unwrap_or(Path::new("."));
     let scheduler = SchedulerDir::new(base);
     match scheduler.try_lock()? {
-        Some(_held) => perform_locally(&exp, action, None),
+        Some(_held) => perform_locally(&exp, action, false).map(|done| done.message),
         None => ask_scheduler(&scheduler, exp.path(), action),
     }
 }
@@ -218,15 +192,31 @@ fn ask_scheduler(scheduler: &SchedulerDir, dir: &Path, action: Action) -> Result
     }
 }
 
-/// How a running scheduler takes a retried run into its queue instead of launching it at once.
-pub(crate) type Enqueue<'a> = &'a mut dyn FnMut(&ExperimentDir, RunId);
+/// What [`perform_locally`] did.
+pub(crate) struct Performed {
+    /// For the user.
+    pub(crate) message: String,
+    /// The run a retry allocated for the scheduler's queue to launch (`for_queue`).
+    pub(crate) queued: Option<RunId>,
+}
 
-/// Performs `action` in this process (`queue`: see [`Enqueue`]).
+impl Performed {
+    fn said(message: String) -> Performed {
+        Performed {
+            message,
+            queued: None,
+        }
+    }
+}
+
+/// Performs `action` in this process. With `for_queue` (a running scheduler answering a
+/// request) a retry only allocates the run, and [`Performed::queued`] names it for the queue
+/// to launch with the scheduler's pool and limits; without, it is launched at once.
 pub(crate) fn perform_locally(
     exp: &ExperimentDir,
     action: Action,
-    queue: Option<Enqueue<'_>>,
-) -> Result<String> {
+    for_queue: bool,
+) -> Result<Performed> {
     let status = Status::load(exp)?;
     let (state, _) = status.effective();
     let name = exp
@@ -235,178 +225,91 @@ pub(crate) fn perform_locally(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     match action {
-        Action::Retry => {
-            if !state.is_terminal() {
-                return Err(Error::invalid_state(format!(
-                    "{name} is {}; only a finished or errored experiment can be retried",
-                    state.as_str()
-                )));
-            }
-            if Config::load(exp)?.launch.slurm.is_some() {
-                let run = Experiment::open_pending(exp.path())?.run_id();
-                return match queue {
-                    Some(queue) => {
-                        queue(exp, run);
-                        Ok(format!("{name}: {run} queued"))
-                    }
-                    None => {
-                        let job = submit_or_record(exp, run)?;
-                        slurm::spawn_follower(exp, run)?;
-                        Ok(format!("{name}: {run} submitted as Slurm job {job}"))
-                    }
-                };
-            }
-            // Without a scheduler there is no pool to take `gpus = N` from: such a run gets
-            // the GPUs its previous run held (as `gpu_ids` are reused), never silently none.
-            let gpus = match queue {
-                Some(_) => Vec::new(),
-                None => {
-                    let config = Config::load(exp)?;
-                    let wanted = config.launch.gpus as usize;
-                    if !config.gpu_ids.is_empty() {
-                        config.gpu_ids
-                    } else if status.gpus.len() == wanted {
-                        status.gpus.clone()
-                    } else {
-                        return Err(Error::invalid_state(format!(
-                            "{name} takes {wanted} GPU(s) from a scheduler's pool and its last \
-                             run held none to reuse; retry it while `EXP run` runs on its base \
-                             directory"
-                        )));
-                    }
-                }
-            };
-            let run = Experiment::open_pending(exp.path())?.run_id();
-            match queue {
-                Some(queue) => queue(exp, run),
-                None => launch_detached(exp, run, &gpus)?,
-            }
-            Ok(format!("{name}: {run} started"))
-        }
-        Action::Terminate => {
-            if state == RunState::Pending {
-                let status = Status::update(exp, |s| {
-                    if s.status == RunState::Pending {
-                        s.mark_ended(None, Some("cancelled before it started".into()));
-                    }
-                })?;
-                // Submitted to Slurm: out of its queue too (if the job starts meanwhile, its
-                // supervisor cannot claim the run any more and exits).
-                if let Some(job) = &status.slurm_job_id {
-                    slurm::cancel(job)?;
-                }
-                if status.status == RunState::Error {
-                    return Ok(format!("{name}: cancelled"));
-                }
-            }
-            let status = Status::load(exp)?;
-            let state = status.effective().0;
-            if state != RunState::Running {
-                return Err(Error::invalid_state(format!(
-                    "{name} is {}; only a running experiment can be terminated",
-                    state.as_str()
-                )));
-            }
-            if let Some(job) = status.slurm_job_id.clone().filter(|_| is_slurm(exp)) {
-                // Slurm signals every process of the job, the supervisor included, which then
-                // records nothing: the end is recorded here.
-                let run = status.run_id;
-                Status::update(exp, |s| s.terminate_requested = true)?;
-                slurm::cancel_and_wait(&job)?;
-                Status::update(exp, |s| {
-                    if s.run_id == run && !s.status.is_terminal() {
-                        s.mark_ended(None, Some("terminated".into()));
-                    }
-                })?;
-                return Ok(format!("{name}: terminated (Slurm job {job} cancelled)"));
-            }
-            let status = Status::update(exp, |s| s.terminate_requested = true)?;
-            if let Some(job) = status.job_process().filter(|p| p.is_alive()) {
-                kill_group(job.pid, KILL_GRACE);
-            }
-            // The supervisor records the end; if there is none (a run started outside the
-            // scheduler, or a supervisor that died) record it here.
-            let deadline = Instant::now() + KILL_GRACE;
-            while Instant::now() < deadline && status.supervisor_alive() {
-                if Status::load(exp)?.status.is_terminal() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Status::update(exp, |s| {
-                if !s.status.is_terminal() {
-                    s.mark_ended(None, Some("terminated".into()));
-                }
-            })?;
-            Ok(format!("{name}: terminated"))
-        }
-        Action::Delete => {
-            if state == RunState::Running {
-                return Err(Error::invalid_state(format!(
-                    "{name} is running; terminate it before deleting it"
-                )));
-            }
-            if state == RunState::Pending
-                && let Some(job) = &status.slurm_job_id
-            {
-                slurm::cancel(job)?;
-            }
-            std::fs::remove_dir_all(exp.path()).at("delete", exp.path())?;
-            Ok(format!("{name}: deleted"))
-        }
+        Action::Retry => retry(exp, &status, &name, for_queue),
+        Action::Terminate => terminate(exp, state, &name).map(Performed::said),
+        Action::Delete => delete(exp, &status, &name).map(Performed::said),
     }
 }
 
-/// Whether the experiment in `exp` runs on Slurm (its config says so).
-fn is_slurm(exp: &ExperimentDir) -> bool {
-    Config::load(exp).is_ok_and(|c| c.launch.slurm.is_some())
-}
-
-/// Submits `run` to Slurm; when `sbatch` refuses, the run is marked Error with its message (so
-/// it does not stay Pending) and the error returned.
-pub(crate) fn submit_or_record(exp: &ExperimentDir, run: RunId) -> Result<String> {
-    slurm::submit(exp, run).inspect_err(|e| {
-        let message = e.to_string();
-        let _ = Status::update(exp, |s| {
-            if s.run_id == Some(run) && s.status == RunState::Pending {
-                s.mark_ended(None, Some(message));
-            }
+fn retry(exp: &ExperimentDir, status: &Status, name: &str, for_queue: bool) -> Result<Performed> {
+    let state = status.effective().0;
+    if !state.is_terminal() {
+        return Err(Error::invalid_state(format!(
+            "{name} is {}; only a finished or errored experiment can be retried",
+            state.as_str()
+        )));
+    }
+    let config = Config::load(exp)?;
+    let backend = JobBackend::of(&config);
+    let gpus = match (backend, for_queue) {
+        (JobBackend::Local, false) => reused_gpus(&config, status, name)?,
+        _ => Vec::new(),
+    };
+    let run = Experiment::open_pending(exp.path())?.run_id();
+    if for_queue {
+        let verb = match backend {
+            JobBackend::Local => "started",
+            JobBackend::Slurm => "queued",
+        };
+        return Ok(Performed {
+            message: format!("{name}: {run} {verb}"),
+            queued: Some(run),
         });
-    })
-}
-
-/// Starts a supervisor for `run` that outlives this process.
-pub(crate) fn launch_detached(exp: &ExperimentDir, run: RunId, gpus: &[u32]) -> Result<()> {
-    let mut child = supervisor_command(exp, run, gpus)?
-        .spawn()
-        .at("start the job supervisor for", exp.path())?;
-    // Reap it when it ends, so a long-lived caller (the UI server) collects no zombies.
-    std::thread::spawn(move || child.wait());
-    Ok(())
-}
-
-/// `EXP __job <dir> <run> --gpus ...`, in its own process group, its output into the run log.
-pub(crate) fn supervisor_command(exp: &ExperimentDir, run: RunId, gpus: &[u32]) -> Result<Command> {
-    let log_path = exp.run_log(run);
-    let log = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&log_path)
-        .at("open the run log", &log_path)?;
-    let mut command = Command::new(job_launcher()?);
-    command.arg("__job").arg(exp.path()).arg(run.to_string());
-    if !gpus.is_empty() {
-        let gpus = gpus
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        command.arg(format!("--gpus={gpus}"));
     }
-    command
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().at("share the run log", &log_path)?)
-        .stderr(log)
-        .process_group(0);
-    Ok(command)
+    let message = backend.launch_detached(exp, run, &gpus)?;
+    Ok(Performed::said(format!("{name}: {message}")))
+}
+
+/// Without a scheduler there is no pool to take `gpus = N` from: such a run gets the GPUs its
+/// previous run held (as `gpu_ids` are reused), never silently none.
+fn reused_gpus(config: &Config, status: &Status, name: &str) -> Result<Vec<u32>> {
+    let wanted = config.launch.gpus as usize;
+    if !config.gpu_ids.is_empty() {
+        Ok(config.gpu_ids.clone())
+    } else if status.gpus.len() == wanted {
+        Ok(status.gpus.clone())
+    } else {
+        Err(Error::invalid_state(format!(
+            "{name} takes {wanted} GPU(s) from a scheduler's pool and its last run held none to \
+             reuse; retry it while `EXP run` runs on its base directory"
+        )))
+    }
+}
+
+fn terminate(exp: &ExperimentDir, state: RunState, name: &str) -> Result<String> {
+    let backend = JobBackend::of_dir(exp);
+    if state == RunState::Pending {
+        let status = Status::update(exp, |s| {
+            if s.status == RunState::Pending {
+                s.mark_ended(None, Some("cancelled before it started".into()));
+            }
+        })?;
+        backend.cancel(&status)?;
+        if status.status == RunState::Error {
+            return Ok(format!("{name}: cancelled"));
+        }
+    }
+    let status = Status::load(exp)?;
+    let state = status.effective().0;
+    if state != RunState::Running {
+        return Err(Error::invalid_state(format!(
+            "{name} is {}; only a running experiment can be terminated",
+            state.as_str()
+        )));
+    }
+    Ok(format!("{name}: {}", backend.terminate(exp, &status)?))
+}
+
+fn delete(exp: &ExperimentDir, status: &Status, name: &str) -> Result<String> {
+    let state = status.effective().0;
+    if state == RunState::Running {
+        return Err(Error::invalid_state(format!(
+            "{name} is running; terminate it before deleting it"
+        )));
+    }
+    if state == RunState::Pending {
+        JobBackend::of_dir(exp).cancel(status)?;
+    }
+    std::fs::remove_dir_all(exp.path()).at("delete", exp.path())?;
+    Ok(format!("{name}: deleted"))
 }

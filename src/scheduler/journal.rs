@@ -210,7 +210,7 @@ pub(super) fn materialize(
         // Gone (deleted meanwhile): created again below.
     }
     if spec.resume
-        && let Some(dir) = super::run::latest_dir(&config.base_dir, &spec.name)?
+        && let Some(dir) = super::plan::latest_dir(&config.base_dir, &spec.name)?
     {
         return resume(sched, journal, spec, dir);
     }

@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub use super::shell::shell_line;
+use super::shell::shell_quote;
 use crate::error::{Error, Result};
 use crate::run_id::RunId;
 use crate::store::{Config, ExperimentDir, Launch, RunState, SlurmLaunch, Status};
@@ -111,24 +113,21 @@ pub fn sbatch_command(
     args
 }
 
-/// A command line as a POSIX shell reads it back (for `--dry-run` and messages).
-pub fn shell_line(args: &[String]) -> String {
-    args.iter()
-        .map(|a| shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// One word quoted for a POSIX shell (as is when it needs no quoting).
-pub(crate) fn shell_quote(text: &str) -> String {
-    if !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b))
+/// Whether `sbatch` can be run: checked before anything is created, so a machine without
+/// Slurm gets one error rather than one per experiment.
+pub(crate) fn check_sbatch() -> Result<()> {
+    match Command::new("sbatch")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
     {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::invalid_state(format!(
+            "backend = \"slurm\" but sbatch cannot be run ({e}); run on a Slurm login node \
+             (with sbatch, squeue, scontrol and scancel on the PATH) or use backend = \"local\""
+        ))),
     }
 }
 
@@ -173,7 +172,7 @@ pub(crate) fn submit(exp: &ExperimentDir, run: RunId) -> Result<String> {
         run,
         &config.launch,
         slurm,
-        &super::control::job_launcher()?,
+        &super::launcher::job_launcher()?,
     );
     let output = slurm_tool(&args)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -207,6 +206,19 @@ pub(crate) fn submit(exp: &ExperimentDir, run: RunId) -> Result<String> {
         }
     })?;
     Ok(id)
+}
+
+/// Submits `run` to Slurm; when `sbatch` refuses, the run is marked Error with its message (so
+/// it does not stay Pending) and the error returned.
+pub(crate) fn submit_or_record(exp: &ExperimentDir, run: RunId) -> Result<String> {
+    submit(exp, run).inspect_err(|e| {
+        let message = e.to_string();
+        let _ = Status::update(exp, |s| {
+            if s.run_id == Some(run) && s.status == RunState::Pending {
+                s.mark_ended(None, Some(message));
+            }
+        });
+    })
 }
 
 fn one_line(first: &str, second: &str) -> String {
@@ -383,7 +395,7 @@ pub(crate) fn cancel_and_wait(job: &str) -> Result<()> {
 /// Starts `EXP __slurm-follow <dir> <run>`, detached: it follows the job of `run` until the run
 /// has ended (see [`follow`]).
 pub(crate) fn spawn_follower(exp: &ExperimentDir, run: RunId) -> Result<()> {
-    let mut command = Command::new(super::control::job_launcher()?);
+    let mut command = Command::new(super::launcher::job_launcher()?);
     command
         .arg("__slurm-follow")
         .arg(exp.path())
@@ -461,14 +473,6 @@ mod tests {
         assert_eq!(exit_code("0:15"), Some(143));
         assert_eq!(exit_code("0:0"), None);
         assert_eq!(exit_code("junk"), None);
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("/usr/bin/EXP"), "/usr/bin/EXP");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

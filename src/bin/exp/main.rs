@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod demo;
+
 use clap::{Parser, Subcommand};
 use expman::scheduler::{self, Action, RunOptions, SchedulerConfig};
 use expman::server::{self, Server, ServerOptions};
@@ -141,7 +143,7 @@ fn try_main(cli: Cli) -> expman::Result<ExitCode> {
         }
         Some(Command::Demo { dir, serve }) => demo(&dir, &serve),
         Some(Command::Toy { seconds, lr, fail }) => {
-            let code = expman::demo::toy_job(seconds, lr, fail)?;
+            let code = demo::toy_job(seconds, lr, fail)?;
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
         None => match cli.dir {
@@ -184,25 +186,15 @@ fn run(config_path: &std::path::Path, dry_run: bool) -> expman::Result<ExitCode>
     })
 }
 
-/// The pool: the config's `gpus`, else what NVML (or the injected inventory) reports, most free
-/// memory first; none when neither exists.
+/// The scheduler's GPU pool (see [`gpu::pool`]); without one, jobs run without GPUs.
 fn gpu_pool(config: &SchedulerConfig) -> Vec<u32> {
     if config.backend == scheduler::Backend::Slurm {
         return Vec::new(); // Slurm assigns the GPUs
     }
-    if let Some(pool) = &config.gpus {
-        return pool.clone();
-    }
-    let inventory = gpu::discover();
-    if let Some(why) = inventory.unavailable_reason() {
+    gpu::pool(config.gpus.as_deref()).unwrap_or_else(|why| {
         eprintln!("EXP: no GPU pool ({why}); jobs run without GPUs");
-        return Vec::new();
-    }
-    // Not `gpu::pick`: it returns the chosen indices in ascending order, and the scheduler
-    // hands out the pool front to back.
-    let mut gpus = inventory.gpus;
-    gpus.sort_by_key(|gpu| (std::cmp::Reverse(gpu.memory_free_mib()), gpu.index));
-    gpus.iter().map(|gpu| gpu.index).collect()
+        Vec::new()
+    })
 }
 
 /// Starts the UI server, prints its URL and opens a browser unless told not to.
@@ -283,8 +275,7 @@ fn demo(dir: &Path, args: &ServeArgs) -> expman::Result<ExitCode> {
         .map_err(|e| expman::Error::config(dir.display().to_string(), e.to_string()))?;
     let exe = std::env::current_exe()
         .map_err(|e| expman::Error::config("EXP", format!("cannot find this program: {e}")))?;
-    let config =
-        expman::demo::config(&std::path::absolute(dir).unwrap_or(dir.to_path_buf()), &exe)?;
+    let config = demo::config(&std::path::absolute(dir).unwrap_or(dir.to_path_buf()), &exe)?;
     let server = start_server(dir, args)?;
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&interrupt);

@@ -5,12 +5,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
-use crate::experiment::Experiment;
-use crate::scheduler::SchedulerConfig;
+use expman::scheduler::{SchedulerConfig, shell_quote};
+use expman::{Experiment, Result};
 
 /// The demo's scheduler config for `base_dir`, whose jobs run `exp_bin __toy ...`.
 pub fn config(base_dir: &Path, exp_bin: &Path) -> Result<SchedulerConfig> {
+    // Inside the TOML basic strings below: the single quotes of shell quoting need no escaping.
     let exp = shell_quote(&exp_bin.display().to_string());
     let base = base_dir.display().to_string();
     let text = format!(
@@ -47,18 +47,6 @@ description = "a longer run to watch in the monitor"
 "#
     );
     SchedulerConfig::parse(&text, &base_dir.join("demo.toml"))
-}
-
-fn shell_quote(text: &str) -> String {
-    if text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
-    {
-        text.to_string()
-    } else {
-        // Inside the TOML string above: single quotes need no TOML escaping.
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
 }
 
 /// The toy job: "trains" for `seconds`, logging a row per step to the run's table and to
