@@ -19,6 +19,13 @@ fn cargo_run(cwd: &Path, args: &[&str]) -> Output {
         .arg(&manifest)
         .args(args)
         .current_dir(cwd)
+        // A target dir of its own: building the examples (default features) in the test
+        // run's own would replace the library that the doctests, compiled after the tests,
+        // link against (all features), and they would fail to find `expman::arrow`.
+        .env(
+            "CARGO_TARGET_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples-build"),
+        )
         .env_remove(expman::ENV_EXPERIMENT_DIR)
         .env_remove(expman::ENV_RUN_ID)
         .stdin(Stdio::null())
