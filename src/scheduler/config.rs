@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::config_slurm::{Located, RawSlurm, check_slurm, merge_slurm, reject_slurm_keys};
 use crate::error::{Error, IoContext, Result, quote};
 use crate::store::{SlurmLaunch, validate_name};
 
@@ -103,17 +104,6 @@ struct RawScheduler {
     max_concurrent: Option<Spanned<i64>>,
     gpus: Option<Spanned<Vec<u32>>>,
     backend: Option<Spanned<String>>,
-    partition: Option<Spanned<String>>,
-    account: Option<Spanned<String>>,
-    time: Option<Spanned<String>>,
-    cpus_per_task: Option<Spanned<u32>>,
-    mem: Option<Spanned<String>>,
-    extra_sbatch_args: Option<Spanned<Vec<String>>>,
-}
-
-/// The Slurm keys, from `[scheduler]` or an experiment (serde's `flatten` would lose the spans
-/// and `deny_unknown_fields`, so both structs list them and hand them over in this one).
-struct RawSlurm {
     partition: Option<Spanned<String>>,
     account: Option<Spanned<String>>,
     time: Option<Spanned<String>>,
@@ -292,9 +282,6 @@ impl SchedulerConfig {
         jobs
     }
 }
-
-/// A message and where it points, before it becomes an [`Error`] with file:line:column.
-type Located = (Option<Range<usize>>, String);
 
 /// Checks `[scheduler]`: its backend, and with Slurm its default Slurm settings; takes its
 /// Slurm keys out of `scheduler`.
@@ -557,224 +544,6 @@ fn check_cwd(name: &str, written: &str, resolved: &Path) -> std::result::Result<
          should run in (relative paths are relative to this file)",
         quote(written)
     ))
-}
-
-/// Fails on the first Slurm key in `keys` (found in `place`), for the local backend.
-fn reject_slurm_keys(keys: &RawSlurm, place: &str) -> std::result::Result<(), Located> {
-    let spans = [
-        ("partition", keys.partition.as_ref().map(Spanned::span)),
-        ("account", keys.account.as_ref().map(Spanned::span)),
-        ("time", keys.time.as_ref().map(Spanned::span)),
-        (
-            "cpus_per_task",
-            keys.cpus_per_task.as_ref().map(Spanned::span),
-        ),
-        ("mem", keys.mem.as_ref().map(Spanned::span)),
-        (
-            "extra_sbatch_args",
-            keys.extra_sbatch_args.as_ref().map(Spanned::span),
-        ),
-    ];
-    match spans.into_iter().find(|(_, span)| span.is_some()) {
-        None => Ok(()),
-        Some((key, span)) => Err((
-            span,
-            format!(
-                "{place} sets `{key}`, a Slurm setting, but the backend is \"local\"; add \
-                 backend = \"slurm\" to [scheduler] or remove `{key}`"
-            ),
-        )),
-    }
-}
-
-/// `sbatch` arguments that expman sets itself (or that would break how it follows a job), and
-/// why they cannot be in `extra_sbatch_args`.
-const RESERVED_SBATCH_ARGS: &[(&str, Option<char>, &str)] = &[
-    (
-        "--output",
-        Some('o'),
-        "the job's output goes to logs/<run_id>.log",
-    ),
-    (
-        "--error",
-        Some('e'),
-        "the job's output goes to logs/<run_id>.log",
-    ),
-    ("--open-mode", None, "the run log is opened in append mode"),
-    (
-        "--parsable",
-        None,
-        "expman reads the job id from sbatch's output",
-    ),
-    (
-        "--wrap",
-        None,
-        "the job runs expman's supervisor (EXP __job)",
-    ),
-    ("--array", Some('a'), "each run is one Slurm job"),
-    (
-        "--requeue",
-        None,
-        "a run starts once; retry it (a new run) instead",
-    ),
-    ("--wait", Some('W'), "expman follows the job itself"),
-];
-
-/// Checks the Slurm keys; returns them as launch settings, plus whether `extra_sbatch_args`
-/// was given (an override of an empty list is still an override).
-fn check_slurm(keys: RawSlurm) -> std::result::Result<(SlurmLaunch, bool), Located> {
-    let word = |key: &str, value: Option<Spanned<String>>| match value {
-        None => Ok(None),
-        Some(v) if v.get_ref().is_empty() || v.get_ref().chars().any(char::is_whitespace) => Err((
-            Some(v.span()),
-            format!(
-                "{key} = {} must be a non-empty name without spaces",
-                quote(v.get_ref())
-            ),
-        )),
-        Some(v) => Ok(Some(v.into_inner())),
-    };
-    let partition = word("partition", keys.partition)?;
-    let account = word("account", keys.account)?;
-    let time = match keys.time {
-        None => None,
-        Some(t) => Some(slurm_time(t.get_ref()).map_err(|why| {
-            (
-                Some(t.span()),
-                format!(
-                    "time = {} {why}; write Slurm's format (\"30\" minutes, \"2:00:00\", \
-                     \"1-12:00:00\", \"UNLIMITED\") or a duration (\"90m\", \"2h\")",
-                    quote(t.get_ref())
-                ),
-            )
-        })?),
-    };
-    let cpus_per_task = match keys.cpus_per_task {
-        Some(n) if *n.get_ref() == 0 => {
-            return Err((
-                Some(n.span()),
-                "cpus_per_task = 0, but a job needs at least one CPU; use 1 or more".into(),
-            ));
-        }
-        n => n.map(Spanned::into_inner),
-    };
-    let mem = match keys.mem {
-        None => None,
-        Some(m) => {
-            let text = m.get_ref();
-            let digits = text.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
-            if digits.is_empty()
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-                || text.len() > digits.len() + 1
-            {
-                return Err((
-                    Some(m.span()),
-                    format!(
-                        "mem = {} is not a Slurm memory size; write a number of megabytes \
-                         or one with a unit: \"500M\", \"16G\"",
-                        quote(text)
-                    ),
-                ));
-            }
-            Some(m.into_inner())
-        }
-    };
-    let given = keys.extra_sbatch_args.is_some();
-    let extra_sbatch_args = match keys.extra_sbatch_args {
-        None => Vec::new(),
-        Some(args) => {
-            for arg in args.get_ref() {
-                let reserved = RESERVED_SBATCH_ARGS.iter().find(|(long, short, _)| {
-                    arg == long
-                        || arg.starts_with(&format!("{long}="))
-                        || short.is_some_and(|c| {
-                            let mut chars = arg.chars();
-                            chars.next() == Some('-') && chars.next() == Some(c)
-                        })
-                });
-                if let Some((long, _, why)) = reserved {
-                    return Err((
-                        Some(args.span()),
-                        format!(
-                            "{} ({long}) cannot be in extra_sbatch_args: {why}; remove it",
-                            quote(arg)
-                        ),
-                    ));
-                }
-                if arg.is_empty() {
-                    return Err((
-                        Some(args.span()),
-                        "extra_sbatch_args holds an empty string; remove it".into(),
-                    ));
-                }
-            }
-            args.into_inner()
-        }
-    };
-    Ok((
-        SlurmLaunch {
-            partition,
-            account,
-            time,
-            cpus_per_task,
-            mem,
-            extra_sbatch_args,
-        },
-        given,
-    ))
-}
-
-/// The `[scheduler]` settings with an experiment's overrides (each key given replaces the
-/// default; `extra_sbatch_args` replaces the whole list).
-fn merge_slurm(defaults: &SlurmLaunch, overrides: SlurmLaunch, extra_given: bool) -> SlurmLaunch {
-    SlurmLaunch {
-        partition: overrides.partition.or_else(|| defaults.partition.clone()),
-        account: overrides.account.or_else(|| defaults.account.clone()),
-        time: overrides.time.or_else(|| defaults.time.clone()),
-        cpus_per_task: overrides.cpus_per_task.or(defaults.cpus_per_task),
-        mem: overrides.mem.or_else(|| defaults.mem.clone()),
-        extra_sbatch_args: if extra_given {
-            overrides.extra_sbatch_args
-        } else {
-            defaults.extra_sbatch_args.clone()
-        },
-    }
-}
-
-/// A time limit in Slurm's `--time` format: Slurm's own forms pass through; a duration such as
-/// "90m" or "2h" becomes `[D-]HH:MM:SS`.
-pub(crate) fn slurm_time(text: &str) -> std::result::Result<String, String> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("unlimited") || text.eq_ignore_ascii_case("infinite") {
-        return Ok(text.to_ascii_uppercase());
-    }
-    let numbers = |s: &str, most: usize| {
-        let parts: Vec<&str> = s.split(':').collect();
-        parts.len() <= most
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    };
-    // minutes, minutes:seconds, hours:minutes:seconds, days-hours[:minutes[:seconds]]
-    let slurm_form = match text.split_once('-') {
-        Some((days, rest)) => numbers(days, 1) && numbers(rest, 3),
-        None => numbers(text, 3),
-    };
-    if slurm_form {
-        return Ok(text.to_string());
-    }
-    let duration = humantime::parse_duration(text).map_err(|e| format!("is not a time ({e})"))?;
-    let secs = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
-    if secs == 0 {
-        return Err("is zero".into());
-    }
-    let (days, hours, minutes, seconds) =
-        (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    Ok(if days > 0 {
-        format!("{days}-{hours:02}:{minutes:02}:{seconds:02}")
-    } else {
-        format!("{hours:02}:{minutes:02}:{seconds:02}")
-    })
 }
 
 fn error_at(path: &Path, source: &str, span: Option<Range<usize>>, message: String) -> Error {

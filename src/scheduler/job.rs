@@ -40,62 +40,9 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
         .create(true)
         .open(&log_path)
         .at("open the run log", &log_path)?;
-
-    // Under Slurm, Slurm picked the GPUs and set CUDA_VISIBLE_DEVICES (or unset it): it is
-    // left alone, and recorded as the run's GPUs (indices on its node).
     let slurm = config.launch.slurm.is_some();
-    let (gpus, visible) = if slurm {
-        let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
-        let ids = visible
-            .as_deref()
-            .map(|v| v.split(',').filter_map(|g| g.trim().parse().ok()).collect())
-            .unwrap_or_default();
-        (ids, visible.unwrap_or_else(|| "<unset>".into()))
-    } else {
-        let visible = gpus
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        (gpus.to_vec(), visible)
-    };
-    let slurm_job = std::env::var("SLURM_JOB_ID").ok().filter(|_| slurm);
-    let node = std::env::var("SLURMD_NODENAME")
-        .ok()
-        .filter(|_| slurm_job.is_some());
-
-    // Claim the run: only a Pending run of this id may start, so nothing runs twice.
-    let me = ProcessId::current();
-    let mut claimed = false;
-    // What this run executes: recorded with the run when it was queued (a resume takes the
-    // config file's new command, a retry repeats the run before it); `config.json` for runs
-    // queued by an older expman.
-    let mut launch = RunLaunch::from_config(&config);
-    Status::update(&exp, |status| {
-        if status.run_id == Some(run) && status.status == RunState::Pending {
-            match &status.launch {
-                Some(recorded) => launch = recorded.clone(),
-                None => status.launch = Some(launch.clone()),
-            }
-            status.status = RunState::Running;
-            status.supervisor_pid = Some(me.pid);
-            status.supervisor_start_time = me.start_time;
-            status.gpus = gpus.clone();
-            status.host = Some(crate::store::hostname());
-            status.started_at = Some(crate::store::now_rfc3339());
-            if let Some(job) = &slurm_job {
-                status.slurm_job_id = Some(job.clone());
-                status.node = node.clone().or_else(|| status.host.clone());
-            }
-            claimed = true;
-        }
-    })?;
-    if !claimed {
-        return Err(Error::invalid_state(format!(
-            "{run} of {} is not pending; it was started, cancelled or replaced by another run",
-            dir.display()
-        )));
-    }
+    let (gpus, visible) = job_gpus(slurm, gpus);
+    let launch = claim(&exp, run, &config, gpus, slurm)?;
 
     let _ = writeln!(
         log,
@@ -122,7 +69,7 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
         command.current_dir(cwd);
     }
     let started = Instant::now();
-    let mut child = match command.spawn() {
+    let child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             let message = format!("cannot start `sh -c {}`: {e}", launch.command);
@@ -131,12 +78,99 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
             return Ok(127);
         }
     };
+    let (code, error) = watch_job(&exp, run, &launch, child, &log_path)?;
+    let _ = writeln!(
+        log,
+        "[expman] {} {run} end after {:.1}s: {}",
+        crate::store::now_rfc3339(),
+        started.elapsed().as_secs_f64(),
+        error.as_deref().unwrap_or("finished")
+    );
+    Ok(code)
+}
+
+/// The GPUs a job gets and the `CUDA_VISIBLE_DEVICES` it sees. Under Slurm, Slurm picked them
+/// and set the variable (or unset it): it is left alone, and recorded as the run's GPUs
+/// (indices on its node).
+fn job_gpus(slurm: bool, gpus: &[u32]) -> (Vec<u32>, String) {
+    if slurm {
+        let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+        let ids = visible
+            .as_deref()
+            .map(|v| v.split(',').filter_map(|g| g.trim().parse().ok()).collect())
+            .unwrap_or_default();
+        (ids, visible.unwrap_or_else(|| "<unset>".into()))
+    } else {
+        let visible = gpus
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        (gpus.to_vec(), visible)
+    }
+}
+
+/// Claims the run: only a Pending run of this id may start, so nothing runs twice. Returns
+/// what the run executes: recorded with the run when it was queued (a resume takes the config
+/// file's new command, a retry repeats the run before it); `config.json` for runs queued by an
+/// older expman.
+fn claim(
+    exp: &ExperimentDir,
+    run: RunId,
+    config: &Config,
+    gpus: Vec<u32>,
+    slurm: bool,
+) -> Result<RunLaunch> {
+    let slurm_job = std::env::var("SLURM_JOB_ID").ok().filter(|_| slurm);
+    let node = std::env::var("SLURMD_NODENAME")
+        .ok()
+        .filter(|_| slurm_job.is_some());
+    let me = ProcessId::current();
+    let mut claimed = false;
+    let mut launch = RunLaunch::from_config(config);
+    Status::update(exp, |status| {
+        if status.run_id == Some(run) && status.status == RunState::Pending {
+            match &status.launch {
+                Some(recorded) => launch = recorded.clone(),
+                None => status.launch = Some(launch.clone()),
+            }
+            status.status = RunState::Running;
+            status.supervisor_pid = Some(me.pid);
+            status.supervisor_start_time = me.start_time;
+            status.gpus = gpus.clone();
+            status.host = Some(crate::store::hostname());
+            status.started_at = Some(crate::store::now_rfc3339());
+            if let Some(job) = &slurm_job {
+                status.slurm_job_id = Some(job.clone());
+                status.node = node.clone().or_else(|| status.host.clone());
+            }
+            claimed = true;
+        }
+    })?;
+    if !claimed {
+        return Err(Error::invalid_state(format!(
+            "{run} of {} is not pending; it was started, cancelled or replaced by another run",
+            exp.path().display()
+        )));
+    }
+    Ok(launch)
+}
+
+/// Records the started job, enforces a terminate request and the timeout, waits for it and
+/// records how it ended. Returns the supervisor's exit code and the run's error, if any.
+fn watch_job(
+    exp: &ExperimentDir,
+    run: RunId,
+    launch: &RunLaunch,
+    mut child: std::process::Child,
+    log_path: &Path,
+) -> Result<(i32, Option<String>)> {
     let job = ProcessId::of(child.id()).unwrap_or(ProcessId {
         pid: child.id(),
         start_time: None,
     });
     let mut terminate_now = false;
-    Status::update(&exp, |status| {
+    Status::update(exp, |status| {
         status.pid = Some(job.pid);
         status.pid_start_time = job.start_time;
         terminate_now = status.terminate_requested;
@@ -157,8 +191,7 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
         });
     }
 
-    let exit = child.wait().at("wait for the job of", &log_path)?;
-    let elapsed = started.elapsed().as_secs_f64();
+    let exit = child.wait().at("wait for the job of", log_path)?;
     let (code, mut error) = match (exit.code(), exit.signal()) {
         (Some(0), _) => (0, None),
         (Some(code), _) => (code, Some(format!("exited with code {code}"))),
@@ -172,7 +205,7 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
             humantime::format_duration(Duration::from_secs(limit))
         ));
     }
-    Status::update(&exp, |status| {
+    Status::update(exp, |status| {
         if status.run_id != Some(run) {
             return;
         }
@@ -181,11 +214,5 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
         }
         status.mark_ended(exit.code(), error.clone());
     })?;
-    let _ = writeln!(
-        log,
-        "[expman] {} {run} end after {elapsed:.1}s: {}",
-        crate::store::now_rfc3339(),
-        error.as_deref().unwrap_or("finished")
-    );
-    Ok(code)
+    Ok((code, error))
 }

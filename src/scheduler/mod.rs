@@ -14,6 +14,7 @@
 
 mod backend;
 pub mod config;
+mod config_slurm;
 pub mod control;
 mod fault;
 pub mod job;
