@@ -655,9 +655,14 @@ env = {{ EXPMAN_LOCK = "flock", EXPMAN_TEST_APPEND_DIR = '{shared}', EXPMAN_TEST
         runs, expected,
         "distinct, dense run ids after the creator's run_0001"
     );
+    // Under flock the lock file holds only the append record (a few bytes written with
+    // pwrite), never the shared-memory page a local disk maps (4096 bytes).
+    let lock_file = shared_dir.join("metrics/.shared.csv.lock");
+    let len = std::fs::metadata(&lock_file).map_or(0, |m| m.len());
     assert!(
-        !shared_dir.join("metrics/.shared.csv.lock").exists(),
-        "EXPMAN_LOCK=flock: no shared-memory lock file"
+        len < 4096,
+        "EXPMAN_LOCK=flock: no shared-memory page in {} ({len} bytes)",
+        lock_file.display()
     );
 }
 

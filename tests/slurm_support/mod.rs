@@ -198,6 +198,10 @@ impl Answer {
 }
 
 fn http(addr: SocketAddr, request: &str) -> Answer {
+    // Name the server in `Host`, as a browser on this machine does (the server refuses
+    // requests for any other host, and those without one).
+    let (line, rest) = request.split_once("\r\n").expect("a request line");
+    let request = format!("{line}\r\nHost: {addr}\r\n{rest}");
     let mut stream = TcpStream::connect(addr).expect("connect to the UI server");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
