@@ -619,3 +619,39 @@ fn a_rerun_queued_by_a_running_scheduler_says_queued() {
     server.stop();
     drop(scheduler);
 }
+
+/// The command line says the same as the page: `EXP retry` of an experiment whose directory a
+/// running scheduler holds, while its only slot is busy, is queued, not started.
+#[test]
+fn a_command_line_rerun_queued_by_a_running_scheduler_says_queued() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scheduler = Scheduler::start(
+        tmp.path(),
+        "[scheduler]\nbase_dir = \"experiments\"\nmax_concurrent = 1\n\n\
+         [[experiments]]\nname = \"fails\"\npriority = 10\ncommand = \"exit 3\"\n\n\
+         [[experiments]]\nname = \"holds_the_slot\"\ncommand = \"exec sleep 60\"\n",
+    );
+    let base = tmp.path().join("experiments");
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            state_of(&base, "fails").is_some_and(|s| s["status"] == "Error")
+                && state_of(&base, "holds_the_slot").is_some_and(|s| s["status"] == "Running")
+        }),
+        "the scheduler ran `fails` and then `holds_the_slot`"
+    );
+    let dir = std::fs::read_dir(&base)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("fails_"))
+        .unwrap()
+        .path();
+    let out = Command::new(EXP).arg("retry").arg(&dir).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("run_0002 queued") && !text.contains("started"),
+        "{text}"
+    );
+    drop(scheduler);
+}

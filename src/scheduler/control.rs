@@ -247,12 +247,16 @@ fn retry(exp: &ExperimentDir, status: &Status, name: &str, for_queue: bool) -> R
     };
     let run = Experiment::open_pending(exp.path())?.run_id();
     if for_queue {
-        let verb = match backend {
-            JobBackend::Local => "started",
-            JobBackend::Slurm => "queued",
+        // The running scheduler takes the run into its queue: it starts (or submits) it when
+        // a slot is free, which may be much later; "started" would be wrong.
+        let when = match backend {
+            JobBackend::Local => "starts it when a slot is free",
+            JobBackend::Slurm => "submits it to Slurm when a slot is free",
         };
         return Ok(Performed {
-            message: format!("{name}: {run} {verb}"),
+            message: format!(
+                "{name}: {run} queued; the scheduler running on this directory {when}"
+            ),
             queued: Some(run),
         });
     }
