@@ -12,6 +12,7 @@ mod pad;
 mod protocol;
 mod reader;
 mod row;
+mod summary;
 mod value;
 mod writer;
 
@@ -25,6 +26,7 @@ pub use reader::{ColumnType, Metrics, read_table};
 #[cfg(feature = "arrow")]
 pub(crate) use reader::{open_quote_swallows_rows, unclosed_quote};
 pub use row::FieldId;
+pub use summary::{ColumnSummary, STEP_COLUMNS, TableSummary, summary};
 pub use value::Value;
 pub use writer::{SyncPolicy, TableWriter};
 
