@@ -13,7 +13,7 @@ use super::tail::{log_chunk, series, table_tail};
 use super::target::Query;
 use crate::metrics::ColumnType;
 use crate::scheduler::{Action, SchedulerDir};
-use crate::store::{ExperimentDir, RunState, validate_name};
+use crate::store::{ExperimentDir, validate_name};
 
 /// What a handler answers: the reply, or the refusal.
 pub(crate) type Answer = Result<Reply, Reply>;
@@ -121,20 +121,12 @@ pub(crate) fn action(root: &Path, index: &Index, id: &str, action: &str) -> Answ
     if action != Action::Retry {
         return Ok(Reply::json(200, &json!({ "ok": true, "message": message })));
     }
-    // What the retry did, read back: a scheduler holding the directory queues the new run
-    // (Pending until it has a free slot), while without one it starts at once.
+    // The message is the scheduler's own account: "queued" when a running scheduler took the
+    // run into its queue, "started" or "submitted" when it was launched here. The new run's
+    // id and state are read back for the page.
     let after = summarize(root, id, dir.path());
     let status = after.as_ref().map(|s| s.status);
     let run_id = after.and_then(|s| s.run_id);
-    let queued = status == Some(RunState::Pending)
-        && SchedulerDir::new(root).scheduler_running().unwrap_or(false);
-    let message = match (&run_id, queued) {
-        (Some(run), true) => format!(
-            "{id}: {run} queued; the scheduler running on this directory starts it when a \
-             slot is free"
-        ),
-        _ => message,
-    };
     Ok(Reply::json(
         200,
         &json!({ "ok": true, "message": message, "run_id": run_id, "status": status }),
