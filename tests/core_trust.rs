@@ -84,6 +84,19 @@ fn save_one(path: &Path, step: i64) -> expman::Result<()> {
     writer.save_row()
 }
 
+/// Runs `save` and checks that every byte the table held before is still there, in place (a
+/// repair may only add after them); returns the table's bytes after the save.
+fn keeps_every_byte(path: &Path, save: impl FnOnce()) -> Vec<u8> {
+    let before = std::fs::read(path).unwrap();
+    save();
+    let after = std::fs::read(path).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "a byte before the new row changed"
+    );
+    after
+}
+
 /// Replaces the first occurrence of `from` in the file with `to` (a hand edit in place).
 fn hand_edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
@@ -106,13 +119,7 @@ fn stray_quote_mid_field(dir: &Path) {
     let path = table(dir);
     write_rows(&path, "run_0001", 0, 100);
     hand_edit(&path, ",0.5\n", ",0.5\"\n");
-    let before = std::fs::read(&path).unwrap();
-    save_one(&path, 100).unwrap();
-    let after = std::fs::read(&path).unwrap();
-    assert!(
-        after.starts_with(&before),
-        "a byte before the new row changed"
-    );
+    keeps_every_byte(&path, || save_one(&path, 100).unwrap());
     let steps = steps(&path);
     assert_eq!(steps.len(), 101, "every row, the edited one included");
     assert_eq!(steps[100], Value::Int(100));
@@ -124,13 +131,7 @@ fn unclosed_quote_in_old_row(dir: &Path) {
     let path = table(dir);
     write_rows(&path, "run_0001", 0, 100);
     hand_edit(&path, ",1,0.5\n", ",1,\"0.5\n");
-    let before = std::fs::read(&path).unwrap();
-    save_one(&path, 100).unwrap();
-    let after = std::fs::read(&path).unwrap();
-    assert!(
-        after.starts_with(&before),
-        "a byte before the new row changed"
-    );
+    let after = keeps_every_byte(&path, || save_one(&path, 100).unwrap());
     assert!(after.ends_with(b",100,0.5\n"), "the new row ends the file");
     let err = read_table(&path).unwrap_err();
     match err.kind() {
@@ -169,12 +170,11 @@ fn unterminated_last_line(dir: &Path) {
         writer.save_row().unwrap();
     }
     append_bytes(&path, b"2025-09-26T14:30:15,run_0009,7,0.12");
-    let before = std::fs::read(&path).unwrap();
-    writer.set("step", 3).unwrap();
-    writer.set("loss", 0.25).unwrap();
-    writer.save_row().unwrap();
-    let after = std::fs::read(&path).unwrap();
-    assert!(after.starts_with(&before));
+    keeps_every_byte(&path, || {
+        writer.set("step", 3).unwrap();
+        writer.set("loss", 0.25).unwrap();
+        writer.save_row().unwrap();
+    });
     let steps = steps(&path);
     assert_eq!(
         steps,
@@ -191,12 +191,11 @@ fn unterminated_open_quote(dir: &Path) {
     writer.set("loss", 0.25).unwrap();
     writer.save_row().unwrap();
     append_bytes(&path, b"2025-09-26T14:30:15,run_0009,\"8");
-    let before = std::fs::read(&path).unwrap();
-    writer.set("step", 1).unwrap();
-    writer.set("loss", 0.25).unwrap();
-    writer.save_row().unwrap();
-    let after = std::fs::read(&path).unwrap();
-    assert!(after.starts_with(&before));
+    keeps_every_byte(&path, || {
+        writer.set("step", 1).unwrap();
+        writer.set("loss", 0.25).unwrap();
+        writer.save_row().unwrap();
+    });
     let table = read_table(&path).unwrap();
     let steps: Vec<Value> = table.column("step").unwrap().cloned().collect();
     assert_eq!(steps.len(), 3);
@@ -816,13 +815,7 @@ fn a_takeover_after_a_hand_edit_cuts_nothing() {
     let mut dead = killed_writer("write", &path, "shm");
     let _ = dead.0.wait();
     hand_edit(&path, ",2,0.3", ",2,\"0.3");
-    let before = std::fs::read(&path).unwrap();
-    save_one(&path, 12).unwrap();
-    let after = std::fs::read(&path).unwrap();
-    assert!(
-        after.starts_with(&before),
-        "a byte before the new row changed"
-    );
+    let after = keeps_every_byte(&path, || save_one(&path, 12).unwrap());
     assert_eq!(
         String::from_utf8_lossy(&after).lines().count(),
         13,

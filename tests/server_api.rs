@@ -577,18 +577,17 @@ fn state_of(base: &Path, name: &str) -> Option<Json> {
     serde_json::from_slice(&std::fs::read(dir.path().join("status.json")).ok()?).ok()
 }
 
-#[test]
-fn a_rerun_queued_by_a_running_scheduler_says_queued() {
-    let tmp = tempfile::tempdir().unwrap();
-    // One slot: once `fails` has failed, `holds_the_slot` runs for a minute, so a rerun of
-    // `fails` has to wait in the scheduler's queue.
+/// `EXP run` in `dir` with one slot: once `fails` has failed, `holds_the_slot` runs for a
+/// minute, so a rerun of `fails` has to wait in the scheduler's queue. Returns the scheduler
+/// and its experiments directory, once both have got there.
+fn scheduler_with_its_only_slot_busy(dir: &Path) -> (Scheduler, PathBuf) {
     let scheduler = Scheduler::start(
-        tmp.path(),
+        dir,
         "[scheduler]\nbase_dir = \"experiments\"\nmax_concurrent = 1\n\n\
          [[experiments]]\nname = \"fails\"\npriority = 10\ncommand = \"echo about to fail; exit 3\"\n\n\
          [[experiments]]\nname = \"holds_the_slot\"\ncommand = \"exec sleep 60\"\n",
     );
-    let base = tmp.path().join("experiments");
+    let base = dir.join("experiments");
     assert!(
         eventually(Duration::from_secs(30), || {
             state_of(&base, "fails").is_some_and(|s| s["status"] == "Error")
@@ -596,6 +595,13 @@ fn a_rerun_queued_by_a_running_scheduler_says_queued() {
         }),
         "the scheduler ran `fails` and then `holds_the_slot`"
     );
+    (scheduler, base)
+}
+
+#[test]
+fn a_rerun_queued_by_a_running_scheduler_says_queued() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (scheduler, base) = scheduler_with_its_only_slot_busy(tmp.path());
     let server = serve(&base);
     let addr = server.addr();
     let token = page_token(addr);
@@ -625,20 +631,7 @@ fn a_rerun_queued_by_a_running_scheduler_says_queued() {
 #[test]
 fn a_command_line_rerun_queued_by_a_running_scheduler_says_queued() {
     let tmp = tempfile::tempdir().unwrap();
-    let scheduler = Scheduler::start(
-        tmp.path(),
-        "[scheduler]\nbase_dir = \"experiments\"\nmax_concurrent = 1\n\n\
-         [[experiments]]\nname = \"fails\"\npriority = 10\ncommand = \"exit 3\"\n\n\
-         [[experiments]]\nname = \"holds_the_slot\"\ncommand = \"exec sleep 60\"\n",
-    );
-    let base = tmp.path().join("experiments");
-    assert!(
-        eventually(Duration::from_secs(30), || {
-            state_of(&base, "fails").is_some_and(|s| s["status"] == "Error")
-                && state_of(&base, "holds_the_slot").is_some_and(|s| s["status"] == "Running")
-        }),
-        "the scheduler ran `fails` and then `holds_the_slot`"
-    );
+    let (scheduler, base) = scheduler_with_its_only_slot_busy(tmp.path());
     let dir = std::fs::read_dir(&base)
         .unwrap()
         .flatten()

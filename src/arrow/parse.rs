@@ -265,7 +265,7 @@ fn parse_part(
         let want = BLOCK_BYTES.min(len - read_to);
         let got = read_block(file, read_to, want, &mut buffer).map_err(PartFailure::Io)?;
         read_to += got;
-        let complete = complete_end(&buffer);
+        let complete = framing::complete_len(&buffer);
         let limit = stop.map_or(usize::MAX, |stop| stop - at);
         let end = parse_rows(&buffer[..complete], &mut columns, limit, rows)
             .map_err(|(offset, reason)| PartFailure::Row(at + offset, reason))?;
@@ -323,11 +323,6 @@ fn next_line(file: &File, mut offset: usize, len: usize) -> std::io::Result<Opti
 /// All the columns of a header line (the table writer's check, plus the two fixed columns).
 fn parse_header(line: &[u8], path: &Path) -> Result<Vec<String>> {
     crate::metrics::table_columns(line, path)
-}
-
-/// The length of the whole rows at the start of `body` (see [`framing::complete_len`]).
-pub(crate) fn complete_end(body: &[u8]) -> usize {
-    framing::complete_len(body)
 }
 
 /// Splits whole rows into `(start, end)` ranges for `threads` threads, at newlines outside
@@ -507,13 +502,13 @@ mod tests {
 
     #[test]
     fn complete_end_skips_a_torn_last_line_and_newlines_in_quotes() {
-        assert_eq!(complete_end(b""), 0);
-        assert_eq!(complete_end(b"a,b"), 0);
-        assert_eq!(complete_end(b"a,b\nc,d"), 4);
-        assert_eq!(complete_end(b"a,b\n"), 4);
-        assert_eq!(complete_end(b"a,\"x\ny\"\n"), 8);
-        assert_eq!(complete_end(b"a,b\nc,\"x\ny"), 4);
-        assert_eq!(complete_end(b"a,\"\"\"\n\"\"\"\nb"), 10);
+        assert_eq!(framing::complete_len(b""), 0);
+        assert_eq!(framing::complete_len(b"a,b"), 0);
+        assert_eq!(framing::complete_len(b"a,b\nc,d"), 4);
+        assert_eq!(framing::complete_len(b"a,b\n"), 4);
+        assert_eq!(framing::complete_len(b"a,\"x\ny\"\n"), 8);
+        assert_eq!(framing::complete_len(b"a,b\nc,\"x\ny"), 4);
+        assert_eq!(framing::complete_len(b"a,\"\"\"\n\"\"\"\nb"), 10);
     }
 
     #[test]
@@ -532,7 +527,7 @@ mod tests {
         let mut at = 0;
         for &(start, end) in &bounds {
             assert_eq!(start, at);
-            assert_eq!(complete_end(&body[start..end]), end - start);
+            assert_eq!(framing::complete_len(&body[start..end]), end - start);
             assert!(body[start..].starts_with(b"t,r,"));
             at = end;
         }

@@ -211,8 +211,18 @@ async function screenshot(page, file) {
   return p;
 }
 
+/* What a board test started, stopped in order: the browser, the server, the scheduler (and any
+   job it left), then the temporary directory (kept with KEEP_TMP=1 for a look afterwards). */
+async function teardown({ browser, server, scheduler, baseDir, dir }) {
+  if (browser) await browser.close();
+  await stopProcess(server && server.child, 5000);
+  await stopProcess(scheduler, 15000);
+  if (baseDir) killLeftoverJobs(baseDir);
+  if (dir && !process.env.KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
+}
+
 module.exports = {
   ROOT, EXP_BIN, ARTIFACTS, WRITES_ROWS,
   checkPrerequisites, tempDir, runScheduler, startServer, stopProcess, killLeftoverJobs,
-  readStatus, expDir, waitUntil, openBrowser, card, screenshot,
+  readStatus, expDir, waitUntil, openBrowser, card, screenshot, teardown,
 };

@@ -55,13 +55,7 @@ before(async () => {
   await page.goto(server.url);
 });
 
-after(async () => {
-  if (browser) await browser.close();
-  await H.stopProcess(server && server.child, 5000);
-  await H.stopProcess(scheduler, 15000);
-  if (baseDir) H.killLeftoverJobs(baseDir);
-  if (dir && !process.env.KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
-});
+after(() => H.teardown({ browser, server, scheduler, baseDir, dir }));
 
 test('a failed run\'s card and drawer show the last exception line of its log', { timeout: 30000 }, async () => {
   const card = page.locator(H.card('diverges', 'Error'));
