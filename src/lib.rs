@@ -39,6 +39,7 @@ mod experiment;
 pub mod ffi;
 pub mod gpu;
 pub mod metrics;
+pub mod params;
 pub mod query;
 pub mod run_id;
 #[cfg(feature = "scheduler")]

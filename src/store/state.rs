@@ -35,6 +35,9 @@ pub struct Config {
     pub priority: i64,
     /// How the scheduler launches the command (kept here so a retry can relaunch it).
     pub launch: Launch,
+    /// Hyperparameters by flattened name (see [`crate::params`]): set at creation, from the
+    /// scheduler's config or `EXPMAN_PARAMS`, and updated by `log_params`.
+    pub params: crate::params::Params,
 }
 
 /// How a scheduled experiment's command is launched.
@@ -121,6 +124,7 @@ impl Default for Config {
             expman_version: crate::VERSION.to_string(),
             priority: 0,
             launch: Launch::default(),
+            params: crate::params::Params::new(),
         }
     }
 }
@@ -195,6 +199,9 @@ pub struct RunRecord {
     /// What it executed (runs expman launched).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub launch: Option<RunLaunch>,
+    /// The parameters this run logged (`log_params`), when it logged any.
+    #[serde(skip_serializing_if = "crate::params::Params::is_empty")]
+    pub params: crate::params::Params,
 }
 
 /// `status.json`: the current run's state, plus the runs before it.
@@ -237,6 +244,10 @@ pub struct Status {
     /// What the current run executes, for a run expman launches (see [`RunLaunch`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub launch: Option<RunLaunch>,
+    /// The parameters the current run logged (`log_params`), when it logged any: a run that
+    /// changes a parameter keeps its own value here after later runs change it again.
+    #[serde(skip_serializing_if = "crate::params::Params::is_empty")]
+    pub params: crate::params::Params,
     /// Set when `pid` was named by `set_running(pid)` for a process other than the caller: a
     /// dead one is then reported as such, not as a crash of the caller.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -290,6 +301,7 @@ impl Status {
                 node: self.node.take(),
                 gpus: self.gpus.clone(),
                 launch: self.launch.take(),
+                params: std::mem::take(&mut self.params),
             });
         }
         *self = Status {
