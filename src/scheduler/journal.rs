@@ -220,7 +220,14 @@ pub(super) fn materialize(
     // A leftover of this name was removed at start-up unless recorded; a recorded one whose
     // directory is gone no longer matters.
     remove_tree(&staged)?;
-    let run = builder(config, spec).create_at(&staged)?.run_id();
+    let exp = builder(config, spec).create_at(&staged)?;
+    if !spec.params.is_empty() {
+        // Not yet published, so nobody reads this second write of config.json.
+        let mut recorded = Config::load(exp.layout())?;
+        recorded.params = spec.params.clone();
+        recorded.save(exp.layout())?;
+    }
+    let run = exp.run_id();
     crash_point("queue:staged");
     let dir = publish(config, sched, journal, &spec.name, &staged)?;
     Ok(Materialized::Queued(dir, run))
@@ -347,6 +354,7 @@ fn spec_config(spec: &JobSpec) -> Config {
         description: spec.description.clone(),
         gpu_ids: spec.gpu_ids.clone(),
         priority: spec.priority,
+        params: spec.params.clone(),
         launch: Launch {
             env: spec.env.clone(),
             cwd: spec
