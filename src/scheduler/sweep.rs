@@ -232,7 +232,8 @@ fn scalar(value: &Spanned<RawValue>, what: &dyn Fn() -> String) -> Checked<Param
                 other.kind(),
                 match other {
                     RawValue::Datetime(text) => format!("; write it as a string: \"{text}\""),
-                    RawValue::Array(_) =>
+                    RawValue::Array(_)
+                        if what().ends_with("params") || what().contains("params:") =>
                         "; to try several values, put the list in [experiments.sweep] grid".into(),
                     _ => String::new(),
                 }
