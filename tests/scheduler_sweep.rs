@@ -616,6 +616,34 @@ fn bad_params_and_sweeps_point_at_the_mistake() {
     }
 }
 
+/// A sweep of absurd size (a list too many in a grid) is refused before anything is expanded.
+#[test]
+fn huge_sweeps_are_refused_before_expanding() {
+    let ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
+    assert_rejected(
+        &format!(
+            "{HEAD}[[experiments]]\nname = \"a\"\ncommand = \"true\"\n[experiments.sweep]\n\
+             grid = {{ a = {ten}, b = {ten}, c = {ten} }}\nzip = {{ d = [1, 2] }}\n\
+             random = {{ n = 1000000000000000000, x = [1] }}\n"
+        ),
+        7,
+        1,
+        &[
+            "over 2^64 experiments (grid 1000 × zip 2 × random 1000000000000000000)",
+            "100000",
+        ],
+    );
+    assert_rejected(
+        &format!(
+            "{HEAD}[[experiments]]\nname = \"a\"\ncommand = \"true\"\n[experiments.sweep]\n\
+             grid = {{ a = {ten}, b = {ten}, c = {ten} }}\nrandom = {{ n = 101, x = [1] }}\n"
+        ),
+        7,
+        1,
+        &["makes 101000 experiments (grid 1000 × random 101)"],
+    );
+}
+
 /// A point's name that another entry already has is refused, naming the first.
 #[test]
 fn point_names_clashing_with_another_entry_are_refused() {

@@ -221,9 +221,10 @@ pub(super) fn materialize(
     // directory is gone no longer matters.
     remove_tree(&staged)?;
     let exp = builder(config, spec).create_at(&staged)?;
-    if !spec.params.is_empty() {
-        // Not yet published, so nobody reads this second write of config.json.
-        let mut recorded = Config::load(exp.layout())?;
+    // The entry's params, exactly (none if it has none, whatever the builder may take from
+    // this process's environment); not yet published, so nobody reads this second write.
+    let mut recorded = Config::load(exp.layout())?;
+    if recorded.params != spec.params {
         recorded.params = spec.params.clone();
         recorded.save(exp.layout())?;
     }

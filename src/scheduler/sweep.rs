@@ -33,6 +33,10 @@ use crate::store::validate_name;
 /// Longest experiment name (`store::validate_name`'s limit).
 const MAX_NAME_LEN: usize = 200;
 
+/// Most experiments one entry's sweep may make: more is surely a mistake (a list too many in a
+/// grid), and would only fill the disk with Pending experiments.
+const MAX_POINTS: u64 = 100_000;
+
 /// Significant digits kept of a random float.
 const RANDOM_DIGITS: usize = 6;
 
@@ -214,7 +218,13 @@ fn to_json<'a>(
 }
 
 /// One scalar as a parameter value: integers, floats (finite), booleans and strings.
-fn scalar(value: &Spanned<RawValue>, what: &dyn Fn() -> String) -> Checked<ParamValue> {
+///
+/// `fixed` says the value is a fixed parameter, where a list is most likely meant as a sweep.
+fn scalar(
+    value: &Spanned<RawValue>,
+    what: &dyn Fn() -> String,
+    fixed: bool,
+) -> Checked<ParamValue> {
     match value.get_ref() {
         RawValue::Bool(b) => Ok(ParamValue::Bool(*b)),
         RawValue::Int(i) => Ok(ParamValue::Int(*i)),
@@ -232,8 +242,7 @@ fn scalar(value: &Spanned<RawValue>, what: &dyn Fn() -> String) -> Checked<Param
                 other.kind(),
                 match other {
                     RawValue::Datetime(text) => format!("; write it as a string: \"{text}\""),
-                    RawValue::Array(_)
-                        if what().ends_with("params") || what().contains("params:") =>
+                    RawValue::Array(_) if fixed =>
                         "; to try several values, put the list in [experiments.sweep] grid".into(),
                     _ => String::new(),
                 }
@@ -256,7 +265,7 @@ pub(super) fn fixed_params(
     )?;
     let mut params = Vec::with_capacity(found.len());
     for (name, leaf) in found {
-        let value = scalar(leaf, &|| format!("{what}: {name}"))?;
+        let value = scalar(leaf, &|| format!("{what}: {name}"), true)?;
         validate(&name, &value).map_err(|e| (Some(leaf.span()), format!("{what}: {e}")))?;
         params.push((name, value, leaf.span()));
     }
@@ -307,28 +316,72 @@ pub(super) fn expand(
         names.insert(name.to_string(), span);
         Ok(())
     };
+    // Checked and counted first, expanded only when the count is sane.
+    let grid = match &spec.grid {
+        Some(grid) => {
+            let lists = lists(entry, "grid", grid)?;
+            for (name, _, span) in &lists {
+                claim(name, span.clone(), "grid")?;
+            }
+            let count = lists
+                .iter()
+                .try_fold(1u64, |n, (_, values, _)| n.checked_mul(values.len() as u64));
+            Some((lists, count))
+        }
+        None => None,
+    };
+    let zip = match &spec.zip {
+        Some(zip) => {
+            let lists = lists(entry, "zip", zip)?;
+            for (name, _, span) in &lists {
+                claim(name, span.clone(), "zip")?;
+            }
+            Some(zipped(entry, &lists)?)
+        }
+        None => None,
+    };
+    let random = match &spec.random {
+        Some(random) => {
+            let spec = random_spec(entry, random)?;
+            for (name, _, span) in &spec.dists {
+                claim(name, span.clone(), "random")?;
+            }
+            Some(spec)
+        }
+        None => None,
+    };
+    // Each axis's size (`None` inside: beyond 64 bits), and their product.
+    let sizes = [
+        grid.as_ref().map(|(_, count)| *count),
+        zip.as_ref().map(|points| Some(points.len() as u64)),
+        random.as_ref().map(|spec| Some(spec.n)),
+    ];
+    let total = sizes
+        .iter()
+        .flatten()
+        .try_fold(1u64, |n, size| size.and_then(|s| n.checked_mul(s)));
+    if total.is_none_or(|total| total > MAX_POINTS) {
+        let shown =
+            |size: Option<u64>| size.map_or_else(|| "over 2^64".to_string(), |n| n.to_string());
+        let axes: Vec<String> = ["grid", "zip", "random"]
+            .iter()
+            .zip(sizes)
+            .filter_map(|(kind, size)| size.map(|size| format!("{kind} {}", shown(size))))
+            .collect();
+        return Err((
+            Some(sweep.span()),
+            format!(
+                "experiment {entry:?}: the sweep makes {} experiments ({}), more than the \
+                 {MAX_POINTS} one entry may make; sweep fewer values",
+                shown(total),
+                axes.join(" × ")
+            ),
+        ));
+    }
     let mut axes: Vec<Vec<Point>> = Vec::new();
-    if let Some(grid) = &spec.grid {
-        let lists = lists(entry, "grid", grid)?;
-        for (name, _, span) in &lists {
-            claim(name, span.clone(), "grid")?;
-        }
-        axes.push(product(&lists));
-    }
-    if let Some(zip) = &spec.zip {
-        let lists = lists(entry, "zip", zip)?;
-        for (name, _, span) in &lists {
-            claim(name, span.clone(), "zip")?;
-        }
-        axes.push(zipped(entry, &lists)?);
-    }
-    if let Some(random) = &spec.random {
-        let (n, seed, dists) = random_spec(entry, random)?;
-        for (name, _, span) in &dists {
-            claim(name, span.clone(), "random")?;
-        }
-        axes.push(draw(n, seed, &dists));
-    }
+    axes.extend(grid.map(|(lists, _)| product(&lists)));
+    axes.extend(zip);
+    axes.extend(random.map(|spec| draw(&spec)));
     // grid × zip × random, the earlier axis varying slowest.
     let mut points = vec![Point(Vec::new())];
     for axis in axes {
@@ -384,7 +437,7 @@ fn lists(entry: &str, kind: &str, table: &Spanned<RawValue>) -> Checked<Vec<List
         let values = items
             .iter()
             .map(|item| {
-                let value = scalar(item, &|| format!("{what}: an element of {name}"))?;
+                let value = scalar(item, &|| format!("{what}: an element of {name}"), false)?;
                 validate(&name, &value).map_err(|e| (Some(item.span()), format!("{what}: {e}")))?;
                 Ok(value)
             })
@@ -456,11 +509,18 @@ enum Distribution {
 
 const DISTRIBUTIONS: [&str; 3] = ["uniform", "log_uniform", "int_uniform"];
 
+/// A checked `random = {...}`.
+struct RandomSpec {
+    /// How many points.
+    n: u64,
+    /// The seed every parameter's stream starts from.
+    seed: u64,
+    /// Each parameter's name, distribution and place in the file.
+    dists: Vec<(String, Distribution, Range<usize>)>,
+}
+
 /// `random = { n = 16, seed = 1, lr = { log_uniform = [1e-4, 1e-1] }, depth = [18, 34] }`.
-fn random_spec(
-    entry: &str,
-    table: &Spanned<RawValue>,
-) -> Checked<(u64, u64, Vec<(String, Distribution, Range<usize>)>)> {
+fn random_spec(entry: &str, table: &Spanned<RawValue>) -> Checked<RandomSpec> {
     let what = format!("experiment {entry:?}: sweep random");
     let Some(entries) = table.get_ref().as_table() else {
         return Err((
@@ -533,7 +593,11 @@ fn random_spec(
         let dist = distribution(&what, &name, leaf)?;
         out.push((name, dist, leaf.span()));
     }
-    Ok((n, seed, out))
+    Ok(RandomSpec {
+        n,
+        seed,
+        dists: out,
+    })
 }
 
 /// A value as written, short, for messages.
@@ -560,7 +624,7 @@ fn distribution(what: &str, name: &str, leaf: &Spanned<RawValue>) -> Checked<Dis
             let values = items
                 .iter()
                 .map(|item| {
-                    let value = scalar(item, &|| format!("{what}: an element of {name}"))?;
+                    let value = scalar(item, &|| format!("{what}: an element of {name}"), false)?;
                     validate(name, &value).map_err(|e| at(item.span(), e.to_string()))?;
                     Ok(value)
                 })
@@ -687,17 +751,18 @@ fn round_digits(x: f64) -> f64 {
 }
 
 /// `n` points, each parameter drawn from its own stream.
-fn draw(n: u64, seed: u64, dists: &[(String, Distribution, Range<usize>)]) -> Vec<Point> {
-    let columns: Vec<Vec<(String, ParamValue)>> = dists
+fn draw(spec: &RandomSpec) -> Vec<Point> {
+    let columns: Vec<Vec<(String, ParamValue)>> = spec
+        .dists
         .iter()
         .map(|(name, dist, _)| {
-            let mut rng = SplitMix64(seed ^ fnv1a(name.as_bytes()));
-            (0..n)
+            let mut rng = SplitMix64(spec.seed ^ fnv1a(name.as_bytes()));
+            (0..spec.n)
                 .map(|_| (name.clone(), sample(&mut rng, dist)))
                 .collect()
         })
         .collect();
-    (0..n as usize)
+    (0..spec.n as usize)
         .map(|i| Point(columns.iter().map(|c| c[i].clone()).collect()))
         .collect()
 }
