@@ -31,6 +31,7 @@
 #[cfg(feature = "arrow")]
 pub mod arrow;
 mod capture;
+pub mod catalog;
 mod error;
 mod experiment;
 /// The C ABI behind `include/expman.h`: opaque handles, status codes and a per-thread last

@@ -27,7 +27,7 @@
 //! evidence (a step column alone does not make a first metric row); the step column itself is a
 //! metric. A value logged once *after* the metrics started (a final `test_acc`) stays a metric.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -421,13 +421,6 @@ impl TableSummary {
 /// The summary of the table at `path` (see [`TableSummary`]).
 pub fn summary(path: impl AsRef<Path>) -> Result<TableSummary> {
     TableSummary::of(path.as_ref())
-}
-
-/// The metric summaries of `run` as a map by column (for serializing).
-pub fn metric_map(run: &RunSummary) -> BTreeMap<String, ColumnSummary> {
-    run.metrics()
-        .map(|(name, summary)| (name.to_string(), summary.clone()))
-        .collect()
 }
 
 #[cfg(test)]
