@@ -129,7 +129,7 @@ fn refresh_reads_only_what_changed() {
     assert_eq!(vit.metric("val_acc").unwrap().max, 0.95);
     assert_eq!(vit.runs, 2, "opening started a second run");
     assert!(
-        vit.params.get("model").is_none(),
+        !vit.params.contains_key("model"),
         "the new run has no config row of its own"
     );
     set_params(&made[0].dir, json!({"lr": 0.5}));
