@@ -223,6 +223,32 @@ fn checked_params(params: impl IntoIterator<Item = (String, ParamValue)>) -> Res
     Ok(checked)
 }
 
+/// Keeps every run but `except` at the values it ran with while `config.json`'s parameters
+/// change from `before` to `after`: a changed name's old value becomes the own value of each
+/// run that has none for it (a run's effective parameters are config.json's overridden by its
+/// own). A name config.json did not have before pins nothing.
+fn pin_changed(status: &mut Status, except: Option<RunId>, before: &Params, after: &Params) {
+    let changed: Vec<(&String, &ParamValue)> = before
+        .iter()
+        .filter(|(name, value)| after.get(*name) != Some(*value))
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let current = std::iter::once((status.run_id, &mut status.params));
+    let earlier = status.history.iter_mut().map(|h| (h.run_id, &mut h.params));
+    for (run, record) in current.chain(earlier) {
+        if run.is_none() || run == except {
+            continue;
+        }
+        for (name, value) in &changed {
+            if !record.contains_key(*name) {
+                record.insert((*name).clone(), (*value).clone());
+            }
+        }
+    }
+}
+
 /// The parameters `run` recorded as its own in `status`, current run or history.
 fn own_params(status: &Status, run: RunId) -> Params {
     if status.run_id == Some(run) {
@@ -482,7 +508,7 @@ impl Experiment {
         let dir = ExperimentDir::open(dir)?;
         let run_params = checked_params(update.params.clone())?;
         let config = {
-            let _lock = LockFile::acquire(&dir.lock_path())?;
+            let lock = LockFile::acquire(&dir.lock_path())?;
             let old = Config::load(&dir)?;
             let mut params = old.params.clone();
             params.extend(run_params.clone());
@@ -494,6 +520,11 @@ impl Experiment {
                 params,
                 ..update
             };
+            if config.params != old.params {
+                Status::update_locked(&dir, &lock, |status| {
+                    pin_changed(status, None, &old.params, &config.params);
+                })?;
+            }
             if config != old {
                 config.save(&dir)?;
             }
@@ -561,7 +592,9 @@ impl Experiment {
     /// Records hyperparameters: merged into `config.json` `"params"` (other names keep their
     /// values, whoever recorded them) and into this run's own record in `status.json`
     /// (`params` of the current run, kept in `history` once later runs start), so a run that
-    /// changes a parameter keeps its value after the next run changes it again.
+    /// changes a parameter keeps its value after the next run changes it again. Other runs
+    /// keep theirs too: a run with no value of its own for a changed name (a retry, a run
+    /// opened without logging it) gets the old value recorded as its own.
     ///
     /// Every name and value is checked first (a name with an empty dotted part or a control
     /// character, a non-finite float): an error names the parameter and nothing is written.
@@ -607,11 +640,11 @@ impl Experiment {
         let mut config = Config::load(&self.dir)?;
         let before = config.params.clone();
         merge(&mut config.params);
-        if config.params != before {
-            config.save(&self.dir)?;
-        }
         let mut own = Params::new();
+        // status.json first: should config.json's rewrite never happen (a crash), the values
+        // pinned on the other runs are still config.json's, so nothing changes.
         Status::update_locked(&self.dir, &lock, |status| {
+            pin_changed(status, Some(run), &before, &config.params);
             let record = if status.run_id == Some(run) {
                 &mut status.params
             } else if let Some(i) = status.history.iter().position(|h| h.run_id == Some(run)) {
@@ -625,6 +658,9 @@ impl Experiment {
             merge(record);
             own = record.clone();
         })?;
+        if config.params != before {
+            config.save(&self.dir)?;
+        }
         drop(lock);
         self.params = config.params.clone();
         self.params.extend(own);

@@ -313,3 +313,40 @@ fn bad_env_params_fail_naming_the_variable_and_create_nothing() {
         );
     }
 }
+
+/// A run that recorded nothing of its own (a retry, a run opened by hand) ran with
+/// config.json's values: when a later run changes one, the old value is pinned on it, so its
+/// effective parameters stay what it ran with.
+#[test]
+fn changing_a_param_never_changes_another_runs_effective_value() {
+    let base = tempfile::tempdir().unwrap();
+    let first = builder("pin", base.path())
+        .params([("lr", 0.1)])
+        .params([("depth", 18)])
+        .create()
+        .unwrap();
+    let dir = first.dir().to_path_buf();
+    drop(first);
+    let second = Experiment::open(&dir).unwrap(); // records nothing of its own
+    assert_eq!(status(&dir)["params"], json!(null));
+    drop(second);
+    let mut third = Experiment::open(&dir).unwrap();
+    third
+        .log_params([("lr", ParamValue::from(0.01)), ("new", 1.into())])
+        .unwrap();
+
+    let status = status(&dir);
+    assert_eq!(status["params"], json!({"lr": 0.01, "new": 1}));
+    assert_eq!(
+        status["history"][0]["params"],
+        json!({"lr": 0.1, "depth": 18})
+    );
+    // Only the changed name is pinned; a name config.json did not have pins nothing.
+    assert_eq!(status["history"][1]["params"], json!({"lr": 0.1}));
+    assert_eq!(
+        config_params(&dir),
+        json!({"lr": 0.01, "depth": 18, "new": 1})
+    );
+    let second = Experiment::attach(&dir, RunId::new(2).unwrap()).unwrap();
+    assert_eq!(second.params()["lr"], ParamValue::Float(0.1));
+}
