@@ -267,7 +267,7 @@ fn jobs_get_their_params_as_words_and_as_json() {
 }
 
 /// A retry repeats the run with the same params, and `resume = true` gives the next run the
-/// file's new params (in `config.json` and `EXPMAN_PARAMS`).
+/// file's new params (in `config.json`, `EXPMAN_PARAMS` and the run's record in `status.json`).
 #[test]
 fn params_follow_retries_and_resume() {
     let sb = Sandbox::new();
@@ -295,6 +295,22 @@ fn params_follow_retries_and_resume() {
         "the retry (run_0002) repeats run_0001; the resumed run_0003 takes the new value"
     );
     assert_eq!(config_json(&dir)["params"], json!({"lr": 0.2}));
+    // Each run keeps what it ran with.
+    let status = status(&dir);
+    assert_eq!(status["params"], json!({"lr": 0.2}), "{status}");
+    let history: Vec<(&str, &Value)> = status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["run_id"].as_str().unwrap(), &h["params"]))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("run_0001", &json!({"lr": 0.1})),
+            ("run_0002", &json!({"lr": 0.1}))
+        ]
+    );
 }
 
 /// Names stay valid experiment names: characters a name cannot hold are replaced and the name

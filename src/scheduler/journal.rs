@@ -220,15 +220,7 @@ pub(super) fn materialize(
     // A leftover of this name was removed at start-up unless recorded; a recorded one whose
     // directory is gone no longer matters.
     remove_tree(&staged)?;
-    let exp = builder(config, spec).create_at(&staged)?;
-    // The entry's params, exactly (none if it has none, whatever the builder may take from
-    // this process's environment); not yet published, so nobody reads this second write.
-    let mut recorded = Config::load(exp.layout())?;
-    if recorded.params != spec.params {
-        recorded.params = spec.params.clone();
-        recorded.save(exp.layout())?;
-    }
-    let run = exp.run_id();
+    let run = builder(config, spec).create_at(&staged)?.run_id();
     crash_point("queue:staged");
     let dir = publish(config, sched, journal, &spec.name, &staged)?;
     Ok(Materialized::Queued(dir, run))
@@ -382,6 +374,7 @@ fn builder(config: &SchedulerConfig, spec: &JobSpec) -> crate::ExperimentBuilder
         .gpu_ids(c.gpu_ids)
         .priority(c.priority)
         .launch(c.launch)
+        .params(c.params)
         .attach_from_env(false)
         .pending()
 }
