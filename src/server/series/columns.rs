@@ -8,6 +8,7 @@
 //! the same inode and length is exact, and one for a shorter length is extended by parsing
 //! only the appended bytes (after checking that the bytes it ended on are still there).
 
+use std::any::Any;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
@@ -67,6 +68,9 @@ pub(crate) struct Columns {
     seal: Vec<u8>,
     /// The header line, for the same check.
     header: Vec<u8>,
+    /// Which file and length these are (device, inode, length): the key of what is derived
+    /// from them ([`Cache::derived`]).
+    pub(crate) version: (u64, u64, u64),
 }
 
 impl Columns {
@@ -195,6 +199,7 @@ fn parse(file: &File, path: &Path, len: u64) -> Result<Columns> {
         end: header_end as u64 + 1,
         seal: Vec::new(),
         header,
+        version: (0, 0, 0),
     };
     let start = columns.end;
     columns.extend(&bytes[start as usize..], path, start)?;
@@ -297,10 +302,16 @@ fn naive(text: &str) -> Option<(i64, f64)> {
     Some((days * 86_400 + hh * 3600 + mm * 60 + ss, fraction))
 }
 
-/// The parsed tables, least recently used last, within [`CACHE_BUDGET`] bytes.
+/// How many derived arrays (rows in x order, smoothed columns) are kept: a chart's requests
+/// while zooming and panning reuse them (the smoothing does not depend on the range).
+const DERIVED_ENTRIES: usize = 24;
+
+/// The parsed tables, least recently used last, within [`CACHE_BUDGET`] bytes, and arrays
+/// derived from them.
 #[derive(Default)]
 pub(crate) struct Cache {
     entries: Mutex<Vec<Entry>>,
+    derived: Mutex<Vec<(String, Arc<dyn Any + Send + Sync>)>>,
 }
 
 struct Entry {
@@ -350,6 +361,8 @@ impl Cache {
             }
             _ => parse(&file, path, len)?,
         };
+        let mut columns = columns;
+        columns.version = (dev, ino, len);
         let columns = Arc::new(columns);
         let mut entries = self.lock();
         entries.retain(|e| !(e.dev == dev && e.ino == ino));
@@ -368,6 +381,36 @@ impl Cache {
             total <= CACHE_BUDGET || Arc::ptr_eq(&e.columns, &columns)
         });
         Ok(columns)
+    }
+
+    /// The value derived from `columns` under `key` (which names how), made by `make` when it
+    /// is not kept. Made outside the lock; the most recent [`DERIVED_ENTRIES`] are kept.
+    pub(crate) fn derived<T: Send + Sync + 'static>(
+        &self,
+        columns: &Columns,
+        key: &str,
+        make: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let (dev, ino, len) = columns.version;
+        let key = format!("{dev}:{ino}:{len}|{key}");
+        let lock = || self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let mut derived = lock();
+            if let Some(i) = derived.iter().position(|(k, _)| *k == key) {
+                let entry = derived.remove(i);
+                let value = Arc::clone(&entry.1);
+                derived.insert(0, entry);
+                if let Ok(value) = value.downcast::<T>() {
+                    return value;
+                }
+            }
+        }
+        let value = Arc::new(make());
+        let mut derived = lock();
+        derived.retain(|(k, _)| *k != key);
+        derived.insert(0, (key, Arc::clone(&value) as Arc<dyn Any + Send + Sync>));
+        derived.truncate(DERIVED_ENTRIES);
+        value
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {

@@ -19,8 +19,10 @@
 mod columns;
 mod smooth;
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 pub(crate) use columns::Cache;
 use columns::{Columns, is_null};
@@ -113,7 +115,7 @@ pub(crate) fn answer(cache: &Cache, path: &Path, query: &Query) -> Result<Reply,
     };
     let table = cache.get(path).map_err(|e| Reply::from_error(&e))?;
     let ask = resolve(&table, query, max_points, from, to, smooth, log_y)?;
-    Ok(Reply::ok(compute(&table, &ask), "application/json"))
+    Ok(Reply::ok(compute(cache, &table, &ask), "application/json"))
 }
 
 /// Checks the parameters that name parts of the table.
@@ -270,7 +272,7 @@ struct GapRun {
 
 /// The rows asked for, in x order: their x values and row numbers; rows whose x is not a
 /// finite number are counted, not placed.
-fn ordered(table: &Columns, ask: &Ask) -> (Vec<f64>, Vec<u32>, usize) {
+fn ordered(table: &Columns, ask: &Ask) -> Order {
     let n = table.rows;
     let wanted = |r: usize| ask.run.as_ref().is_none_or(|(id, _)| table.runs[r] == *id);
     let mut first_wall: Vec<f64> = Vec::new();
@@ -314,42 +316,48 @@ fn ordered(table: &Columns, ask: &Ask) -> (Vec<f64>, Vec<u32>, usize) {
         xs = order.iter().map(|&i| xs[i]).collect();
         rows = order.iter().map(|&i| rows[i]).collect();
     }
-    (xs, rows, missing)
+    Order { xs, rows, missing }
+}
+
+/// The rows asked for in x order (see [`ordered`]).
+struct Order {
+    xs: Vec<f64>,
+    rows: Vec<u32>,
+    missing: usize,
 }
 
 /// Builds the answer's JSON.
-fn compute(table: &Columns, ask: &Ask) -> Vec<u8> {
-    let (xs, rows, x_missing) = ordered(table, ask);
+fn compute(cache: &Cache, table: &Columns, ask: &Ask) -> Vec<u8> {
+    let run = ask.run.as_ref().map_or("", |(_, r)| r.as_str());
+    let shape = format!("{}|{run}", ask.x_name);
+    let order = cache.derived(table, &format!("order|{shape}"), || ordered(table, ask));
+    let (xs, rows, x_missing) = (&order.xs, &order.rows, order.missing);
 
     // Every column's values along x; with log_y, the smoothing sees log10 of positive values.
-    let raw: Vec<Vec<f64>> = ask
+    // When the rows are the table's, in order (the common case), the cached columns are used
+    // as they are; otherwise they are gathered in x order.
+    let identity =
+        rows.len() == table.rows && rows.iter().enumerate().all(|(i, &r)| i == r as usize);
+    let raw: Vec<Cow<'_, [f64]>> = ask
         .columns
         .iter()
         .map(|&c| {
             let values = table.numeric(c).expect("resolved columns are numeric");
-            rows.iter().map(|&r| values[r as usize]).collect()
+            if identity {
+                Cow::Borrowed(values)
+            } else {
+                Cow::Owned(rows.iter().map(|&r| values[r as usize]).collect())
+            }
         })
         .collect();
-    let smoothed: Vec<Vec<f64>> = match &ask.smooth {
+    let smoothed: Vec<Arc<Vec<f64>>> = match &ask.smooth {
         None => Vec::new(),
-        Some((smooth, _)) => raw
+        Some((smooth, text)) => raw
             .iter()
-            .map(|values| {
-                let input: Vec<f64> = values
-                    .iter()
-                    .map(|&v| match Gap::of(v, ask.log_y) {
-                        Some(_) => f64::NAN,
-                        None if ask.log_y => v.log10(),
-                        None => v,
-                    })
-                    .collect();
-                let mut out = smooth.apply(&input);
-                if ask.log_y {
-                    for v in &mut out {
-                        *v = 10f64.powf(*v);
-                    }
-                }
-                out
+            .zip(&ask.columns)
+            .map(|(values, c)| {
+                let key = format!("smooth|{shape}|{c}|{text}|{}", ask.log_y);
+                cache.derived(table, &key, || smoothen(*smooth, values, ask.log_y))
             })
             .collect(),
     };
@@ -392,7 +400,9 @@ fn compute(table: &Columns, ask: &Ask) -> Vec<u8> {
     for (b, &(a, e)) in buckets.iter().enumerate() {
         picked.clear();
         for (c, values) in raw.iter().enumerate() {
-            m4(&values[a..e], a, ask.log_y, &mut picked);
+            if !m4(&values[a..e], a, ask.log_y, &mut picked) {
+                continue;
+            }
             for (j, &v) in values.iter().enumerate().take(e).skip(a) {
                 let Some(kind) = Gap::of(v, ask.log_y) else {
                     continue;
@@ -434,21 +444,44 @@ fn compute(table: &Columns, ask: &Ask) -> Vec<u8> {
         keep.extend_from_slice(&picked);
     }
     write_answer(
-        table, ask, &xs, &rows, &raw, &smoothed, &gaps, &keep, from, to, in_range, exact, x_missing,
+        table, ask, xs, rows, &raw, &smoothed, &gaps, &keep, from, to, in_range, exact, x_missing,
     )
 }
 
+/// `values` smoothed along x; with `log_y`, in log10 space and back.
+fn smoothen(smooth: Smooth, values: &[f64], log_y: bool) -> Vec<f64> {
+    if !log_y {
+        // Gaps (NaN, ±inf, the empty cell, which is a NaN) are non-finite: the smoothers pass
+        // them through without using them, so the raw values go in as they are.
+        return smooth.apply(values);
+    }
+    let input: Vec<f64> = values
+        .iter()
+        .map(|&v| match Gap::of(v, true) {
+            Some(_) => f64::NAN,
+            None => v.log10(),
+        })
+        .collect();
+    let mut out = smooth.apply(&input);
+    for v in &mut out {
+        *v = 10f64.powf(*v);
+    }
+    out
+}
+
 /// Pushes the positions (offset by `base`) of the first, last, smallest and largest drawable
-/// value of `values`.
-fn m4(values: &[f64], base: usize, log_y: bool, out: &mut Vec<usize>) {
+/// value of `values`; says whether any value is not drawable (a gap).
+fn m4(values: &[f64], base: usize, log_y: bool, out: &mut Vec<usize>) -> bool {
     let drawable = |v: f64| v.is_finite() && !(log_y && v <= 0.0);
     let Some(first) = values.iter().position(|&v| drawable(v)) else {
-        return;
+        return !values.is_empty();
     };
+    let mut gaps = first > 0;
     let last = values.iter().rposition(|&v| drawable(v)).unwrap_or(first);
     let (mut min, mut max) = (first, first);
     for (j, &v) in values.iter().enumerate().skip(first + 1) {
         if !drawable(v) {
+            gaps = true;
             continue;
         }
         if v < values[min] {
@@ -459,6 +492,7 @@ fn m4(values: &[f64], base: usize, log_y: bool, out: &mut Vec<usize>) {
         }
     }
     out.extend([first, last, min, max].map(|j| j + base));
+    gaps
 }
 
 fn number(out: &mut Vec<u8>, v: f64) {
@@ -480,8 +514,8 @@ fn write_answer(
     ask: &Ask,
     xs: &[f64],
     rows: &[u32],
-    raw: &[Vec<f64>],
-    smoothed: &[Vec<f64>],
+    raw: &[Cow<'_, [f64]>],
+    smoothed: &[Arc<Vec<f64>>],
     gaps: &[Vec<GapRun>],
     keep: &[usize],
     from: f64,
@@ -535,7 +569,7 @@ fn write_answer(
         let _ = write!(out, "{}", rows[j]);
     }
     out.push(b']');
-    let arrays = |key: &str, series: &[Vec<f64>], log_y: bool, out: &mut Vec<u8>| {
+    let arrays = |key: &str, series: &[&[f64]], log_y: bool, out: &mut Vec<u8>| {
         let _ = write!(out, ",\"{key}\":{{");
         for (c, values) in series.iter().enumerate() {
             if c > 0 {
@@ -558,10 +592,12 @@ fn write_answer(
         }
         out.push(b'}');
     };
-    arrays("series", raw, ask.log_y, &mut out);
+    let raw: Vec<&[f64]> = raw.iter().map(|c| &c[..]).collect();
+    arrays("series", &raw, ask.log_y, &mut out);
     if ask.smooth.is_some() {
         // A smoothed value at a raw gap is NaN already; back from log space it is finite.
-        arrays("smoothed", smoothed, false, &mut out);
+        let smoothed: Vec<&[f64]> = smoothed.iter().map(|c| &c[..]).collect();
+        arrays("smoothed", &smoothed, false, &mut out);
     }
     out.extend_from_slice(b",\"gaps\":{");
     for (c, runs) in gaps.iter().enumerate() {
