@@ -187,6 +187,9 @@ fn main() {
             800 + weight
         ))();
     });
+    let median_first = ms(series(
+        "columns=loss,acc,lr,grad_norm&max_points=1000&smooth=median:101",
+    ));
     let median = median_ms(
         5,
         series("columns=loss,acc,lr,grad_norm&max_points=1000&smooth=median:101"),
