@@ -17,6 +17,7 @@
 //!   aligned arrays, and listed per column with their kind and x extent.
 
 mod columns;
+mod m4;
 mod smooth;
 
 use std::borrow::Cow;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 pub(crate) use columns::Cache;
 use columns::{Columns, is_null};
+use m4::Blocks;
 use smooth::Smooth;
 
 use super::reply::Reply;
@@ -326,6 +328,12 @@ struct Order {
     missing: usize,
 }
 
+impl columns::Weigh for Order {
+    fn bytes(&self) -> usize {
+        self.xs.len() * 12
+    }
+}
+
 /// Builds the answer's JSON.
 fn compute(cache: &Cache, table: &Columns, ask: &Ask) -> Vec<u8> {
     let run = ask.run.as_ref().map_or("", |(_, r)| r.as_str());
@@ -397,10 +405,27 @@ fn compute(cache: &Cache, table: &Columns, ask: &Ask) -> Vec<u8> {
     let mut gaps: Vec<Vec<GapRun>> = ask.columns.iter().map(|_| Vec::new()).collect();
     let mut keep: Vec<usize> = Vec::new();
     let mut picked: Vec<usize> = Vec::new();
+    let raw_blocks: Vec<Arc<Blocks>> = raw
+        .iter()
+        .zip(&ask.columns)
+        .map(|(values, c)| {
+            let key = format!("blocks|{shape}|{c}|{}", ask.log_y);
+            cache.derived(table, &key, || Blocks::new(values, ask.log_y))
+        })
+        .collect();
+    let smoothed_blocks: Vec<Arc<Blocks>> = smoothed
+        .iter()
+        .zip(&ask.columns)
+        .map(|(values, c)| {
+            let text = ask.smooth.as_ref().map_or("", |(_, t)| t.as_str());
+            let key = format!("blocks|{shape}|{c}|{text}|{}", ask.log_y);
+            cache.derived(table, &key, || Blocks::new(values, false))
+        })
+        .collect();
     for (b, &(a, e)) in buckets.iter().enumerate() {
         picked.clear();
         for (c, values) in raw.iter().enumerate() {
-            if !m4(&values[a..e], a, ask.log_y, &mut picked) {
+            if !raw_blocks[c].m4(values, a, e, &mut picked) {
                 continue;
             }
             for (j, &v) in values.iter().enumerate().take(e).skip(a) {
@@ -431,8 +456,8 @@ fn compute(cache: &Cache, table: &Columns, ask: &Ask) -> Vec<u8> {
                 }
             }
         }
-        for values in &smoothed {
-            m4(&values[a..e], a, false, &mut picked);
+        for (values, blocks) in smoothed.iter().zip(&smoothed_blocks) {
+            blocks.m4(values, a, e, &mut picked);
         }
         if exact {
             // Every row of the range, whether or not it opened a gap run.
@@ -467,32 +492,6 @@ fn smoothen(smooth: Smooth, values: &[f64], log_y: bool) -> Vec<f64> {
         *v = 10f64.powf(*v);
     }
     out
-}
-
-/// Pushes the positions (offset by `base`) of the first, last, smallest and largest drawable
-/// value of `values`; says whether any value is not drawable (a gap).
-fn m4(values: &[f64], base: usize, log_y: bool, out: &mut Vec<usize>) -> bool {
-    let drawable = |v: f64| v.is_finite() && !(log_y && v <= 0.0);
-    let Some(first) = values.iter().position(|&v| drawable(v)) else {
-        return !values.is_empty();
-    };
-    let mut gaps = first > 0;
-    let last = values.iter().rposition(|&v| drawable(v)).unwrap_or(first);
-    let (mut min, mut max) = (first, first);
-    for (j, &v) in values.iter().enumerate().skip(first + 1) {
-        if !drawable(v) {
-            gaps = true;
-            continue;
-        }
-        if v < values[min] {
-            min = j;
-        }
-        if v > values[max] {
-            max = j;
-        }
-    }
-    out.extend([first, last, min, max].map(|j| j + base));
-    gaps
 }
 
 fn number(out: &mut Vec<u8>, v: f64) {
