@@ -324,8 +324,11 @@ impl Weigh for Vec<f64> {
 #[derive(Default)]
 pub(crate) struct Cache {
     entries: Mutex<Vec<Entry>>,
-    derived: Mutex<Vec<(String, Arc<dyn Any + Send + Sync>, usize)>>,
+    derived: Mutex<Vec<Derived>>,
 }
+
+/// A derived value: its key, the value, and its size in bytes.
+type Derived = (String, Arc<dyn Any + Send + Sync>, usize);
 
 struct Entry {
     dev: u64,

@@ -294,15 +294,13 @@ fn ordered(table: &Columns, ask: &Ask) -> Order {
     let mut xs = Vec::with_capacity(n);
     let mut rows = Vec::with_capacity(n);
     let mut missing = 0usize;
-    let mut position = 0usize;
-    for r in (0..n).filter(|&r| wanted(r)) {
+    for (position, r) in (0..n).filter(|&r| wanted(r)).enumerate() {
         let x = match ask.x {
             X::Column(_) => column.map_or(f64::NAN, |c| c[r]),
             X::Row => position as f64,
             X::Wall => table.wall[r],
             X::Relative => table.wall[r] - first_wall[table.runs[r] as usize],
         };
-        position += 1;
         if x.is_finite() {
             xs.push(x);
             rows.push(r as u32);
