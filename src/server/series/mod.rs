@@ -316,7 +316,13 @@ fn ordered(table: &Columns, ask: &Ask) -> Order {
         xs = order.iter().map(|&i| xs[i]).collect();
         rows = order.iter().map(|&i| rows[i]).collect();
     }
-    Order { xs, rows, missing }
+    let identity = rows.len() == n && rows.iter().enumerate().all(|(i, &r)| i == r as usize);
+    Order {
+        xs,
+        rows,
+        missing,
+        identity,
+    }
 }
 
 /// The rows asked for in x order (see [`ordered`]).
@@ -324,6 +330,8 @@ struct Order {
     xs: Vec<f64>,
     rows: Vec<u32>,
     missing: usize,
+    /// The rows are the table's, in the file's order.
+    identity: bool,
 }
 
 impl columns::Weigh for Order {
@@ -342,8 +350,7 @@ fn compute(cache: &Cache, table: &Columns, ask: &Ask) -> Vec<u8> {
     // Every column's values along x; with log_y, the smoothing sees log10 of positive values.
     // When the rows are the table's, in order (the common case), the cached columns are used
     // as they are; otherwise they are gathered in x order.
-    let identity =
-        rows.len() == table.rows && rows.iter().enumerate().all(|(i, &r)| i == r as usize);
+    let identity = order.identity;
     let raw: Vec<Cow<'_, [f64]>> = ask
         .columns
         .iter()
@@ -378,25 +385,24 @@ fn compute(cache: &Cache, table: &Columns, ask: &Ask) -> Vec<u8> {
     if exact {
         buckets.extend((lo..hi).map(|j| (j, j + 1)));
     } else {
+        // Bucket b holds the rows with from + b·w <= x < from + (b+1)·w (the last one up to
+        // `to`): its end is found by binary search, not by a division per row.
         let width = (to - from) / ask.max_points as f64;
         let mut start = lo;
-        let mut current = usize::MAX;
-        for (j, &x) in xs.iter().enumerate().take(hi).skip(lo) {
-            let b = if width > 0.0 {
-                (((x - from) / width) as usize).min(ask.max_points - 1)
+        for b in 1..=ask.max_points {
+            let end = if b == ask.max_points || width <= 0.0 {
+                hi
             } else {
-                0
+                let edge = from + b as f64 * width;
+                start + xs[start..hi].partition_point(|&x| x < edge)
             };
-            if b != current {
-                if j > start {
-                    buckets.push((start, j));
-                }
-                start = j;
-                current = b;
+            if end > start {
+                buckets.push((start, end));
             }
-        }
-        if hi > start {
-            buckets.push((start, hi));
+            start = end;
+            if start == hi {
+                break;
+            }
         }
     }
     // Keep, per bucket, the M4 rows of every series and the first row of every gap run.
