@@ -78,7 +78,7 @@ fn flag(query: &Query, key: &str) -> Result<bool, Reply> {
 /// `before = start` walks the file line by line to byte 0. A line longer than `length` is
 /// returned in pieces (the page then starts inside it, at a character boundary:
 /// `line_start` is false).
-pub fn page_before(path: &Path, before: u64, length: u64) -> crate::Result<LogChunk> {
+pub(crate) fn page_before(path: &Path, before: u64, length: u64) -> crate::Result<LogChunk> {
     let file = File::open(path).at("open the log", path)?;
     let size = file.metadata().at("stat", path)?.len();
     let end = before.min(size);
