@@ -33,6 +33,19 @@ export class Compare {
     this.changed();
   }
 
+  /** Overlays a set of runs of other experiments at once (the table's Compare): one redraw. */
+  addMany(list) {
+    const cur = this.ctx.summary();
+    for (const { exp, run } of list) {
+      if (!run || this.has(exp, run) || (exp === this.ctx.id && cur && run === cur.run_id)) continue;
+      const used = new Set(this.overlays.map((o) => o.color));
+      const color = COLORS.slice(1).find((c) => !used.has(c)) || COLORS[(this.overlays.length + 1) % COLORS.length];
+      const s = S.exps.get(exp);
+      this.overlays.push({ exp, run, color, label: exp === this.ctx.id ? run : `${s ? s.name : exp} · ${run}` });
+    }
+    this.changed();
+  }
+
   remove(o) {
     this.overlays = this.overlays.filter((x) => x !== o);
     this.changed();

@@ -1,0 +1,599 @@
+/* The runs table: one row per experiment (its latest run), expandable to its runs; columns for
+ * status, name, tags, every parameter and the metric summaries (last/min/max per column), in
+ * groups. Sortable by any column (shift-click adds a secondary key; missing values sort last in
+ * either direction), a column chooser, "only parameters that differ", multi-select with
+ * shift-ranges and bulk actions.
+ *
+ * It stays smooth with 10,000 rows because only the rows in view (plus a few) are in the DOM:
+ * the body is one tall box, each row is absolutely placed at index * ROW_H, and a scroll swaps
+ * rows in and out at its edges. Sorting decorates once (one value per row and key) rather than
+ * reading the summaries inside the comparator. */
+
+import { $, h, debounce, fmtNum, runNum } from './util.js';
+import { S, valueOf, numOf, matches, passesBrush } from './state.js';
+import { api, expPath } from './api.js';
+import { toast } from './notify.js';
+import { doBulk } from './actions.js';
+import { openDrawer, openCompare, renderParcoords, stateChanged } from './commands.js';
+
+export const ROW_H = 28;
+const OVERSCAN = 6;
+const STATS = ['last', 'min', 'max'];
+const FIXED = [
+  { key: 'name', label: 'Name', w: 280, group: '' },
+  { key: 'status', label: 'Status', w: 100, group: '' },
+  { key: 'tags', label: 'Tags', w: 140, group: '' },
+];
+const COLLATOR = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
+
+const T = {
+  els: null,
+  all: [], // the query-filtered experiments (before brushing)
+  list: [], // filtered, brushed and sorted
+  rows: [], // what is displayed: {s} or {s, run}
+  cols: [], // visible columns
+  paramKeys: [],
+  metricCols: [],
+  totalW: 0,
+  live: new Map(), // row index -> element, the rows in the DOM
+  range: [0, -1],
+  expanded: new Set(),
+  runs: new Map(), // id -> {key, list | null (loading), error}
+  anchor: null, // the last row whose checkbox was clicked (shift-click ranges start there)
+  chooser: null,
+  queued: false,
+  structureKey: '',
+};
+
+/** The query-filtered experiments (parallel coordinates draws these). */
+export const filteredExps = () => T.all;
+/** The parameter names and metric columns of every experiment served. */
+export const paramKeys = () => T.paramKeys;
+export const metricCols = () => T.metricCols;
+
+export function initTable() {
+  const count = h('span', { class: 'muted', id: 'tv-count' });
+  const colsBtn = h('button', { type: 'button', class: 'btn btn-sm', id: 'tv-columns' }, 'Columns…');
+  const differ = h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'tv-differ' }), 'Only parameters that differ');
+  const pcBtn = h('button', { type: 'button', class: 'btn btn-sm', id: 'pc-toggle' }, 'Parallel coordinates');
+  const bulk = h('span', { class: 'bulk', id: 'bulk', hidden: true });
+  const head = h('div', { class: 'tv-head', role: 'rowgroup' });
+  const body = h('div', { class: 'tv-body', role: 'rowgroup' });
+  const empty = h('p', { class: 'tv-empty', hidden: true });
+  const scroll = h('div', { class: 'tv-scroll', id: 'tv-scroll', role: 'table', 'aria-label': 'Experiments' }, head, body, empty);
+  const root = $('#tview');
+  root.append(h('div', { class: 'tv-bar' }, count, colsBtn, differ, pcBtn, h('span', { class: 'spacer' }), bulk), h('div', { class: 'pc-wrap', id: 'pc', hidden: true }), scroll);
+  T.els = { root, count, colsBtn, differ: differ.firstChild, pcBtn, bulk, head, body, scroll, empty };
+  scroll.addEventListener('scroll', () => renderRange(false), { passive: true });
+  new ResizeObserver(() => renderRange(false)).observe(scroll);
+  head.addEventListener('click', onHeadClick);
+  body.addEventListener('click', onBodyClick);
+  colsBtn.addEventListener('click', toggleChooser);
+  T.els.differ.addEventListener('change', () => {
+    S.differ = T.els.differ.checked;
+    localStorage.setItem('expman.differ', S.differ ? '1' : '');
+    renderTable();
+    stateChanged(false);
+  });
+}
+
+/** Re-renders on the next frame (polls, filter changes); several calls make one render. */
+export function scheduleTable() {
+  if (T.queued || !T.els) return;
+  T.queued = true;
+  requestAnimationFrame(() => {
+    T.queued = false;
+    renderTable();
+  });
+}
+
+/** Filters, sorts, lays out the columns and redraws the rows in view. */
+export function renderTable() {
+  if (!T.els) return;
+  T.els.differ.checked = S.differ;
+  collectKeys();
+  T.all = [];
+  for (const s of S.exps.values()) if (matches(s)) T.all.push(s);
+  T.list = T.all.filter(passesBrush);
+  sortList(T.list);
+  layoutColumns();
+  buildRows();
+  const n = T.list.length;
+  const total = S.exps.size;
+  T.els.count.textContent = n === total ? `${total.toLocaleString('en-US')} experiments`
+    : `${n.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} experiments`;
+  T.els.empty.hidden = n > 0;
+  T.els.empty.textContent = total ? 'No experiment matches the filter.' : 'No experiments yet.';
+  renderRange(true);
+  renderBulk();
+  if (T.chooser) renderChooser();
+  if (S.view === 'table') renderParcoords();
+}
+
+/** Every parameter name and metric column seen, sorted (the columns' order). */
+export function collectKeys() {
+  const params = new Set();
+  const metrics = new Set();
+  for (const s of S.exps.values()) {
+    if (s.params) for (const k in s.params) params.add(k);
+    if (s.metrics) for (const k in s.metrics) metrics.add(k);
+  }
+  T.paramKeys = [...params].sort(COLLATOR.compare);
+  T.metricCols = [...metrics].sort(COLLATOR.compare);
+}
+
+/** Every column there is, shown or not. */
+export function allColumns() {
+  const cols = FIXED.slice();
+  for (const k of T.paramKeys) cols.push({ key: `params.${k}`, label: k, w: 110, group: 'params' });
+  for (const c of T.metricCols) {
+    for (const st of STATS) cols.push({ key: `metrics.${c}.${st}`, label: `${c}.${st}`, w: 112, group: 'metrics', metric: c });
+  }
+  return cols;
+}
+
+/** Whether parameter `key`'s value is the same in every filtered experiment. */
+function constant(key) {
+  const list = T.all;
+  if (list.length < 2) return false;
+  const first = valueOf(list[0], key);
+  for (let i = 1; i < list.length; i++) if (valueOf(list[i], key) !== first) return false;
+  return true;
+}
+
+/** The parameter names whose values differ within the filter (the cards show these). */
+export function differingParams(list) {
+  const out = [];
+  for (const k of T.paramKeys) {
+    const key = `params.${k}`;
+    if (list.length < 2) break;
+    const first = valueOf(list[0], key);
+    for (let i = 1; i < list.length; i++) {
+      if (valueOf(list[i], key) !== first) {
+        out.push(k);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+function layoutColumns() {
+  T.cols = allColumns().filter((c) => c.key === 'name' || !S.hidden.has(c.key))
+    .filter((c) => !(S.differ && c.group === 'params' && constant(c.key)));
+  let x = 28; // the checkbox
+  for (const c of T.cols) {
+    c.x = x;
+    x += c.w;
+  }
+  T.totalW = x;
+  renderHead();
+}
+
+/* ---------- sorting ---------- */
+
+/** A sortable form of a value: [rank, v]; rank 0 numbers, 1 text, 2 missing. */
+function sortVal(v) {
+  if (v === undefined || v === null || v === '') return [2, 0];
+  const n = numOf(v);
+  if (n !== null) return Number.isNaN(n) ? [2, 0] : [0, n];
+  if (typeof v === 'boolean') return [0, v ? 1 : 0];
+  return [1, String(v)];
+}
+
+function sortList(list) {
+  const keys = S.sort.length ? S.sort : null;
+  if (!keys) {
+    list.sort((a, b) => b._created - a._created || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return;
+  }
+  const dec = list.map((s) => ({ s, v: keys.map((k) => sortVal(valueOf(s, k.key))) }));
+  dec.sort((a, b) => {
+    for (let i = 0; i < keys.length; i++) {
+      const x = a.v[i];
+      const y = b.v[i];
+      if (x[0] !== y[0]) return x[0] - y[0]; // missing last, whatever the direction
+      if (x[0] === 2) continue;
+      let c = x[0] === 0 ? x[1] - y[1] : COLLATOR.compare(x[1], y[1]);
+      if (keys[i].desc) c = -c;
+      if (c) return c;
+    }
+    return a.s.id < b.s.id ? -1 : a.s.id > b.s.id ? 1 : 0;
+  });
+  for (let i = 0; i < dec.length; i++) list[i] = dec[i].s;
+}
+
+/** Click: sort by this column (again: reverse); shift-click: add or reverse a further key. */
+export function sortBy(key, add) {
+  const i = S.sort.findIndex((k) => k.key === key);
+  if (add) {
+    if (i >= 0) S.sort[i] = { key, desc: !S.sort[i].desc };
+    else S.sort.push({ key, desc: false });
+  } else if (i === 0 && S.sort.length === 1) {
+    S.sort = [{ key, desc: !S.sort[0].desc }];
+  } else {
+    S.sort = [{ key, desc: false }];
+  }
+  renderTable();
+  stateChanged(true);
+}
+
+/* ---------- header ---------- */
+
+function renderHead() {
+  const groups = [];
+  for (const c of T.cols) {
+    const last = groups[groups.length - 1];
+    if (last && last.group === c.group) last.w += c.w;
+    else groups.push({ group: c.group, w: c.w });
+  }
+  const allSel = T.list.length > 0 && T.list.every((s) => S.sel.has(s.id));
+  const groupRow = h('div', { class: 'tr tr-group', style: `width:${T.totalW}px` },
+    h('div', { class: 'th th-check sticky' }),
+    groups.map((g) => h('div', { class: `th th-group${g.group ? ` g-${g.group}` : ''}`, style: `width:${g.w}px` }, g.group)));
+  const labelRow = h('div', { class: 'tr tr-labels', style: `width:${T.totalW}px` },
+    h('div', { class: 'th th-check sticky' }, h('input', {
+      type: 'checkbox', id: 'tv-select-all', title: 'Select every experiment the filter shows', 'aria-label': 'Select all',
+      checked: allSel,
+    })),
+    T.cols.map((c) => {
+      const si = S.sort.findIndex((k) => k.key === c.key);
+      const mark = si < 0 ? null : h('span', { class: 'sort-mark' }, `${S.sort[si].desc ? '▼' : '▲'}${S.sort.length > 1 ? si + 1 : ''}`);
+      const pinned = S.pins.includes(c.key);
+      return h('div', {
+        class: `th th-col${c.key === 'name' ? ' sticky sticky-name' : ''}${c.group ? ` g-${c.group}` : ''}`,
+        style: `width:${c.w}px`, dataset: { key: c.key }, title: `${c.key}: click to sort, shift-click to add a sort key`,
+        'aria-sort': si < 0 ? null : S.sort[si].desc ? 'descending' : 'ascending',
+      }, h('span', { class: 'th-label' }, c.label), mark,
+      c.group === 'metrics' ? h('button', {
+        type: 'button', class: `pin${pinned ? ' on' : ''}`, dataset: { pin: c.key },
+        title: pinned ? 'Unpin from the cards' : 'Pin to the board\'s cards',
+      }, '📌') : null);
+    }));
+  T.els.head.replaceChildren(groupRow, labelRow);
+}
+
+function onHeadClick(e) {
+  const all = e.target.closest('#tv-select-all');
+  if (all) {
+    selectAll(all.checked);
+    return;
+  }
+  const pin = e.target.closest('[data-pin]');
+  if (pin) {
+    togglePin(pin.dataset.pin);
+    return;
+  }
+  const th = e.target.closest('.th-col');
+  if (th) sortBy(th.dataset.key, e.shiftKey);
+}
+
+function togglePin(key) {
+  const i = S.pins.indexOf(key);
+  if (i >= 0) S.pins.splice(i, 1);
+  else S.pins.push(key);
+  localStorage.setItem('expman.pins', JSON.stringify(S.pins));
+  renderHead();
+  stateChanged(false);
+}
+
+/* ---------- rows ---------- */
+
+function buildRows() {
+  const rows = [];
+  for (const s of T.list) {
+    rows.push({ s });
+    if (!T.expanded.has(s.id)) continue;
+    const r = T.runs.get(s.id);
+    if (!r || r.key !== s._key) loadRuns(s);
+    const entry = T.runs.get(s.id);
+    if (entry.list) for (const run of entry.list) rows.push({ s, run });
+    else rows.push({ s, run: { id: entry.error ? `cannot list runs: ${entry.error}` : 'loading…', placeholder: true } });
+  }
+  T.rows = rows;
+  const b = T.els.body;
+  b.style.height = `${rows.length * ROW_H}px`;
+  b.style.width = `${T.totalW}px`;
+}
+
+/** A run of the details endpoint: a name ("run_0001") or an object carrying its params and
+ *  metrics summaries ({id|run_id, params, metrics, status...}). */
+function normRun(r) {
+  if (typeof r === 'string') return { id: r };
+  return { ...r, id: r.id || r.run_id || r.name || '?' };
+}
+
+async function loadRuns(s) {
+  const key = s._key;
+  const prev = T.runs.get(s.id);
+  T.runs.set(s.id, { key, list: prev && prev.list, error: null });
+  try {
+    const d = await api('GET', expPath(s.id));
+    const list = (d.runs || []).map(normRun).sort((a, b) => runNum(b.id) - runNum(a.id));
+    T.runs.set(s.id, { key, list, error: null });
+  } catch (e) {
+    T.runs.set(s.id, { key, list: null, error: e.message });
+  }
+  scheduleTable();
+}
+
+/** Puts the rows in view (plus OVERSCAN either side) into the DOM; `all`: rebuild them all. */
+function renderRange(all) {
+  if (!T.els || S.view !== 'table') return;
+  const sc = T.els.scroll;
+  const headH = T.els.head.offsetHeight;
+  const top = Math.max(0, sc.scrollTop - headH);
+  const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
+  const last = Math.min(T.rows.length - 1, Math.ceil((top + sc.clientHeight) / ROW_H) + OVERSCAN);
+  if (!all && first === T.range[0] && last === T.range[1]) return;
+  T.range = [first, last];
+  const body = T.els.body;
+  for (const [i, el] of T.live) {
+    if (all || i < first || i > last) {
+      el.remove();
+      T.live.delete(i);
+    }
+  }
+  const frag = document.createDocumentFragment();
+  for (let i = first; i <= last; i++) {
+    if (T.live.has(i)) continue;
+    const el = buildRow(T.rows[i], i);
+    T.live.set(i, el);
+    frag.append(el);
+  }
+  body.append(frag);
+}
+
+function cell(c, v, extra) {
+  const num = typeof v === 'number' || numOf(v) !== null;
+  const text = v === undefined || v === null ? '' : num ? fmtNum(v) : String(v);
+  const td = document.createElement('div');
+  td.className = `td${num ? ' num' : ''}${extra ? ` ${extra}` : ''}`;
+  td.style.width = `${c.w}px`;
+  td.textContent = text;
+  if (text) td.title = `${c.label} = ${v}`;
+  return td;
+}
+
+function buildRow(row, i) {
+  const { s, run } = row;
+  const tr = document.createElement('div');
+  tr.className = `tr${run ? ' tr-run' : ''}${!run && S.sel.has(s.id) ? ' sel' : ''}${S.selected === s.id && !run ? ' open' : ''}`;
+  tr.style.transform = `translateY(${i * ROW_H}px)`;
+  tr.style.width = `${T.totalW}px`;
+  tr.dataset.i = i;
+  tr.dataset.id = s.id;
+  if (run) tr.dataset.run = run.id;
+  const check = document.createElement('div');
+  check.className = 'td td-check sticky';
+  if (!run) {
+    const cb = document.createElement('input');
+    cb.type = 'checkbox';
+    cb.checked = S.sel.has(s.id);
+    cb.setAttribute('aria-label', `Select ${s.name}`);
+    check.append(cb);
+  }
+  tr.append(check);
+  for (const c of T.cols) {
+    if (c.key === 'name') {
+      const td = document.createElement('div');
+      td.className = 'td td-name sticky sticky-name';
+      td.style.width = `${c.w}px`;
+      if (run) {
+        td.append(h('span', { class: 'run-name mono' }, run.id));
+      } else {
+        const open = T.expanded.has(s.id);
+        td.append(
+          h('button', { type: 'button', class: `expand${open ? ' on' : ''}`, title: open ? 'Hide the runs' : 'Show every run', 'aria-label': 'Runs', dataset: { expand: s.id } }, open ? '▾' : '▸'),
+          h('span', { class: 'name-text', title: `${s.name}\n${s.id}` }, s.name),
+          s.run_id ? h('span', { class: 'name-run' }, s.run_id) : null);
+      }
+      tr.append(td);
+    } else if (c.key === 'status') {
+      const st = run ? run.status : s.status;
+      const td = document.createElement('div');
+      td.className = 'td';
+      td.style.width = `${c.w}px`;
+      if (st) td.append(h('span', { class: `pill s-${st}` }, st));
+      tr.append(td);
+    } else if (run) {
+      tr.append(cell(c, c.key === 'tags' ? undefined : valueOf(run, c.key)));
+    } else {
+      tr.append(cell(c, valueOf(s, c.key)));
+    }
+  }
+  return tr;
+}
+
+function onBodyClick(e) {
+  const tr = e.target.closest('.tr');
+  if (!tr) return;
+  const i = Number(tr.dataset.i);
+  const row = T.rows[i];
+  if (!row) return;
+  if (e.target.matches('input[type=checkbox]')) {
+    toggleSel(i, e.target.checked, e.shiftKey);
+    return;
+  }
+  if (e.target.closest('.td-check')) return;
+  const ex = e.target.closest('[data-expand]');
+  if (ex) {
+    const id = ex.dataset.expand;
+    if (T.expanded.has(id)) T.expanded.delete(id);
+    else T.expanded.add(id);
+    renderTable();
+    return;
+  }
+  if (row.run) {
+    if (!row.run.placeholder) openDrawer(row.s.id, 'metrics', { run: row.run.id });
+  } else {
+    openDrawer(row.s.id);
+  }
+}
+
+/* ---------- selection ---------- */
+
+function toggleSel(i, on, shift) {
+  const row = T.rows[i];
+  if (shift && T.anchor != null) {
+    const ai = T.list.findIndex((s) => s.id === T.anchor);
+    const bi = T.list.indexOf(row.s);
+    if (ai >= 0 && bi >= 0) {
+      const [a, b] = ai < bi ? [ai, bi] : [bi, ai];
+      for (let k = a; k <= b; k++) {
+        if (on) S.sel.add(T.list[k].id);
+        else S.sel.delete(T.list[k].id);
+      }
+    }
+  } else if (on) S.sel.add(row.s.id);
+  else S.sel.delete(row.s.id);
+  T.anchor = row.s.id;
+  selectionChanged();
+}
+
+function selectAll(on) {
+  if (on) for (const s of T.list) S.sel.add(s.id);
+  else for (const s of T.list) S.sel.delete(s.id);
+  selectionChanged();
+}
+
+function selectionChanged() {
+  renderHead();
+  renderRange(true);
+  renderBulk();
+  stateChanged(false);
+}
+
+/** The selected experiments that still exist. */
+export function selected() {
+  const out = [];
+  for (const id of S.sel) {
+    const s = S.exps.get(id);
+    if (s) out.push(s);
+  }
+  return out;
+}
+
+function renderBulk() {
+  const sel = selected();
+  const b = T.els.bulk;
+  b.hidden = sel.length === 0;
+  if (!sel.length) {
+    b.replaceChildren();
+    return;
+  }
+  const errored = sel.filter((s) => s.status === 'Error');
+  const running = sel.filter((s) => s.status === 'Running');
+  const deletable = sel.filter((s) => s.status !== 'Running');
+  const withRuns = sel.filter((s) => s.run_id);
+  b.replaceChildren(
+    h('span', { class: 'bulk-count' }, `${sel.length} selected`),
+    h('button', { type: 'button', class: 'btn btn-sm', id: 'bulk-compare', disabled: withRuns.length < 1, title: 'Chart the selected experiments\' latest runs together', onclick: () => compareSelected() }, `Compare (${withRuns.length})`),
+    h('button', { type: 'button', class: 'btn btn-sm act-primary', id: 'bulk-retry', disabled: !errored.length, onclick: () => doBulk(errored.map((s) => s.id), 'retry') }, `Rerun errored (${errored.length})`),
+    h('button', { type: 'button', class: 'btn btn-sm act-danger', id: 'bulk-terminate', disabled: !running.length, onclick: () => doBulk(running.map((s) => s.id), 'terminate') }, `Terminate running (${running.length})`),
+    h('button', { type: 'button', class: 'btn btn-sm act-danger', id: 'bulk-delete', disabled: !deletable.length, title: 'Running experiments are not deleted: terminate them first', onclick: () => doBulk(deletable.map((s) => s.id), 'delete') }, `Delete (${deletable.length})`),
+    h('button', { type: 'button', class: 'btn btn-sm btn-ghost', id: 'bulk-clear', onclick: () => { S.sel.clear(); selectionChanged(); } }, 'Clear'));
+}
+
+function compareSelected() {
+  const list = selected().filter((s) => s.run_id);
+  if (!list.length) {
+    toast('None of the selected experiments has a run yet', 'err');
+    return;
+  }
+  openCompare(list.map((s) => ({ exp: s.id, run: s.run_id })));
+}
+
+/** Drops selected ids that no longer exist (a poll removed them). */
+export function pruneSelection() {
+  let changed = false;
+  for (const id of S.sel) {
+    if (!S.exps.has(id)) {
+      S.sel.delete(id);
+      changed = true;
+    }
+  }
+  if (changed) stateChanged(false);
+}
+
+/* ---------- column chooser ---------- */
+
+function toggleChooser() {
+  if (T.chooser) {
+    closeChooser();
+    return;
+  }
+  const input = h('input', { type: 'search', placeholder: 'Search columns…', 'aria-label': 'Search columns', id: 'chooser-search' });
+  const list = h('div', { class: 'chooser-list' });
+  const showAll = h('button', { type: 'button', class: 'btn btn-xs', id: 'chooser-show' }, 'Show matching');
+  const hideAll = h('button', { type: 'button', class: 'btn btn-xs', id: 'chooser-hide' }, 'Hide matching');
+  const box = h('div', { class: 'popover chooser', id: 'chooser' }, input, h('div', { class: 'chooser-acts' }, showAll, hideAll), list);
+  const r = T.els.colsBtn.getBoundingClientRect();
+  box.style.left = `${r.left}px`;
+  box.style.top = `${r.bottom + 4}px`;
+  document.body.append(box);
+  T.chooser = { box, input, list };
+  input.addEventListener('input', debounce(renderChooser, 60));
+  list.addEventListener('change', (e) => {
+    const key = e.target.dataset.key;
+    if (!key) return;
+    setHidden([key], !e.target.checked);
+  });
+  showAll.addEventListener('click', () => setHidden(matchingCols().map((c) => c.key), false));
+  hideAll.addEventListener('click', () => setHidden(matchingCols().map((c) => c.key), true));
+  renderChooser();
+  input.focus();
+}
+
+export function closeChooser() {
+  if (T.chooser) T.chooser.box.remove();
+  T.chooser = null;
+}
+
+export const chooserOpen = () => Boolean(T.chooser);
+
+function matchingCols() {
+  const q = T.chooser ? T.chooser.input.value.trim().toLowerCase() : '';
+  return allColumns().filter((c) => c.key !== 'name' && (!q || c.key.toLowerCase().includes(q)));
+}
+
+function renderChooser() {
+  const C = T.chooser;
+  if (!C) return;
+  const items = [];
+  let group = null;
+  for (const c of matchingCols()) {
+    if (c.group !== group) {
+      group = c.group;
+      items.push(h('h4', null, group || 'experiment'));
+    }
+    items.push(h('label', { class: 'check' }, h('input', { type: 'checkbox', dataset: { key: c.key }, checked: !S.hidden.has(c.key) }), c.key));
+  }
+  if (!items.length) items.push(h('p', { class: 'note' }, 'No column matches.'));
+  C.list.replaceChildren(...items);
+}
+
+function setHidden(keys, hide) {
+  for (const k of keys) {
+    if (hide) S.hidden.add(k);
+    else S.hidden.delete(k);
+  }
+  localStorage.setItem('expman.hidden', JSON.stringify([...S.hidden]));
+  renderTable();
+  stateChanged(false);
+}
+
+/** Scrolls the table so that experiment `id` is in view (a URL or the drawer opened it). */
+export function reveal(id) {
+  const i = T.rows.findIndex((r) => !r.run && r.s.id === id);
+  if (i < 0 || !T.els) return;
+  const sc = T.els.scroll;
+  const y = i * ROW_H;
+  const headH = T.els.head.offsetHeight;
+  if (y < sc.scrollTop || y + ROW_H > sc.scrollTop + sc.clientHeight - headH) sc.scrollTop = Math.max(0, y - sc.clientHeight / 2);
+}
+
+/** Marks the row of the experiment open in the drawer. */
+export function markOpen() {
+  if (T.els && S.view === 'table') renderRange(true);
+}
