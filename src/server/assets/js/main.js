@@ -153,6 +153,7 @@ async function start() {
   onChange(Drawer.onChanges);
   onChange(Monitor.onChanges);
   onChange(() => {
+    Table.keysChanged();
     Table.pruneSelection();
     Table.scheduleTable();
     Query.requery();

@@ -268,7 +268,14 @@ function draw(list) {
       const y = yOf(t, g);
       cx.fillRect(a.x - 3, y, 6, 1);
       cx.textAlign = a === metricAxis ? 'left' : 'right';
-      cx.fillText(text, a.x + (a === metricAxis ? 6 : -6), y);
+      const tx = a.x + (a === metricAxis ? 6 : -6);
+      cx.strokeStyle = 'rgba(255,255,255,0.9)'; // a halo keeps the tick readable over the lines
+      cx.lineWidth = 3;
+      cx.strokeText(text, tx, y);
+      cx.fillStyle = '#3a4255';
+      cx.fillText(text, tx, y);
+      cx.fillStyle = '#687083';
+      cx.lineWidth = 1;
     }
     const b = S.brush.get(a.key);
     if (b) {

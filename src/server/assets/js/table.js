@@ -6,7 +6,8 @@
  *
  * It stays smooth with 10,000 rows because only the rows in view (plus a few) are in the DOM:
  * the body is one tall box, each row is absolutely placed at index * ROW_H, and a scroll swaps
- * rows in and out at its edges. Sorting decorates once (one value per row and key) rather than
+ * rows in and out at its edges. Sideways the same: a row holds the cells of the columns in view
+ * (after a spacer), not all of a wide sweep's 90. Sorting decorates once (one value per row and key) rather than
  * reading the summaries inside the comparator. */
 
 import { $, h, debounce, fmtNum, runNum } from './util.js';
@@ -18,6 +19,7 @@ import { openDrawer, openCompare, renderParcoords, stateChanged } from './comman
 
 export const ROW_H = 28;
 const OVERSCAN = 6;
+const COL_OVERSCAN_PX = 400; // columns this far beyond either edge are drawn too
 const STATS = ['last', 'min', 'max'];
 const FIXED = [
   { key: 'name', label: 'Name', w: 280, group: '' },
@@ -35,15 +37,23 @@ const T = {
   paramKeys: [],
   metricCols: [],
   totalW: 0,
-  live: new Map(), // row index -> element, the rows in the DOM
+  pool: [], // row slots (see renderRange)
+  poolSig: '', // the columns and size the slots were made for
   range: [0, -1],
+  colRange: [1, 0], // the columns in view (after the sticky name column), with COL_OVERSCAN_PX
   expanded: new Set(),
   runs: new Map(), // id -> {key, list | null (loading), error}
   anchor: null, // the last row whose checkbox was clicked (shift-click ranges start there)
   chooser: null,
   queued: false,
-  structureKey: '',
+  stale: true, // something changed while the board was shown
+  keysStale: true,
+  colsSig: '',
+  timings: [], // ms of each full render (the browser tests report them)
 };
+
+/** The durations of the full renders so far (filter, sort, columns, rows in view), in ms. */
+export const renderTimings = () => T.timings.slice();
 
 /** The query-filtered experiments (parallel coordinates draws these). */
 export const filteredExps = () => T.all;
@@ -90,6 +100,12 @@ export function scheduleTable() {
 /** Filters, sorts, lays out the columns and redraws the rows in view. */
 export function renderTable() {
   if (!T.els) return;
+  if (S.view !== 'table') {
+    T.stale = true; // 10,000 rows are not sorted for a hidden table; setView renders it
+    return;
+  }
+  const t0 = performance.now();
+  T.stale = false;
   T.els.differ.checked = S.differ;
   collectKeys();
   T.all = [];
@@ -107,16 +123,26 @@ export function renderTable() {
   renderRange(true);
   renderBulk();
   if (T.chooser) renderChooser();
-  if (S.view === 'table') renderParcoords();
+  T.timings.push(performance.now() - t0);
+  if (T.timings.length > 50) T.timings.shift();
+  renderParcoords();
 }
 
-/** Every parameter name and metric column seen, sorted (the columns' order). */
+/** The experiments changed (a poll): the parameter and metric names are collected again. */
+export function keysChanged() {
+  T.keysStale = true;
+}
+
+/** Every parameter name and metric column seen, sorted (the columns' order); collected again
+ *  only after a poll changed something. */
 export function collectKeys() {
+  if (!T.keysStale) return;
+  T.keysStale = false;
   const params = new Set();
   const metrics = new Set();
   for (const s of S.exps.values()) {
-    if (s.params) for (const k in s.params) params.add(k);
-    if (s.metrics) for (const k in s.metrics) metrics.add(k);
+    if (s.params) for (const k of Object.keys(s.params)) params.add(k);
+    if (s.metrics) for (const k of Object.keys(s.metrics)) metrics.add(k);
   }
   T.paramKeys = [...params].sort(COLLATOR.compare);
   T.metricCols = [...metrics].sort(COLLATOR.compare);
@@ -167,6 +193,7 @@ function layoutColumns() {
     x += c.w;
   }
   T.totalW = x;
+  T.colsSig = T.cols.map((c) => c.key).join('\n');
   renderHead();
 }
 
@@ -317,7 +344,12 @@ async function loadRuns(s) {
   scheduleTable();
 }
 
-/** Puts the rows in view (plus OVERSCAN either side) into the DOM; `all`: rebuild them all. */
+/** Puts the rows in view (plus OVERSCAN either side) into the DOM; `all`: refill them all (the
+ *  data, the columns or the selection changed).
+ *
+ *  The row elements are a pool, one slot per displayable row: row i lives in slot i % size, so
+ *  a row that stays in view keeps its element untouched and a scroll only refills the slots
+ *  of the rows that came into view (their texts and position), creating no elements. */
 function renderRange(all) {
   if (!T.els || S.view !== 'table') return;
   const sc = T.els.scroll;
@@ -325,84 +357,138 @@ function renderRange(all) {
   const top = Math.max(0, sc.scrollTop - headH);
   const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
   const last = Math.min(T.rows.length - 1, Math.ceil((top + sc.clientHeight) / ROW_H) + OVERSCAN);
+  const [cFirst, cLast] = columnsInView(sc);
+  const size = Math.ceil(sc.clientHeight / ROW_H) + 2 * OVERSCAN + 2;
+  const sig = `${cFirst}:${cLast}:${T.colsSig}:${size}`;
+  if (sig !== T.poolSig) {
+    T.colRange = [cFirst, cLast];
+    T.poolSig = sig;
+    for (const slot of T.pool) slot.el.remove();
+    T.pool = [];
+    all = true;
+  }
   if (!all && first === T.range[0] && last === T.range[1]) return;
   T.range = [first, last];
-  const body = T.els.body;
-  for (const [i, el] of T.live) {
-    if (all || i < first || i > last) {
-      el.remove();
-      T.live.delete(i);
-    }
-  }
   const frag = document.createDocumentFragment();
+  const used = new Set();
   for (let i = first; i <= last; i++) {
-    if (T.live.has(i)) continue;
-    const el = buildRow(T.rows[i], i);
-    T.live.set(i, el);
-    frag.append(el);
+    const k = i % size;
+    used.add(k);
+    let slot = T.pool[k];
+    if (!slot) {
+      slot = makeSlot();
+      T.pool[k] = slot;
+      frag.append(slot.el);
+    }
+    if (all || slot.i !== i) fillSlot(slot, T.rows[i], i);
+    if (slot.el.hidden) slot.el.hidden = false;
   }
-  body.append(frag);
-}
-
-function cell(c, v, extra) {
-  const num = typeof v === 'number' || numOf(v) !== null;
-  const text = v === undefined || v === null ? '' : num ? fmtNum(v) : String(v);
-  const td = document.createElement('div');
-  td.className = `td${num ? ' num' : ''}${extra ? ` ${extra}` : ''}`;
-  td.style.width = `${c.w}px`;
-  td.textContent = text;
-  if (text) td.title = `${c.label} = ${v}`;
-  return td;
-}
-
-function buildRow(row, i) {
-  const { s, run } = row;
-  const tr = document.createElement('div');
-  tr.className = `tr${run ? ' tr-run' : ''}${!run && S.sel.has(s.id) ? ' sel' : ''}${S.selected === s.id && !run ? ' open' : ''}`;
-  tr.style.transform = `translateY(${i * ROW_H}px)`;
-  tr.style.width = `${T.totalW}px`;
-  tr.dataset.i = i;
-  tr.dataset.id = s.id;
-  if (run) tr.dataset.run = run.id;
-  const check = document.createElement('div');
-  check.className = 'td td-check sticky';
-  if (!run) {
-    const cb = document.createElement('input');
-    cb.type = 'checkbox';
-    cb.checked = S.sel.has(s.id);
-    cb.setAttribute('aria-label', `Select ${s.name}`);
-    check.append(cb);
-  }
-  tr.append(check);
-  for (const c of T.cols) {
-    if (c.key === 'name') {
-      const td = document.createElement('div');
-      td.className = 'td td-name sticky sticky-name';
-      td.style.width = `${c.w}px`;
-      if (run) {
-        td.append(h('span', { class: 'run-name mono' }, run.id));
-      } else {
-        const open = T.expanded.has(s.id);
-        td.append(
-          h('button', { type: 'button', class: `expand${open ? ' on' : ''}`, title: open ? 'Hide the runs' : 'Show every run', 'aria-label': 'Runs', dataset: { expand: s.id } }, open ? '▾' : '▸'),
-          h('span', { class: 'name-text', title: `${s.name}\n${s.id}` }, s.name),
-          s.run_id ? h('span', { class: 'name-run' }, s.run_id) : null);
-      }
-      tr.append(td);
-    } else if (c.key === 'status') {
-      const st = run ? run.status : s.status;
-      const td = document.createElement('div');
-      td.className = 'td';
-      td.style.width = `${c.w}px`;
-      if (st) td.append(h('span', { class: `pill s-${st}` }, st));
-      tr.append(td);
-    } else if (run) {
-      tr.append(cell(c, c.key === 'tags' ? undefined : valueOf(run, c.key)));
-    } else {
-      tr.append(cell(c, valueOf(s, c.key)));
+  for (let k = 0; k < T.pool.length; k++) {
+    const slot = T.pool[k];
+    if (slot && !used.has(k) && !slot.el.hidden) {
+      slot.el.hidden = true;
+      slot.i = -1;
     }
   }
-  return tr;
+  if (frag.firstChild) T.els.body.append(frag);
+}
+
+/** The first and last column (indices into T.cols, after the name column) within the
+ *  viewport's width plus COL_OVERSCAN_PX either side. */
+function columnsInView(sc) {
+  const lo = sc.scrollLeft - COL_OVERSCAN_PX;
+  const hi = sc.scrollLeft + sc.clientWidth + COL_OVERSCAN_PX;
+  let a = 1;
+  while (a < T.cols.length && T.cols[a].x + T.cols[a].w < lo) a++;
+  let b = a;
+  while (b + 1 < T.cols.length && T.cols[b + 1].x < hi) b++;
+  return [a, Math.min(b, T.cols.length - 1)];
+}
+
+const div = (cls, w) => {
+  const d = document.createElement('div');
+  d.className = cls;
+  if (w != null) d.style.width = `${w}px`;
+  return d;
+};
+
+/** A row element for the current columns: the checkbox, the name, a spacer standing for the
+ *  columns scrolled off to the left, then the columns in view. */
+function makeSlot() {
+  const el = div('tr');
+  el.style.width = `${T.totalW}px`;
+  const check = div('td td-check sticky');
+  const box = document.createElement('input');
+  box.type = 'checkbox';
+  check.append(box);
+  el.append(check);
+  const name = div('td td-name sticky sticky-name', T.cols[0].w);
+  const expand = h('button', { type: 'button', class: 'expand', 'aria-label': 'Runs' });
+  const nameText = h('span', { class: 'name-text' });
+  const nameRun = h('span', { class: 'name-run' });
+  name.append(expand, nameText, nameRun);
+  el.append(name);
+  const [cFirst, cLast] = T.colRange;
+  if (cFirst > 1) el.append(div('td-spacer', T.cols[cFirst].x - T.cols[1].x));
+  const cells = [];
+  for (let ci = cFirst; ci <= cLast && ci < T.cols.length; ci++) {
+    const c = T.cols[ci];
+    const td = div('td', c.w);
+    let pill = null;
+    if (c.key === 'status') {
+      pill = document.createElement('span');
+      td.append(pill);
+    }
+    el.append(td);
+    cells.push({ c, td, pill });
+  }
+  return { el, box, expand, nameText, nameRun, cells, i: -1 };
+}
+
+function fillSlot(slot, row, i) {
+  const { s, run } = row;
+  const el = slot.el;
+  slot.i = i;
+  el.className = `tr${run ? ' tr-run' : ''}${!run && S.sel.has(s.id) ? ' sel' : ''}${S.selected === s.id && !run ? ' open' : ''}`;
+  el.style.transform = `translateY(${i * ROW_H}px)`;
+  el.dataset.i = i;
+  el.dataset.id = s.id;
+  if (run) el.dataset.run = run.id;
+  else delete el.dataset.run;
+  slot.box.hidden = Boolean(run);
+  slot.box.checked = !run && S.sel.has(s.id);
+  slot.box.setAttribute('aria-label', `Select ${s.name}`);
+  if (run) {
+    slot.expand.hidden = true;
+    slot.nameText.textContent = run.id;
+    slot.nameText.title = run.id;
+    slot.nameRun.textContent = '';
+  } else {
+    const open = T.expanded.has(s.id);
+    slot.expand.hidden = false;
+    slot.expand.className = `expand${open ? ' on' : ''}`;
+    slot.expand.textContent = open ? '▾' : '▸';
+    slot.expand.title = open ? 'Hide the runs' : 'Show every run';
+    slot.expand.dataset.expand = s.id;
+    slot.nameText.textContent = s.name;
+    slot.nameText.title = `${s.name}\n${s.id}`;
+    slot.nameRun.textContent = s.run_id || '';
+  }
+  for (const { c, td, pill } of slot.cells) {
+    if (pill) {
+      const st = run ? run.status : s.status;
+      pill.className = st ? `pill s-${st}` : '';
+      pill.textContent = st || '';
+      continue;
+    }
+    const v = run ? (c.key === 'tags' ? undefined : valueOf(run, c.key)) : valueOf(s, c.key);
+    const num = typeof v === 'number' || numOf(v) !== null;
+    const text = v === undefined || v === null ? '' : num ? fmtNum(v) : String(v);
+    const cls = num ? 'td num' : 'td';
+    if (td.className !== cls) td.className = cls;
+    if (td.textContent !== text) td.textContent = text;
+    td.title = text ? `${c.label} = ${v}` : '';
+  }
 }
 
 function onBodyClick(e) {
