@@ -388,6 +388,8 @@ function renderRange(all) {
     if (slot && !used.has(k) && !slot.el.hidden) {
       slot.el.hidden = true;
       slot.i = -1;
+      delete slot.el.dataset.i; // a hidden slot is no row
+      delete slot.el.dataset.id;
     }
   }
   if (frag.firstChild) T.els.body.append(frag);
