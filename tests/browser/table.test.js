@@ -222,6 +222,41 @@ test('bulk actions: rerun the selected errored ones, delete the selected (one co
   for (const p of doomed) points.splice(points.indexOf(p), 1);
 });
 
+test('a row expands into its runs (each with its params and summaries); board cards show pinned summaries and the params that differ', async (t) => {
+  if (!api) return t.skip('the server has no params or summaries yet (issue 13 SERVER-API)');
+  const { page } = browser;
+  await openTable(page, '?view=table&sort=name');
+  const rerun = points.find((p) => p.status === 'Error'); // rerun above: two runs now
+  const id = path.basename(rerun.dir);
+  await page.click(`.tv-body .tr[data-id="${id}"]:not(.tr-run) [data-expand]`);
+  await page.waitForFunction((id) => document.querySelectorAll(`.tv-body .tr-run[data-id="${id}"]:not([hidden])`).length === 2, id);
+  const runs = await page.$$eval(`.tv-body .tr-run[data-id="${id}"]`, (els) => els.sort((a, b) => a.dataset.i - b.dataset.i).map((e) => e.dataset.run));
+  assert.deepEqual(runs, ['run_0002', 'run_0001']);
+  const lrCell = await page.$eval(`.tv-body .tr-run[data-run="run_0001"][data-id="${id}"]`, (tr) => tr.textContent);
+  assert.ok(lrCell.includes(String(rerun.params.lr)) || lrCell.includes(rerun.params.lr.toExponential(3)), lrCell);
+  // A run row opens the drawer on that run's metrics.
+  await page.click(`.tv-body .tr-run[data-run="run_0001"][data-id="${id}"] .name-text`);
+  await page.waitForSelector('#drawer .tab.on[data-tab="metrics"]');
+  assert.equal(new URL(page.url()).searchParams.get('run'), 'run_0001');
+  await page.waitForSelector('#drawer details.table-block[data-table="run_0001"][open]');
+  await page.keyboard.press('Escape');
+  await page.click(`.tv-body .tr[data-id="${id}"]:not(.tr-run) [data-expand]`);
+  await page.waitForFunction(() => !document.querySelector('.tv-body .tr-run:not([hidden])'));
+  // Pin acc.max from the table's header: the cards show it; they show lr, depth and opt (which
+  // differ) and not seed (the same everywhere).
+  await page.click(`${header(page, 'metrics.acc.max')} [data-pin]`);
+  await page.click('#view-toggle [data-view="board"]');
+  const best = points.slice().sort((a, b) => b.acc - a.acc)[0];
+  const card = `.card[data-id="${path.basename(best.dir)}"]`;
+  await page.waitForSelector(`${card} .card-metrics`);
+  assert.match(await page.textContent(`${card} .card-metrics`), new RegExp(`acc\\.max\\s*${best.acc}`));
+  const params = await page.$$eval(`${card} .card-params .param .k`, (els) => els.map((e) => e.textContent));
+  assert.deepEqual(params.sort(), ['depth', 'lr', 'opt']);
+  await H.screenshot(page, 'board-pinned.png');
+  await page.click('#view-toggle [data-view="table"]');
+  await page.click(`${header(page, 'metrics.acc.max')} [data-pin]`); // unpin
+});
+
 test('parallel coordinates: brushing an axis filters the table; the brush shows and clears', async (t) => {
   if (!api) return t.skip('the server has no params or summaries yet (issue 13 SERVER-API)');
   const { page } = browser;

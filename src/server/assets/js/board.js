@@ -10,8 +10,8 @@ import { ACTION_CLASS, ACTION_LABEL, actionsFor, doAction } from './actions.js';
 import { followLatest, openDrawer } from './commands.js';
 import { collectKeys, differingParams } from './table.js';
 
-const STEP_COLS = new Set(['step', 'global_step', 'iteration', 'epoch', 'iter']);
 const CARD_PARAMS_MAX = 6;
+const STEP_COLS = new Set(['step', 'global_step', 'iteration', 'epoch']);
 
 const cols = {};
 let renderQueued = false;
@@ -206,8 +206,12 @@ function summaryMetrics(s) {
     return S.pins.map((k) => [k.replace(/^metrics\./, ''), valueOf(s, k)]).filter(([, v]) => v !== undefined);
   }
   if (!s.metrics) return null;
-  const cols = Object.keys(s.metrics).filter((c) => !STEP_COLS.has(c.toLowerCase()));
-  return cols.slice(0, 2).map((c) => [c, s.metrics[c].last]);
+  // The run's first two metric columns. The listing sends summaries keyed by name, not in the
+  // table's column order, so the step-like column (which nearly every table has first) leads,
+  // then the others as sent.
+  const cols = Object.keys(s.metrics);
+  const order = [...cols.filter((c) => STEP_COLS.has(c.toLowerCase())), ...cols.filter((c) => !STEP_COLS.has(c.toLowerCase()))];
+  return order.slice(0, 2).map((c) => [c, s.metrics[c].last]);
 }
 
 function cardParams(s) {

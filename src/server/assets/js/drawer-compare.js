@@ -1,7 +1,7 @@
 /* Comparing in the drawer's Metrics tab: the overlays (other runs of this experiment, or runs
  * of other experiments, drawn over each chart), their chips, and the "compare with" picker. */
 
-import { h, debounce, RUN_RE, runNum } from './util.js';
+import { h, debounce, RUN_RE, runNum, runIdOf } from './util.js';
 import { api, expPath } from './api.js';
 import { S } from './state.js';
 import { toast } from './notify.js';
@@ -123,7 +123,7 @@ export class Compare {
   ownRunItems(q) {
     const id = this.ctx.id;
     const cur = this.ctx.summary();
-    const ownRuns = (this.ctx.detail.runs || []).filter((r) => r !== (cur && cur.run_id)).sort((a, b) => runNum(b) - runNum(a));
+    const ownRuns = (this.ctx.detail.runs || []).map(runIdOf).filter((r) => r !== (cur && cur.run_id)).sort((a, b) => runNum(b) - runNum(a));
     if (!ownRuns.length || (q && !'this experiment'.includes(q) && !ownRuns.some((r) => r.includes(q)))) return [];
     return [h('h4', null, 'Runs of this experiment'),
       h('div', { class: 'pick-runs' }, ownRuns.map((r) => h('button', {
@@ -171,7 +171,7 @@ export class Compare {
     try {
       const d = await api('GET', expPath(exp));
       if (!this.picker) return;
-      this.picker.expanded.set(exp, (d.runs || []).slice().sort((a, b) => runNum(b) - runNum(a)));
+      this.picker.expanded.set(exp, (d.runs || []).map(runIdOf).sort((a, b) => runNum(b) - runNum(a)));
       this.renderPicker();
     } catch (e) {
       toast(`Cannot list the runs of ${exp}: ${e.message}`, 'err');

@@ -10,7 +10,7 @@
  * (after a spacer), not all of a wide sweep's 90. Sorting decorates once (one value per row and key) rather than
  * reading the summaries inside the comparator. */
 
-import { $, h, debounce, fmtNum, runNum } from './util.js';
+import { $, h, debounce, fmtNum, runNum, runIdOf } from './util.js';
 import { S, valueOf, numOf, matches, passesBrush } from './state.js';
 import { api, expPath } from './api.js';
 import { toast } from './notify.js';
@@ -327,7 +327,7 @@ function buildRows() {
  *  metrics summaries ({id|run_id, params, metrics, status...}). */
 function normRun(r) {
   if (typeof r === 'string') return { id: r };
-  return { ...r, id: r.id || r.run_id || r.name || '?' };
+  return { ...r, id: runIdOf(r) || '?' };
 }
 
 async function loadRuns(s) {
