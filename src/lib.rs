@@ -31,6 +31,7 @@
 #[cfg(feature = "arrow")]
 pub mod arrow;
 mod capture;
+pub mod catalog;
 mod error;
 mod experiment;
 /// The C ABI behind `include/expman.h`: opaque handles, status codes and a per-thread last
@@ -51,7 +52,8 @@ pub mod store;
 pub use error::{Error, ErrorKind, Result};
 pub use experiment::{ENV_EXPERIMENT_DIR, ENV_RUN_ID, Experiment, ExperimentBuilder};
 pub use metrics::{
-    ColumnType, FieldId, Metrics, SyncPolicy, TableSummary, TableWriter, Value, read_table, summary,
+    ColumnType, FieldId, Metrics, RunSummary, SyncPolicy, TableSummary, TableWriter, Value,
+    read_table, summary,
 };
 pub use run_id::RunId;
 pub use store::{Config, ExperimentDir, RunState, Status};

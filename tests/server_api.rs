@@ -224,7 +224,9 @@ fn listing_details_tables_and_logs_of_a_real_run() {
     let details = get(addr, &format!("/api/experiments/{id}")).json();
     assert_eq!(details["config"]["name"], "trains");
     assert_eq!(details["status"]["status"], "Finished");
-    assert_eq!(details["runs"], serde_json::json!(["run_0001"]));
+    // Runs are objects since issue 13: the id, and the run's params and metric summaries.
+    assert_eq!(details["runs"][0]["run_id"], "run_0001");
+    assert_eq!(details["runs"].as_array().unwrap().len(), 1);
     let tables: Vec<&str> = details["tables"]
         .as_array()
         .unwrap()

@@ -26,7 +26,7 @@ pub use reader::{ColumnType, Metrics, read_table};
 #[cfg(feature = "arrow")]
 pub(crate) use reader::{open_quote_swallows_rows, unclosed_quote};
 pub use row::FieldId;
-pub use summary::{ColumnSummary, STEP_COLUMNS, TableSummary, summary};
+pub use summary::{ColumnSummary, RunSummary, STEP_COLUMNS, TableSummary, summary};
 pub use value::Value;
 pub use writer::{SyncPolicy, TableWriter};
 

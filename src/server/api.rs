@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value as Json, json};
 
 use super::confine::{confined, inside};
-use super::index::{Index, summarize, value_json};
+use super::index::{Index, open_entry, summarize, summary_of, value_json};
 use super::reply::Reply;
 use super::tail::{log_chunk, series, table_tail};
 use super::target::Query;
+use crate::catalog::run_infos;
 use crate::metrics::ColumnType;
+use crate::query::ParseOptions;
 use crate::scheduler::{Action, SchedulerDir};
 use crate::store::{ExperimentDir, validate_name};
 
@@ -29,11 +31,46 @@ pub(crate) fn listing(root: &Path, index: &Index, query: &Query) -> Answer {
     ))
 }
 
-/// `GET /api/experiments/<id>`: summary, state files, runs, tables and logs.
+/// `GET /api/query?q=&tz=`: the ids of the experiments the query matches, in the listing's
+/// order; a query that does not parse is a 400 naming the span (character offsets into `q`).
+pub(crate) fn query(index: &Index, query: &Query) -> Answer {
+    let text = query.get("q").unwrap_or("");
+    let mut options = ParseOptions::new();
+    if let Some(minutes) = query.number::<i32>("tz", "minutes east of UTC")? {
+        if !(-24 * 60..=24 * 60).contains(&minutes) {
+            return Err(Reply::error(
+                400,
+                format!("tz={minutes} is no time zone: give minutes east of UTC, -1440 to 1440"),
+            ));
+        }
+        options = options.utc_offset(minutes * 60);
+    }
+    let parsed = crate::query::Query::parse_with(text, options);
+    match parsed.and_then(|q| index.query(&q)) {
+        Ok(body) => Ok(Reply::ok(body, "application/json")),
+        Err(e) => {
+            let start = text[..e.offset()].chars().count();
+            let end = start + text[e.offset()..e.offset() + e.len()].chars().count();
+            Err(Reply::json(
+                400,
+                &json!({ "error": e.to_string(), "start": start, "end": end }),
+            ))
+        }
+    }
+}
+
+/// `GET /api/fields`: every field a query may name for the served experiments.
+pub(crate) fn fields(index: &Index) -> Answer {
+    Ok(Reply::ok(index.fields(), "application/json"))
+}
+
+/// `GET /api/experiments/<id>`: summary, state files, runs (with their params and metric
+/// summaries), tables and logs.
 pub(crate) fn details(root: &Path, id: &str) -> Answer {
     let dir = experiment_dir(root, id)?;
-    let summary = summarize(root, id, dir.path())
+    let (real, entry) = open_entry(root, id, dir.path())
         .ok_or_else(|| Reply::error(404, format!("{id:?} is not an experiment directory")))?;
+    let summary = summary_of(root, id, &real, &entry);
     let tables: Vec<Json> = dir
         .tables()
         .map_err(|e| Reply::from_error(&e))?
@@ -43,12 +80,15 @@ pub(crate) fn details(root: &Path, id: &str) -> Answer {
             Some(json!({ "name": t, "size": size }))
         })
         .collect();
-    let runs: Vec<String> = dir
+    let run_ids: Vec<String> = dir
         .runs()
         .map_err(|e| Reply::from_error(&e))?
         .iter()
         .map(|r| r.to_string())
         .collect();
+    let runs = run_infos(entry.state(), &run_ids, |run| {
+        inside(root, &dir.table_path(run))
+    });
     Ok(Reply::json(
         200,
         &json!({

@@ -15,8 +15,11 @@ use serde_json::Value as Json;
 use super::confine;
 use super::exception;
 use super::tail::table_tail;
+use crate::catalog::state::stamp_of;
+use crate::catalog::{Entry, ExperimentRecord, field_catalog};
 use crate::metrics::Value;
-use crate::store::{Config, ExperimentDir, RunState, Status};
+use crate::query::{Query, QueryError};
+use crate::store::{RunState, Status};
 
 /// How many removals are remembered for incremental clients (older clients get a full list).
 const REMOVALS_KEPT: usize = 10_000;
@@ -47,6 +50,14 @@ pub struct Summary {
     pub tags: Vec<String>,
     /// Description.
     pub description: String,
+    /// The command that runs the experiment.
+    pub command: String,
+    /// The host that created it.
+    pub host: String,
+    /// Effective parameters of the latest run (see [`crate::catalog::run_params`]).
+    pub params: crate::params::Params,
+    /// Summaries of the latest run's metric columns (non-finite numbers as text).
+    pub metrics: crate::catalog::json::Metrics,
     /// GPUs held or asked for.
     pub gpus: Vec<u32>,
     /// Creation time.
@@ -93,12 +104,24 @@ struct Published1 {
     json: Vec<u8>,
     created_at: String,
     changed_at: u64,
+    /// What queries read.
+    record: ExperimentRecord,
 }
 
-/// What the scanner remembers between scans (owned by the refresher, outside any lock).
+/// What the scanner remembers between scans (owned by the refresher, outside any lock): per
+/// directory its stamp, the catalog entry (state files, incremental table summary, record) and
+/// the summary last published.
 #[derive(Default)]
 pub struct Scanner {
-    known: HashMap<String, (Stamp, Summary)>,
+    known: HashMap<String, Known>,
+    /// Directories known before that this scan found no experiment in (any more).
+    dropped: Vec<String>,
+}
+
+struct Known {
+    stamp: Stamp,
+    entry: Entry,
+    summary: Summary,
 }
 
 /// The index of one served directory, shared by the request threads and one refresher thread
@@ -149,7 +172,7 @@ impl Index {
 
     /// Scans the served directory once and publishes what changed.
     pub fn scan(&self, scanner: &mut Scanner) {
-        let mut changed: Vec<Summary> = Vec::new();
+        let mut changed: Vec<(Summary, ExperimentRecord)> = Vec::new();
         let mut seen = HashSet::new();
         if let Ok(dir) = std::fs::read_dir(&self.base) {
             for entry in dir.flatten() {
@@ -161,7 +184,7 @@ impl Index {
                 }
                 match scanner.visit(&self.base, &id, &entry.path()) {
                     Visit::Listed => {}
-                    Visit::Changed(summary) => changed.push(*summary),
+                    Visit::Changed(both) => changed.push(*both),
                     Visit::NotListed => continue,
                 }
                 seen.insert(id);
@@ -177,13 +200,7 @@ impl Index {
     /// when `None`, too old, or from another server), newest experiments first. Waits for the
     /// first scan.
     pub fn listing(&self, since: Option<u64>, base_dir: &str, scheduler_running: bool) -> Vec<u8> {
-        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
-        while !published.scanned {
-            published = self
-                .scanned
-                .wait(published)
-                .unwrap_or_else(|p| p.into_inner());
-        }
+        let published = self.wait_scanned();
         let oldest_removal = published.removals.first().map_or(0, |(v, _)| *v);
         let full = match since {
             None => true,
@@ -239,12 +256,55 @@ impl Index {
     }
 }
 
+impl Index {
+    /// The ids that `query` matches, in the listing's order (newest first), as the JSON answer
+    /// to `GET /api/query`. Parameters and metrics the query names must exist in some
+    /// experiment (when any is listed), or it is an error with a "did you mean".
+    pub fn query(&self, query: &Query) -> Result<Vec<u8>, QueryError> {
+        let published = self.wait_scanned();
+        let records = || published.entries.values().map(|e| &e.record);
+        if published.entries.values().next().is_some() {
+            query.check(&field_catalog(records()))?;
+        }
+        let mut hits: Vec<&Published1> = published
+            .entries
+            .values()
+            .filter(|e| query.matches(&e.record))
+            .collect();
+        hits.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        let ids: Vec<&str> = hits.iter().map(|e| e.record.id.as_str()).collect();
+        Ok(serde_json::to_vec(&serde_json::json!({ "ids": ids })).unwrap_or_default())
+    }
+
+    /// Every field the query language accepts for the listed experiments, as the JSON answer
+    /// to `GET /api/fields`.
+    pub fn fields(&self) -> Vec<u8> {
+        let published = self.wait_scanned();
+        let catalog = field_catalog(published.entries.values().map(|e| &e.record));
+        let fields: Vec<String> = catalog.field_names().collect();
+        serde_json::to_vec(&serde_json::json!({ "fields": fields })).unwrap_or_default()
+    }
+
+    /// The published state, once the first scan is done.
+    fn wait_scanned(&self) -> std::sync::MutexGuard<'_, Published> {
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        while !published.scanned {
+            published = self
+                .scanned
+                .wait(published)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        published
+    }
+}
+
 /// What a scan found in one directory.
 enum Visit {
     /// Listed, and drawn as before.
     Listed,
-    /// Listed, with a summary that draws another card than before (or a first one).
-    Changed(Box<Summary>),
+    /// Listed, with a summary that draws another card than before (or a first one), and its
+    /// record.
+    Changed(Box<(Summary, ExperimentRecord)>),
     /// Not an experiment (any more), or a symlink leading outside: not listed, and removed
     /// from the listing if it was.
     NotListed,
@@ -259,20 +319,46 @@ impl Scanner {
         if status.is_none() && config.is_none() {
             return Visit::NotListed;
         }
-        let known = self.known.get(id);
+        let known = self.known.remove(id);
         let stamp = Stamp {
             status,
             config,
-            table: table_stamp(path, known.and_then(|(_, s)| s.run_id.as_deref())),
-            log: settling_log_stamp(path, known.map(|(_, s)| s), status),
+            table: table_stamp(
+                path,
+                known.as_ref().and_then(|k| k.summary.run_id.as_deref()),
+            ),
+            log: settling_log_stamp(path, known.as_ref().map(|k| &k.summary), status),
         };
-        let running = known.is_some_and(|(_, s)| s.status == RunState::Running);
-        if known.is_some_and(|(old, _)| *old == stamp) && !running {
-            return Visit::Listed;
+        let running = known
+            .as_ref()
+            .is_some_and(|k| k.summary.status == RunState::Running);
+        let (entry, old) = match known {
+            Some(k) if k.stamp == stamp && !running => {
+                self.known.insert(id.to_string(), k);
+                return Visit::Listed;
+            }
+            Some(k) => (Some(k.entry), Some(k.summary)),
+            None => (None, None),
+        };
+        // Forgotten unless found again below: the scan then reports it removed.
+        if old.is_some() {
+            self.dropped.push(id.to_string());
         }
-        let Some(summary) = summarize(base, id, path) else {
+        let Some(real) = confine::inside(base, path) else {
             return Visit::NotListed;
         };
+        let allow = |p: &Path| state_file(base, p);
+        let entry = match entry {
+            Some(mut entry) => entry.refresh(id, &real, &allow).map(|_| entry),
+            None => Entry::open(id, &real, &allow),
+        };
+        let Some(entry) = entry else {
+            return Visit::NotListed;
+        };
+        if old.is_some() {
+            self.dropped.pop();
+        }
+        let summary = summary_of(base, id, &real, &entry);
         // Record the table stamp of the run now current, so the next scan compares like with
         // like.
         let stamp = Stamp {
@@ -280,18 +366,26 @@ impl Scanner {
             log: settling_log_stamp(path, Some(&summary), stamp.status),
             ..stamp
         };
-        let same = known.is_some_and(|(_, old)| same_card(old, &summary));
-        self.known.insert(id.to_string(), (stamp, summary.clone()));
+        let same = old.is_some_and(|old| same_card(&old, &summary));
+        let record = entry.record().clone();
+        self.known.insert(
+            id.to_string(),
+            Known {
+                stamp,
+                entry,
+                summary: summary.clone(),
+            },
+        );
         if same {
             Visit::Listed
         } else {
-            Visit::Changed(Box::new(summary))
+            Visit::Changed(Box::new((summary, record)))
         }
     }
 
     /// Forgets every directory not `seen` in this scan; returns their ids.
     fn forget_unseen(&mut self, seen: &HashSet<String>) -> Vec<String> {
-        let gone: Vec<String> = self
+        let mut gone: Vec<String> = self
             .known
             .keys()
             .filter(|id| !seen.contains(*id))
@@ -300,19 +394,21 @@ impl Scanner {
         for id in &gone {
             self.known.remove(id);
         }
+        gone.append(&mut self.dropped);
         gone
     }
 }
 
 impl Published {
     /// Publishes a scan: each changed summary and each removal takes the next version.
-    fn publish(&mut self, changed: Vec<Summary>, gone: Vec<String>) {
-        for summary in changed {
+    fn publish(&mut self, changed: Vec<(Summary, ExperimentRecord)>, gone: Vec<String>) {
+        for (summary, record) in changed {
             self.version += 1;
             let entry = Published1 {
                 json: serde_json::to_vec(&summary).unwrap_or_default(),
                 created_at: summary.created_at.clone(),
                 changed_at: self.version,
+                record,
             };
             self.entries.insert(summary.id, entry);
         }
@@ -363,101 +459,77 @@ fn same_card(a: &Summary, b: &Summary) -> bool {
         && a.gpus == b.gpus
         && a.slurm_job_id == b.slurm_job_id
         && a.node == b.node
+        && a.params == b.params
+        && a.metrics == b.metrics
 }
 
-fn stamp_of(path: &Path) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
-}
-
-/// Builds the summary of the experiment directory `path` inside `root` (canonical); `None` when
-/// it is not an experiment directory, or leads outside `root` through a symlink. A state file
-/// that cannot be read (corrupt, not what expman writes, or a symlink leading outside) makes
-/// the experiment show as Error with the reason, never as a blank Pending card.
-pub(crate) fn summarize(root: &Path, id: &str, path: &Path) -> Option<Summary> {
+/// Reads the experiment directory `path` (named `id`) inside `root` (canonical) as a catalog
+/// entry; `None` when it is not an experiment directory, or leads outside `root` through a
+/// symlink. A state file that cannot be read (corrupt, not what expman writes, or a symlink
+/// leading outside) makes the experiment show as Error with the reason, never as a blank
+/// Pending card (the catalog's rule).
+pub(crate) fn open_entry(root: &Path, id: &str, path: &Path) -> Option<(PathBuf, Entry)> {
     let real = confine::inside(root, path)?;
-    let dir = ExperimentDir::open(&real).ok()?;
-    let (config, status, problems) = read_state(root, &dir);
-    let (mut state, mut error) = status.effective();
-    if !problems.is_empty() {
-        let mut problems = problems;
-        if let Some(run_error) = error.take() {
-            problems.push(run_error);
-        }
-        state = RunState::Error;
-        error = Some(problems.join("; "));
-    }
-    let run_id = status.run_id.map(|r| r.to_string());
+    let entry = Entry::open(id, &real, &|p: &Path| state_file(root, p))?;
+    Some((real, entry))
+}
+
+/// Builds the summary of the experiment directory `path` inside `root` (see [`open_entry`]).
+pub(crate) fn summarize(root: &Path, id: &str, path: &Path) -> Option<Summary> {
+    let (real, entry) = open_entry(root, id, path)?;
+    Some(summary_of(root, id, &real, &entry))
+}
+
+/// The card of the experiment at `real` from its catalog entry, plus what only the page shows:
+/// the last row, the exception line of a failed run, the elapsed time.
+pub(crate) fn summary_of(root: &Path, id: &str, real: &Path, entry: &Entry) -> Summary {
+    let record = entry.record();
+    let (config, status) = (&entry.state().config, &entry.state().status);
+    let state = record.status;
+    let run_id = record.run_id.clone();
     let latest = run_id
         .as_deref()
-        .and_then(|run| latest_row(root, &dir, run))
+        .and_then(|run| latest_row(root, real, run))
         .unwrap_or_default();
-    let elapsed_s = elapsed(&status, state);
     let exception = run_id
         .as_deref()
         .filter(|_| state == RunState::Error)
-        .and_then(|run| confine::inside(root, &dir.logs_dir().join(format!("{run}.log"))))
+        .and_then(|run| confine::inside(root, &real.join("logs").join(format!("{run}.log"))))
         .and_then(|log| exception::in_log(&log));
     let gpus = if status.gpus.is_empty() {
         config.gpu_ids.clone()
     } else {
         status.gpus.clone()
     };
-    let name = if config.name.is_empty() {
-        id.to_string()
-    } else {
-        config.name
-    };
-    Some(Summary {
+    Summary {
         id: id.to_string(),
-        name,
-        runs: status.history.len() + usize::from(status.run_id.is_some()),
+        name: record.name.clone(),
+        runs: record.runs,
         run_id,
         status: state,
-        error,
+        error: record.error.clone(),
         exception,
-        tags: config.tags,
-        description: config.description,
+        tags: record.tags.clone(),
+        description: record.description.clone(),
+        command: record.command.clone(),
+        host: record.host.clone(),
+        params: record.params.clone(),
+        metrics: record.metrics.clone(),
         gpus,
-        created_at: config.created_at,
-        started_at: status.started_at,
-        finished_at: status.finished_at,
-        elapsed_s,
+        created_at: record.created_at.clone(),
+        started_at: status.started_at.clone(),
+        finished_at: status.finished_at.clone(),
+        elapsed_s: elapsed(status, state),
         latest,
         pid: status.pid,
-        slurm_job_id: status.slurm_job_id,
-        node: status.node,
-    })
-}
-
-/// `config.json` and `status.json` of `dir`, with the reason for each that could not be read
-/// (defaults stand in for it).
-fn read_state(root: &Path, dir: &ExperimentDir) -> (Config, Status, Vec<String>) {
-    let mut problems: Vec<String> = Vec::new();
-    let config = match state_file(root, &dir.config_path()) {
-        Ok(()) => Config::load(dir).map_err(|e| e.to_string()),
-        Err(why) => Err(why),
+        slurm_job_id: status.slurm_job_id.clone(),
+        node: status.node.clone(),
     }
-    .unwrap_or_else(|why| {
-        problems.push(format!("config.json is unreadable: {why}"));
-        Config::default()
-    });
-    let status = match state_file(root, &dir.status_path()) {
-        Ok(()) => Status::load(dir).map_err(|e| e.to_string()),
-        Err(why) => Err(why),
-    }
-    .map_err(|why| problems.push(format!("status.json is unreadable: {why}")))
-    .unwrap_or_default();
-    (config, status, problems)
 }
 
 /// The last row of run `run`'s table, without its timestamp, run id and empty cells.
-fn latest_row(
-    root: &Path,
-    dir: &ExperimentDir,
-    run: &str,
-) -> Option<serde_json::Map<String, Json>> {
-    let table = confine::inside(root, &dir.table_path(run))?;
+fn latest_row(root: &Path, real: &Path, run: &str) -> Option<serde_json::Map<String, Json>> {
+    let table = confine::inside(root, &real.join("metrics").join(format!("{run}.csv")))?;
     let tail = table_tail(&table, 1).ok()?;
     let row = tail.rows.into_iter().last()?;
     let mut map = serde_json::Map::new();

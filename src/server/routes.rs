@@ -40,6 +40,8 @@ fn route(state: &State, request: &Request) -> api::Answer {
             assets::file(file).ok_or_else(|| Reply::error(404, format!("no static file {file:?}")))
         }
         ("GET", ["api", "experiments"]) => api::listing(root, &state.index, query),
+        ("GET", ["api", "query"]) => api::query(&state.index, query),
+        ("GET", ["api", "fields"]) => api::fields(&state.index),
         ("GET", ["api", "experiments", id]) => api::details(root, id),
         ("GET", ["api", "experiments", id, "tables", table]) => api::table(root, id, table, query),
         ("GET", ["api", "experiments", id, "tables", table, "series"]) => {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod demo;
+mod ls;
 
 use clap::{Parser, Subcommand};
 use expman::scheduler::{self, Action, RunOptions, SchedulerConfig};
@@ -78,6 +79,9 @@ enum Command {
     },
     /// List the GPUs (NVML, or the inventory in $EXPMAN_GPU_INVENTORY).
     Gpus,
+    /// List experiments with their params and metric summaries, filtered and sorted by the
+    /// query language (one line per experiment, its latest run).
+    Ls(ls::LsArgs),
     /// Write the metrics of every run under a directory as one table (Parquet, CSV or Arrow).
     Export(ExportArgs),
     /// Schedule a few short toy experiments and serve the UI on them.
@@ -129,6 +133,7 @@ fn try_main(cli: Cli) -> expman::Result<ExitCode> {
         Some(Command::Terminate { dir }) => control(&dir, Action::Terminate),
         Some(Command::Delete { dir }) => control(&dir, Action::Delete),
         Some(Command::Export(args)) => export(&args),
+        Some(Command::Ls(args)) => ls::ls(&args),
         Some(Command::Gpus) => {
             print!("{}", gpu::format_table(&gpu::discover()));
             Ok(ExitCode::SUCCESS)

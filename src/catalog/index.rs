@@ -1,0 +1,117 @@
+//! [`Catalog`]: every experiment directory of a base directory as an [`ExperimentRecord`],
+//! refreshed incrementally, filtered by a [`Query`] and sorted by [`SortKey`]s.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::entry::{Entry, allow_all};
+use super::record::{ExperimentRecord, field_catalog};
+use crate::error::{Error, Result};
+use crate::query::{self, Query, SortKey};
+
+/// The experiments of one base directory, kept up to date by [`Catalog::refresh`]: a refresh
+/// costs three `stat`s per experiment plus the bytes its files gained.
+///
+/// ```no_run
+/// use expman::catalog::Catalog;
+/// use expman::query::{Query, SortKey};
+///
+/// let mut catalog = Catalog::new("experiments");
+/// catalog.refresh()?;
+/// let query = Query::parse("params.lr < 1e-3 and metrics.val_acc.max >= 0.85").unwrap();
+/// let best = SortKey::parse("-metrics.val_acc.max").unwrap();
+/// for record in catalog.select(&query, &[best]) {
+///     println!("{} {:?}", record.name, record.metric("val_acc").map(|m| m.max));
+/// }
+/// # Ok::<(), expman::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    base: PathBuf,
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Catalog {
+    /// An empty catalog of `base`; [`Catalog::refresh`] fills it.
+    pub fn new(base: impl Into<PathBuf>) -> Catalog {
+        Catalog {
+            base: base.into(),
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// The base directory.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// Looks at the base directory again: new experiments are read, changed ones updated,
+    /// removed ones forgotten. Returns how many records changed (added, updated or removed).
+    pub fn refresh(&mut self) -> Result<usize> {
+        let dir = std::fs::read_dir(&self.base).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::not_found(
+                    &self.base,
+                    "pass the experiments directory (the base_dir given to Experiment)",
+                )
+            } else {
+                Error::io("list", &self.base, e)
+            }
+        })?;
+        let mut seen = BTreeMap::new();
+        let mut changed = 0;
+        for entry in dir.flatten() {
+            let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if id.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let kept = match self.entries.remove(&id) {
+                Some(mut known) => match known.refresh(&id, &path, &allow_all) {
+                    Some(updated) => {
+                        changed += usize::from(updated);
+                        Some(known)
+                    }
+                    None => {
+                        changed += 1;
+                        None
+                    }
+                },
+                None => Entry::open(&id, &path, &allow_all).inspect(|_| changed += 1),
+            };
+            if let Some(kept) = kept {
+                seen.insert(id, kept);
+            }
+        }
+        changed += self.entries.len();
+        self.entries = seen;
+        Ok(changed)
+    }
+
+    /// Every experiment, by id.
+    pub fn records(&self) -> impl ExactSizeIterator<Item = &ExperimentRecord> + '_ {
+        self.entries.values().map(Entry::record)
+    }
+
+    /// The experiment `id`, if listed.
+    pub fn get(&self, id: &str) -> Option<&ExperimentRecord> {
+        self.entries.get(id).map(Entry::record)
+    }
+
+    /// The experiments that `query` matches, sorted by `keys` (by id when there are none, and
+    /// to break ties).
+    pub fn select(&self, query: &Query, keys: &[SortKey]) -> Vec<&ExperimentRecord> {
+        let mut selected: Vec<&ExperimentRecord> =
+            self.records().filter(|r| query.matches(*r)).collect();
+        query::sort(&mut selected, keys);
+        selected
+    }
+
+    /// The parameters and metric columns the experiments have, for checking and completing
+    /// queries.
+    pub fn fields(&self) -> query::Catalog {
+        field_catalog(self.records())
+    }
+}

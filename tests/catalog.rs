@@ -1,0 +1,181 @@
+//! The catalog (issue 13): experiment records with effective parameters and the latest run's
+//! metric summaries, filtered and sorted by the query language, kept up to date incrementally;
+//! over directories made by the real API.
+
+mod catalog_support;
+
+use catalog_support::{make, set_params, sweep};
+use expman::catalog::{Catalog, list};
+use expman::params::ParamValue;
+use expman::query::{Query, SortKey};
+use expman::{ErrorKind, Experiment, RunState};
+use serde_json::json;
+
+fn names(records: &[expman::catalog::ExperimentRecord]) -> Vec<&str> {
+    records.iter().map(|r| r.name.as_str()).collect()
+}
+
+#[test]
+fn records_hold_effective_params_and_summaries() {
+    let base = tempfile::tempdir().unwrap();
+    let made = sweep(base.path());
+    let records = list(base.path(), None, &[]).unwrap();
+    assert_eq!(records.len(), 4);
+    let b = records.iter().find(|r| r.id == made[1].id).unwrap();
+    assert_eq!(b.status, RunState::Finished);
+    assert_eq!(b.params["lr"], ParamValue::Float(0.01));
+    assert_eq!(b.params["depth"], ParamValue::Int(18));
+    // The config row's columns join the params and are not metrics.
+    assert_eq!(b.params["model"], ParamValue::Str("resnet".into()));
+    assert_eq!(b.params["batch_size"], ParamValue::Int(32));
+    assert!(b.metric("batch_size").is_none());
+    let acc = b.metric("val_acc").unwrap();
+    assert_eq!(
+        (acc.max, acc.max_step, acc.last, acc.count),
+        (0.9, 1.0, 0.88, 3)
+    );
+    assert_eq!(b.command, "python train.py --name resnet_b");
+    assert_eq!(b.runs, 1);
+    assert!(!b.host.is_empty());
+}
+
+#[test]
+fn config_params_win_over_config_row_params() {
+    let base = tempfile::tempdir().unwrap();
+    let m = make(
+        base.path(),
+        "x",
+        json!({"batch_size": 64}),
+        &[0.1, 0.2],
+        true,
+    );
+    let records = list(base.path(), None, &[]).unwrap();
+    assert_eq!(records[0].id, m.id);
+    assert_eq!(records[0].params["batch_size"], ParamValue::Int(64));
+}
+
+#[test]
+fn queries_and_sorts() {
+    let base = tempfile::tempdir().unwrap();
+    sweep(base.path());
+    let found = list(
+        base.path(),
+        Some("params.lr < 0.05 and metrics.val_acc.max >= 0.8"),
+        &["-metrics.val_acc.max"],
+    )
+    .unwrap();
+    assert_eq!(names(&found), ["resnet_b", "vit_c"]);
+    let by_lr = list(base.path(), None, &["params.lr"]).unwrap();
+    assert_eq!(names(&by_lr), ["vit_c", "resnet_b", "resnet_a", "empty_d"]);
+    let by_lr_desc = list(base.path(), None, &["-params.lr"]).unwrap();
+    assert_eq!(
+        names(&by_lr_desc),
+        ["resnet_a", "resnet_b", "vit_c", "empty_d"],
+        "missing values last in both directions"
+    );
+    let glob = list(
+        base.path(),
+        Some("name ~ \"resnet*\" and tag = SWEEP"),
+        &["name"],
+    )
+    .unwrap();
+    assert_eq!(names(&glob), ["resnet_a", "resnet_b"]);
+    let words = list(base.path(), Some("vit"), &[]).unwrap();
+    assert_eq!(
+        names(&words),
+        ["vit_c"],
+        "bare words search as the board did"
+    );
+}
+
+#[test]
+fn bad_queries_say_where() {
+    let base = tempfile::tempdir().unwrap();
+    sweep(base.path());
+    let err = list(base.path(), Some("params.lr <<< 1"), &[]).unwrap_err();
+    let ErrorKind::Config { message, .. } = err.kind() else {
+        panic!("{err}")
+    };
+    assert!(
+        message.contains("column 12") && message.contains('^'),
+        "{message}"
+    );
+    let err = list(base.path(), Some("params.lrr < 1"), &[]).unwrap_err();
+    assert!(
+        err.to_string().contains("did you mean `params.lr`"),
+        "{err}"
+    );
+    let err = list(base.path(), None, &["-nme"]).unwrap_err();
+    assert!(err.to_string().contains("`name`"), "{err}");
+}
+
+#[test]
+fn refresh_reads_only_what_changed() {
+    let base = tempfile::tempdir().unwrap();
+    let made = sweep(base.path());
+    let mut catalog = Catalog::new(base.path());
+    assert_eq!(catalog.refresh().unwrap(), 4);
+    assert_eq!(catalog.refresh().unwrap(), 0, "nothing changed");
+    // A new run appends to its own table: only that experiment changes.
+    let mut exp = Experiment::open(&made[2].dir).unwrap();
+    exp.upd_row([
+        ("step", expman::Value::from(2i64)),
+        ("val_acc", 0.95.into()),
+    ])
+    .unwrap();
+    exp.save_row().unwrap();
+    assert_eq!(catalog.refresh().unwrap(), 1);
+    let vit = catalog.get(&made[2].id).unwrap();
+    assert_eq!(vit.metric("val_acc").unwrap().max, 0.95);
+    assert_eq!(vit.runs, 2, "opening started a second run");
+    assert!(
+        !vit.params.contains_key("model"),
+        "the new run has no config row of its own"
+    );
+    set_params(&made[0].dir, json!({"lr": 0.5}));
+    assert_eq!(catalog.refresh().unwrap(), 1);
+    assert_eq!(
+        catalog.get(&made[0].id).unwrap().params["lr"],
+        ParamValue::Float(0.5)
+    );
+    std::fs::remove_dir_all(&made[3].dir).unwrap();
+    assert_eq!(catalog.refresh().unwrap(), 1);
+    assert_eq!(catalog.records().len(), 3);
+    let q = Query::parse("metrics.val_acc.max > 0.9").unwrap();
+    let key = SortKey::parse("name").unwrap();
+    let hits: Vec<&str> = catalog
+        .select(&q, &[key])
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(hits, ["vit_c"]);
+}
+
+#[test]
+fn json_shape() {
+    let base = tempfile::tempdir().unwrap();
+    let m = make(
+        base.path(),
+        "nan",
+        json!({"lr": 0.1, "depth": 18}),
+        &[f64::NAN, 1.0],
+        true,
+    );
+    let mut exp = Experiment::open(&m.dir).unwrap();
+    exp.upd_row([("loss", expman::Value::from(f64::INFINITY))])
+        .unwrap();
+    exp.save_row().unwrap();
+    exp.upd_row([("loss", expman::Value::from(f64::NEG_INFINITY))])
+        .unwrap();
+    exp.save_row().unwrap();
+    let records = list(base.path(), None, &[]).unwrap();
+    let v = serde_json::to_value(&records[0]).unwrap();
+    assert_eq!(v["params"], json!({"lr": 0.1, "depth": 18}), "{v}");
+    let loss = &v["metrics"]["loss"];
+    assert_eq!(
+        (&loss["max"], &loss["min"], &loss["last"], &loss["count"]),
+        (&json!("inf"), &json!("-inf"), &json!("-inf"), &json!(2))
+    );
+    assert_eq!(v["status"], json!("Running"));
+    assert!(v["command"].is_string() && v["host"].is_string());
+}
