@@ -92,13 +92,30 @@ test(`${N.toLocaleString('en-US')} experiments: render and scroll figures`, { ti
   t.diagnostic(`sort by a metric summary: ${fmt(sorted.js)} JS / ${fmt(sorted.frame)} to the next frame`);
 
   // Scrolling: 300 frames at 84 px (3 rows) a frame, then 120 frames at 1,400 px (a page).
-  const slow = summary((await scrollFrames(page, 300, 84)).times);
-  const fast = await scrollFrames(page, 120, 1400);
-  const quick = summary(fast.times);
-  for (const [name, s] of [['3 rows/frame', slow], ['a page/frame', quick]]) {
-    t.diagnostic(`scroll ${name}: ${s.fps.toFixed(1)} fps (mean frame ${fmt(s.mean)}, p95 ${fmt(s.p95)}, max ${fmt(s.max)}, ${s.over20} of ${s.n} frames over 20 ms)`);
+  // Frame rates on a shared 2-core machine say as much about the neighbours as about the page,
+  // so the renderer's main-thread CPU time per frame (Chromium's ThreadTime metric) is printed
+  // too: under 16.7 ms leaves room for 60 fps.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const cpu = async () => {
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    return Object.fromEntries(metrics.map((m) => [m.name, m.value]));
+  };
+  const measure = async (frames, px) => {
+    const a = await cpu();
+    const r = await scrollFrames(page, frames, px);
+    const b = await cpu();
+    return { r, s: summary(r.times), cpuMs: ((b.ThreadTime - a.ThreadTime) * 1000) / frames };
+  };
+  const slow = await measure(300, 84);
+  const fast = await measure(120, 1400);
+  for (const [name, m] of [['3 rows/frame', slow], ['a page/frame', fast]]) {
+    const s = m.s;
+    t.diagnostic(`scroll ${name}: ${s.fps.toFixed(1)} fps (mean frame ${fmt(s.mean)}, p95 ${fmt(s.p95)}, max ${fmt(s.max)}, ${s.over20} of ${s.n} frames over 20 ms); main-thread CPU ${fmt(m.cpuMs)} a frame`);
   }
-  assert.ok(fast.inDom < 120, `still only the rows in view after scrolling (${fast.inDom})`);
+  t.diagnostic(`load average during the run: ${require('node:os').loadavg().map((x) => x.toFixed(1)).join(' ')} (2 cores)`);
+  const quick = fast.r;
+  assert.ok(quick.inDom < 120, `still only the rows in view after scrolling (${quick.inDom})`);
   await H.screenshot(page, 'table-10000.png');
   assert.deepEqual(browser.errors.filter((e) => !/status of 404/.test(e)), []);
 });

@@ -78,6 +78,7 @@ export function initTable() {
   new ResizeObserver(() => renderRange(false)).observe(scroll);
   head.addEventListener('click', onHeadClick);
   body.addEventListener('click', onBodyClick);
+  body.addEventListener('mouseover', onHover);
   colsBtn.addEventListener('click', toggleChooser);
   T.els.differ.addEventListener('change', () => {
     S.differ = T.els.differ.checked;
@@ -184,12 +185,31 @@ export function differingParams(list) {
   return out;
 }
 
+/** A column's value getter, made once per layout (a scroll fills thousands of cells). */
+function getter(key) {
+  if (key.startsWith('params.')) {
+    const name = key.slice(7);
+    return (s) => (s.params ? s.params[name] : undefined);
+  }
+  if (key.startsWith('metrics.')) {
+    const dot = key.lastIndexOf('.');
+    const col = key.slice(8, dot);
+    const stat = key.slice(dot + 1);
+    return (s) => {
+      const m = s.metrics && s.metrics[col];
+      return m ? m[stat] : undefined;
+    };
+  }
+  return (s) => valueOf(s, key);
+}
+
 function layoutColumns() {
   T.cols = allColumns().filter((c) => c.key === 'name' || !S.hidden.has(c.key))
     .filter((c) => !(S.differ && c.group === 'params' && constant(c.key)));
   let x = 28; // the checkbox
   for (const c of T.cols) {
     c.x = x;
+    c.get = getter(c.key);
     x += c.w;
   }
   T.totalW = x;
@@ -483,14 +503,27 @@ function fillSlot(slot, row, i) {
       pill.textContent = st || '';
       continue;
     }
-    const v = run ? (c.key === 'tags' ? undefined : valueOf(run, c.key)) : valueOf(s, c.key);
+    const v = run ? (c.key === 'tags' ? undefined : c.get(run)) : c.get(s);
     const num = typeof v === 'number' || numOf(v) !== null;
     const text = v === undefined || v === null ? '' : num ? fmtNum(v) : String(v);
     const cls = num ? 'td num' : 'td';
     if (td.className !== cls) td.className = cls;
-    if (td.textContent !== text) td.textContent = text;
-    td.title = text ? `${c.label} = ${v}` : '';
+    td.textContent = text;
   }
+}
+
+/** A cell's tooltip (column = full value), made when the pointer reaches it rather than for
+ *  every cell a scroll fills. */
+function onHover(e) {
+  const td = e.target.closest('.td');
+  if (!td || !td.textContent || td.classList.contains('td-name')) return;
+  const tr = td.parentElement;
+  const row = T.rows[Number(tr.dataset.i)];
+  const slot = T.pool.find((sl) => sl.el === tr);
+  const cell = slot && slot.cells.find((x) => x.td === td);
+  if (!row || !cell || cell.pill) return;
+  const v = row.run ? cell.c.get(row.run) : cell.c.get(row.s);
+  td.title = `${cell.c.key} = ${v}`;
 }
 
 function onBodyClick(e) {
