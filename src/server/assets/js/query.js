@@ -71,14 +71,9 @@ export function setQuery(text) {
 async function apply(fromTyping) {
   const text = Q.input.value;
   S.query = text;
-  setFilter(text);
   const seq = ++Q.seq;
-  if (!text.trim()) {
-    S.queryIds = null;
-    done(fromTyping);
-    return;
-  }
-  if (!Q.server) {
+  if (!text.trim() || !Q.server) {
+    setFilter(text); // the words, matched here (none: everything)
     S.queryIds = null;
     done(fromTyping);
     return;
@@ -88,17 +83,18 @@ async function apply(fromTyping) {
     const r = await api('GET', '/api/query', { q: text, tz });
     if (seq !== Q.seq) return;
     S.queryIds = new Set(r.ids || []);
+    setFilter('');
   } catch (e) {
     if (seq !== Q.seq) return;
-    if (e.status === 404) {
-      Q.server = false; // an older server: filter here, as before
-      S.queryIds = null;
-    } else if (e.status === 400) {
+    if (e.status === 400) {
       showError(e.message, e.body);
-      return; // keep the last good answer on screen
-    } else {
-      S.queryIds = null; // the server is unreachable: the words, matched here
+      return; // the last good answer stays on screen
     }
+    // An older server (404: filter here from now on, as before) or none reachable: the
+    // words, matched here.
+    if (e.status === 404) Q.server = false;
+    S.queryIds = null;
+    setFilter(text);
   }
   done(fromTyping);
 }
