@@ -219,35 +219,56 @@ function layoutColumns() {
 
 /* ---------- sorting ---------- */
 
-/** A sortable form of a value: [rank, v]; rank 0 numbers, 1 text, 2 missing. */
-function sortVal(v) {
-  if (v === undefined || v === null || v === '') return [2, 0];
-  const n = numOf(v);
-  if (n !== null) return Number.isNaN(n) ? [2, 0] : [0, n];
-  if (typeof v === 'boolean') return [0, v ? 1 : 0];
-  return [1, String(v)];
-}
-
+/** Sorts `list` by S.sort. Each key is decorated once into flat arrays (a rank: 0 number,
+ *  1 text, 2 missing; the number; the text), and an index array is sorted over them: no
+ *  allocation per row, no summary read inside the comparator. */
 function sortList(list) {
-  const keys = S.sort.length ? S.sort : null;
-  if (!keys) {
+  const keys = S.sort;
+  if (!keys.length) {
     list.sort((a, b) => b._created - a._created || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return;
   }
-  const dec = list.map((s) => ({ s, v: keys.map((k) => sortVal(valueOf(s, k.key))) }));
-  dec.sort((a, b) => {
-    for (let i = 0; i < keys.length; i++) {
-      const x = a.v[i];
-      const y = b.v[i];
-      if (x[0] !== y[0]) return x[0] - y[0]; // missing last, whatever the direction
-      if (x[0] === 2) continue;
-      let c = x[0] === 0 ? x[1] - y[1] : COLLATOR.compare(x[1], y[1]);
-      if (keys[i].desc) c = -c;
-      if (c) return c;
+  const n = list.length;
+  const cols = keys.map((k) => {
+    const get = getter(k.key);
+    const rank = new Uint8Array(n);
+    const num = new Float64Array(n);
+    const text = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = get(list[i]);
+      if (v === undefined || v === null || v === '') {
+        rank[i] = 2;
+        continue;
+      }
+      const x = typeof v === 'boolean' ? (v ? 1 : 0) : numOf(v);
+      if (x !== null) {
+        if (Number.isNaN(x)) rank[i] = 2;
+        else num[i] = x;
+      } else {
+        rank[i] = 1;
+        text[i] = String(v);
+      }
     }
-    return a.s.id < b.s.id ? -1 : a.s.id > b.s.id ? 1 : 0;
+    return { rank, num, text, desc: k.desc };
   });
-  for (let i = 0; i < dec.length; i++) list[i] = dec[i].s;
+  const idx = Array.from({ length: n }, (_, i) => i);
+  idx.sort((a, b) => {
+    for (const c of cols) {
+      const ra = c.rank[a];
+      const rb = c.rank[b];
+      if (ra !== rb) return ra - rb; // missing last, whatever the direction
+      if (ra === 2) continue;
+      let d = ra === 0 ? c.num[a] - c.num[b] : COLLATOR.compare(c.text[a], c.text[b]);
+      if (d !== d) d = 0; // inf - inf
+      if (c.desc) d = -d;
+      if (d) return d;
+    }
+    const x = list[a].id;
+    const y = list[b].id;
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  const sorted = idx.map((i) => list[i]);
+  for (let i = 0; i < n; i++) list[i] = sorted[i];
 }
 
 /** Click: sort by this column (again: reverse); shift-click: add or reverse a further key. */
@@ -295,7 +316,7 @@ function renderHead() {
       c.group === 'metrics' ? h('button', {
         type: 'button', class: `pin${pinned ? ' on' : ''}`, dataset: { pin: c.key },
         title: pinned ? 'Unpin from the cards' : 'Pin to the board\'s cards',
-      }, '📌') : null);
+      }, pinned ? '★' : '☆') : null);
     }));
   T.els.head.replaceChildren(groupRow, labelRow);
 }
