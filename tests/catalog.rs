@@ -179,3 +179,82 @@ fn json_shape() {
     assert_eq!(v["status"], json!("Running"));
     assert!(v["command"].is_string() && v["host"].is_string());
 }
+
+/// The C ABI's listing: NULL where/sort mean none, errors through the last error, the output
+/// written only on success.
+#[test]
+fn c_abi_lists_as_json() {
+    use std::ffi::{CStr, CString, c_char};
+
+    use expman::ffi::{EXPMAN_ERR_CONFIG, EXPMAN_ERR_NULL, EXPMAN_OK, expman_last_error};
+    use expman::ffi::{expman_list_experiments_json, expman_string_free};
+
+    let base = tempfile::tempdir().unwrap();
+    sweep(base.path());
+    let base_c = CString::new(base.path().to_str().unwrap()).unwrap();
+    let mut out: *mut c_char = std::ptr::null_mut();
+    // SAFETY: valid strings and a writable out-pointer.
+    let status = unsafe {
+        expman_list_experiments_json(
+            base_c.as_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+            &mut out,
+        )
+    };
+    assert_eq!(status, EXPMAN_OK);
+    // SAFETY: written on success, NUL-terminated.
+    let json: serde_json::Value =
+        serde_json::from_str(unsafe { CStr::from_ptr(out) }.to_str().unwrap()).unwrap();
+    // SAFETY: owned by us, freed once.
+    unsafe { expman_string_free(out) };
+    assert_eq!(json.as_array().unwrap().len(), 4);
+
+    let query = CString::new("params.lr <= 0.01").unwrap();
+    let sort = CString::new("-params.lr, name").unwrap();
+    let mut out: *mut c_char = std::ptr::null_mut();
+    // SAFETY: as above.
+    let status = unsafe {
+        expman_list_experiments_json(base_c.as_ptr(), query.as_ptr(), sort.as_ptr(), &mut out)
+    };
+    assert_eq!(status, EXPMAN_OK);
+    // SAFETY: as above.
+    let json: serde_json::Value =
+        serde_json::from_str(unsafe { CStr::from_ptr(out) }.to_str().unwrap()).unwrap();
+    // SAFETY: as above.
+    unsafe { expman_string_free(out) };
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["resnet_b", "vit_c"]);
+
+    let bad = CString::new("params.lr <<< 1").unwrap();
+    let mut out: *mut c_char = std::ptr::null_mut();
+    // SAFETY: as above.
+    let status = unsafe {
+        expman_list_experiments_json(base_c.as_ptr(), bad.as_ptr(), std::ptr::null(), &mut out)
+    };
+    assert_eq!(status, EXPMAN_ERR_CONFIG);
+    assert!(out.is_null(), "written only on success");
+    // SAFETY: the last error is a NUL-terminated string owned by the library.
+    let message = unsafe { CStr::from_ptr(expman_last_error()) }
+        .to_str()
+        .unwrap();
+    assert!(
+        message.contains("column 12") && message.contains('^'),
+        "{message}"
+    );
+    // SAFETY: a NULL base_dir is an error, not UB.
+    let status = unsafe {
+        expman_list_experiments_json(
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+            &mut out,
+        )
+    };
+    assert_eq!(status, EXPMAN_ERR_NULL);
+}

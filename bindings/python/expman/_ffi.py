@@ -120,6 +120,7 @@ _SIGNATURES = [
     ("expman_experiment_attached", _status, [_handle, POINTER(ctypes.c_bool)]),
     ("expman_experiment_state", _status, [_handle, POINTER(c_int32)]),
     ("expman_experiment_status_json", _status, [_handle, _out_handle]),
+    ("expman_list_experiments_json", _status, [c_char_p, c_char_p, c_char_p, _out_handle]),
     # Table
     ("expman_table_field_id", _status, [_handle, _str, POINTER(c_uint32)]),
     ("expman_table_set_f64", _status, [_handle, _str, c_double]),
