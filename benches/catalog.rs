@@ -10,7 +10,10 @@
 //!   time the refreshing thread spends per second of appends, refreshing once a second as the
 //!   server does; against summarising the 50 growing tables from scratch each second.
 //!
-//! `cargo bench --bench catalog` (`EXPMAN_BENCH_EXPERIMENTS` changes the count,
+//! * C4 (with `--features server`): the same over real HTTP: `GET /api/experiments` (the full
+//!   listing with params and summaries, pre-serialized by the index) and `GET /api/query`.
+//!
+//! `cargo bench --features server --bench catalog` (`EXPMAN_BENCH_EXPERIMENTS` changes the count,
 //! `EXPMAN_BENCH_DIR` where the directories go, `EXPMAN_BENCH_SECONDS` how long C3 appends).
 
 use std::hint::black_box;
@@ -232,6 +235,9 @@ fn main() {
         ms(hand_median)
     );
 
+    #[cfg(feature = "server")]
+    server_figures(base, matched);
+
     // C3: upkeep while 50 runs append.
     let appending: Vec<PathBuf> = dirs.iter().take(APPENDING).cloned().collect();
     let stop = Arc::new(AtomicBool::new(false));
@@ -305,4 +311,65 @@ fn main() {
         "   baseline: the {APPENDING} tables from scratch each second  {:5.2} % of a core",
         pct(scratch_cpu)
     );
+}
+
+/// C4: the server's listing and query endpoints over real HTTP on 127.0.0.1.
+#[cfg(feature = "server")]
+fn server_figures(base: &Path, matched: usize) {
+    use std::io::{Read, Write};
+
+    use expman::server::{Server, ServerOptions};
+
+    let options = ServerOptions {
+        port: 0,
+        ..ServerOptions::default()
+    };
+    let server = Server::start(base, &options).expect("start the server");
+    let addr = server.addr();
+    let get = |path: &str| {
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut body = Vec::new();
+        stream.read_to_end(&mut body).unwrap();
+        assert!(
+            body.starts_with(b"HTTP/1.1 200"),
+            "{path}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        );
+        body
+    };
+    let cold = Instant::now();
+    let size = get("/api/experiments").len();
+    let cold = cold.elapsed();
+    let (best, median, _) = time(|| get("/api/experiments").len());
+    println!("C4 over HTTP (the server's index, built on the catalog)");
+    println!(
+        "   GET /api/experiments, warm ({} KiB)  best {}  median {}  (first, waiting for the first scan: {})",
+        size / 1024,
+        ms(best),
+        ms(median),
+        ms(cold)
+    );
+    let q: String = EXAMPLE
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let (best, median, body) = time(|| get(&format!("/api/query?q={q}")));
+    let at = body
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP head")
+        + 4;
+    let answer: serde_json::Value = serde_json::from_slice(&body[at..]).expect("JSON");
+    let ids = answer["ids"].as_array().map_or(0, Vec::len);
+    assert_eq!(ids, matched, "the server and the catalog disagree");
+    println!(
+        "   GET /api/query (the example; {ids} ids)        best {}  median {}",
+        ms(best),
+        ms(median)
+    );
+    server.stop();
 }

@@ -29,6 +29,8 @@ use crate::query::{self, Query, SortKey};
 pub struct Catalog {
     base: PathBuf,
     entries: BTreeMap<String, Entry>,
+    /// Counts refreshes; an entry not seen by the latest one is gone.
+    generation: u64,
 }
 
 impl Catalog {
@@ -37,6 +39,7 @@ impl Catalog {
         Catalog {
             base: base.into(),
             entries: BTreeMap::new(),
+            generation: 0,
         }
     }
 
@@ -58,36 +61,35 @@ impl Catalog {
                 Error::io("list", &self.base, e)
             }
         })?;
-        let mut seen = BTreeMap::new();
+        self.generation += 1;
+        let generation = self.generation;
         let mut changed = 0;
         for entry in dir.flatten() {
-            let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+            let name = entry.file_name();
+            let Some(id) = name.to_str() else {
                 continue;
             };
             if id.starts_with('.') {
                 continue;
             }
             let path = entry.path();
-            let kept = match self.entries.remove(&id) {
-                Some(mut known) => match known.refresh(&id, &path, &allow_all) {
-                    Some(updated) => {
-                        changed += usize::from(updated);
-                        Some(known)
-                    }
-                    None => {
-                        changed += 1;
-                        None
-                    }
-                },
-                None => Entry::open(&id, &path, &allow_all).inspect(|_| changed += 1),
+            // Updated in place: no entry moves, the common refresh is three stats each.
+            let found = match self.entries.get_mut(id) {
+                Some(known) => known.refresh(id, &path, &allow_all).map(|updated| {
+                    known.seen = generation;
+                    updated
+                }),
+                None => Entry::open(id, &path, &allow_all).map(|mut new| {
+                    new.seen = generation;
+                    self.entries.insert(id.to_string(), new);
+                    true
+                }),
             };
-            if let Some(kept) = kept {
-                seen.insert(id, kept);
-            }
+            changed += usize::from(found.unwrap_or(false));
         }
-        changed += self.entries.len();
-        self.entries = seen;
-        Ok(changed)
+        let before = self.entries.len();
+        self.entries.retain(|_, e| e.seen == generation);
+        Ok(changed + before - self.entries.len())
     }
 
     /// Every experiment, by id.
