@@ -258,3 +258,30 @@ fn c_abi_lists_as_json() {
     };
     assert_eq!(status, EXPMAN_ERR_NULL);
 }
+
+/// A first listing of many directories reads them on several threads: every one is there, once,
+/// with its own values.
+#[test]
+fn many_experiments_are_read_in_parallel_and_whole() {
+    let base = tempfile::tempdir().unwrap();
+    let made = make(base.path(), "seed", json!({"lr": 0.5}), &[0.1, 0.2], true);
+    // Copies of a directory the API made, each with its own lr (as a sweep would record).
+    for i in 0..300 {
+        let copy = base.path().join(format!("copy_{i:04}"));
+        std::fs::create_dir_all(copy.join("metrics")).unwrap();
+        for file in ["config.json", "status.json", "metrics/run_0001.csv"] {
+            std::fs::copy(made.dir.join(file), copy.join(file)).unwrap();
+        }
+        set_params(&copy, json!({"lr": i}));
+    }
+    let records = list(base.path(), Some("params.lr >= 150"), &["-params.lr"]).unwrap();
+    assert_eq!(records.len(), 150);
+    assert_eq!(records[0].params["lr"], ParamValue::Int(299));
+    assert_eq!(records[0].id, "copy_0299");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.metric("val_acc").is_some_and(|m| m.max == 0.2))
+    );
+    assert_eq!(list(base.path(), None, &[]).unwrap().len(), 301);
+}
