@@ -326,7 +326,8 @@ void expman_string_free(char *s);
  * both set (the scheduler sets them for the jobs it launches), this attaches to that run
  * instead of creating anything; a run that does not exist there is refused with
  * EXPMAN_ERR_NOT_FOUND. A creation that fails part-way (a full disk) removes the directory
- * it made.
+ * it made. The parameters in the environment variable EXPMAN_PARAMS are recorded as
+ * described at expman_experiment_create_with_params().
  *
  * The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
  * only on success.
@@ -343,6 +344,41 @@ expman_status expman_experiment_create(const char *name,
                                        const uint32_t *gpu_ids,
                                        size_t n_gpu_ids,
                                        struct expman_experiment **out);
+
+/**
+ * expman_experiment_create() that also records hyperparameters: `params_json` is a JSON
+ * object (UTF-8) of names to numbers, booleans or strings, nested objects flattened with
+ * dots (`{"optimizer": {"lr": 0.01}}` records `optimizer.lr`); NULL records none. Integers
+ * stay integers and floats floats in config.json's "params".
+ *
+ * Every parameter is checked before anything is written: text that is not a JSON object,
+ * a list or null value, a non-finite number or a bad name fails with
+ * EXPMAN_ERR_INVALID_VALUE or EXPMAN_ERR_INVALID_NAME naming the parameter, and no
+ * directory is created.
+ *
+ * When the environment variable EXPMAN_PARAMS (a JSON object, set by the scheduler for its
+ * jobs) is set, its parameters are recorded too, and `params_json` wins for a name in both.
+ * When this attaches to the scheduler's run (see expman_experiment_create()), a parameter of
+ * EXPMAN_PARAMS is added only where config.json lacks the name, and `params_json` is logged
+ * as expman_experiment_log_params_json() does. A bad EXPMAN_PARAMS fails with
+ * EXPMAN_ERR_CONFIG naming the variable.
+ *
+ * The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
+ * only on success.
+ *
+ * # Safety
+ * Every non-NULL pointer points to what its description says.
+ */
+expman_status expman_experiment_create_with_params(const char *name,
+                                                   const char *command,
+                                                   const char *base_dir,
+                                                   const char *const *tags,
+                                                   size_t n_tags,
+                                                   const char *description,
+                                                   const uint32_t *gpu_ids,
+                                                   size_t n_gpu_ids,
+                                                   const char *params_json,
+                                                   struct expman_experiment **out);
 
 /**
  * Starts the next run (resume, retry) in the existing experiment directory `dir` and stores
@@ -555,6 +591,82 @@ expman_status expman_experiment_state(const struct expman_experiment *exp, int32
  * `exp` is NULL or a live experiment; `out` is NULL or writable.
  */
 expman_status expman_experiment_status_json(const struct expman_experiment *exp, char **out);
+
+/**
+ * Records the hyperparameter `name` = `value` (a double; NaN and infinities are refused with
+ * EXPMAN_ERR_INVALID_VALUE) in config.json's "params" and in this run's own record in
+ * status.json, as expman_experiment_log_params_json() does. `name` is UTF-8; dots nest
+ * (`optimizer.lr`). Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment; `name` is NULL or a NUL-terminated string.
+ */
+expman_status expman_experiment_set_param_f64(struct expman_experiment *exp,
+                                              const char *name,
+                                              double value);
+
+/**
+ * Records the hyperparameter `name` = `value` (an integer, written without a fraction), as
+ * expman_experiment_set_param_f64() does. Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment; `name` is NULL or a NUL-terminated string.
+ */
+expman_status expman_experiment_set_param_i64(struct expman_experiment *exp,
+                                              const char *name,
+                                              int64_t value);
+
+/**
+ * Records the hyperparameter `name` = `value` (true or false), as
+ * expman_experiment_set_param_f64() does. Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment; `name` is NULL or a NUL-terminated string.
+ */
+expman_status expman_experiment_set_param_bool(struct expman_experiment *exp,
+                                               const char *name,
+                                               bool value);
+
+/**
+ * Records the hyperparameter `name` = `value` (UTF-8 text), as
+ * expman_experiment_set_param_f64() does. Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment; `name` and `value` are NULL or NUL-terminated strings.
+ */
+expman_status expman_experiment_set_param_str(struct expman_experiment *exp,
+                                              const char *name,
+                                              const char *value);
+
+/**
+ * Records hyperparameters given as a JSON object (UTF-8) of names to numbers, booleans or
+ * strings; nested objects are flattened with dots (`{"optimizer": {"lr": 0.01}}` records
+ * `optimizer.lr`), integers stay integers and floats floats. They are merged into
+ * config.json's "params" (other names keep their values, whoever recorded them) and into
+ * this run's own record in status.json (`params`, kept in `history` when later runs start),
+ * both rewritten atomically under the experiment's lock.
+ *
+ * Everything is checked before anything is written: text that is not a JSON object, a list
+ * or null value, or a bad name fails with EXPMAN_ERR_INVALID_VALUE or
+ * EXPMAN_ERR_INVALID_NAME naming the parameter. Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment; `json` is NULL or a NUL-terminated string.
+ */
+expman_status expman_experiment_log_params_json(struct expman_experiment *exp, const char *json);
+
+/**
+ * Stores in `*out` the run's effective hyperparameters as a JSON object (UTF-8,
+ * NUL-terminated) of flattened names to values, sorted by name: config.json's "params"
+ * overridden by what this run recorded as its own, as of this handle's last read or write.
+ * Integers are written without a fraction, floats with one (`18` vs `18.0`). The caller owns
+ * `*out` and releases it with expman_string_free(); `*out` is written only on success.
+ * Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment; `out` is NULL or writable.
+ */
+expman_status expman_experiment_params_json(const struct expman_experiment *exp, char **out);
 
 /**
  * Registers the field `name` (once; later calls return the same id) and stores its id in

@@ -6,11 +6,12 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::metrics::{Metrics, SyncPolicy, TableWriter, Value, read_table};
+use crate::params::{self, ENV_PARAMS, ParamValue, Params};
 use crate::run_id::{self, RunId};
 use crate::store::{
-    Config, ExperimentDir, Launch, ProcessId, RunLaunch, RunState, Status, validate_name,
+    Config, ExperimentDir, Launch, LockFile, ProcessId, RunLaunch, RunState, Status, validate_name,
 };
 
 /// Set by the scheduler for the jobs it launches: the experiment directory to attach to.
@@ -31,6 +32,9 @@ pub struct ExperimentBuilder {
     launch: Launch,
     sync: SyncPolicy,
     attach_from_env: bool,
+    params_from_env: bool,
+    /// Parameters given to [`params`](Self::params), validated by `create`.
+    params: Vec<(String, ParamValue)>,
     state: RunState,
 }
 
@@ -76,6 +80,50 @@ impl ExperimentBuilder {
         self.attach_from_env = attach;
         self
     }
+    /// Hyperparameters to record (see [`crate::params`]): `config.json` `"params"` and the
+    /// first run's own record in `status.json`. Names are flattened names (`optimizer.lr`);
+    /// values anything that converts into a [`ParamValue`] (integers, floats, booleans, text).
+    /// An already built [`Params`] map works as it is. Calls add up; a later value of the same
+    /// name wins. `create` refuses a bad name or a non-finite float, naming the parameter,
+    /// before it writes anything.
+    ///
+    /// These explicit values win over `EXPMAN_PARAMS` (see
+    /// [`params_from_env`](Self::params_from_env)); when `create` attaches to a scheduler's run
+    /// they are logged into it as [`Experiment::log_params`] does.
+    ///
+    /// ```no_run
+    /// # fn main() -> expman::Result<()> {
+    /// let exp = expman::Experiment::builder("resnet", "./experiments")
+    ///     .params([("lr", 0.01), ("momentum", 0.9)])
+    ///     .params([("depth", 18)])
+    ///     .params([("optimizer.name", "sgd")])
+    ///     .create()?;
+    /// assert_eq!(exp.params()["depth"], expman::params::ParamValue::Int(18));
+    /// # Ok(()) }
+    /// ```
+    pub fn params<I, K, V>(mut self, params: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<ParamValue>,
+    {
+        self.params
+            .extend(params.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+    /// Whether `create` records the parameters in the `EXPMAN_PARAMS` environment variable (a
+    /// JSON object; the scheduler sets it for its jobs) by itself (default true).
+    ///
+    /// A new experiment records `EXPMAN_PARAMS` overridden by the explicit
+    /// [`params`](Self::params). When attaching to a scheduler's run, a parameter of
+    /// `EXPMAN_PARAMS` is added to `config.json` and to the run's record only where the name is
+    /// missing there: what the scheduler recorded stays. Text that is not a JSON object of
+    /// names to numbers, booleans or strings fails `create` with a
+    /// [`Config`](crate::ErrorKind::Config) error naming the variable.
+    pub fn params_from_env(mut self, from_env: bool) -> Self {
+        self.params_from_env = from_env;
+        self
+    }
     /// Create the run as Pending (queued) rather than Running in this process. The scheduler
     /// uses this.
     pub fn pending(mut self) -> Self {
@@ -90,7 +138,16 @@ impl ExperimentBuilder {
     /// published by writing `config.json` last: until then no reader takes it for an
     /// experiment. If any step fails (a full disk), the directory is removed again and the
     /// error returned; nothing is left behind.
-    pub fn create(self) -> Result<Experiment> {
+    ///
+    /// Parameters (see [`params`](Self::params) and
+    /// [`params_from_env`](Self::params_from_env)) are checked before anything is written.
+    pub fn create(mut self) -> Result<Experiment> {
+        let explicit = checked_params(std::mem::take(&mut self.params))?;
+        let from_env = if self.params_from_env {
+            env_params()?
+        } else {
+            Params::new()
+        };
         if self.attach_from_env
             && let (Some(dir), Some(run)) = (
                 std::env::var_os(ENV_EXPERIMENT_DIR),
@@ -99,8 +156,14 @@ impl ExperimentBuilder {
         {
             let mut exp = Experiment::attach_from_env(PathBuf::from(dir), &run)?;
             exp.set_sync(self.sync);
+            // What the scheduler recorded stays; the environment only fills gaps.
+            exp.merge_params(from_env, false)?;
+            exp.merge_params(explicit, true)?;
             return Ok(exp);
         }
+        let mut params = from_env;
+        params.extend(explicit);
+        self.params = params.into_iter().collect();
         let dir = ExperimentDir::create(&self.base_dir, &self.name, chrono::Local::now())?;
         self.fill(dir)
     }
@@ -108,16 +171,26 @@ impl ExperimentBuilder {
     /// Creates the experiment at exactly `root` (which must not exist), as Pending or Running
     /// as set: the scheduler stages its queue's experiments this way before moving them into
     /// place. Never attaches.
+    ///
+    /// Records the explicit [`params`](Self::params) only: the scheduler's own environment
+    /// is no job's.
     #[cfg(feature = "scheduler")]
-    pub(crate) fn create_at(self, root: &Path) -> Result<Experiment> {
+    pub(crate) fn create_at(mut self, root: &Path) -> Result<Experiment> {
         validate_name("experiment name", &self.name)?;
+        self.params = checked_params(std::mem::take(&mut self.params))?
+            .into_iter()
+            .collect();
         let dir = ExperimentDir::create_at(root)?;
         self.fill(dir)
     }
 
     /// Gives the freshly claimed `dir` its first run and then its `config.json`; on failure
     /// removes `dir`, which nobody else can have opened (it has no `config.json`).
+    ///
+    /// `self.params` are checked already. They go into `config.json` and into the first run's
+    /// record in `status.json`, so the run keeps its values when a later run changes them.
     fn fill(self, dir: ExperimentDir) -> Result<Experiment> {
+        let params: Params = self.params.into_iter().collect();
         let config = Config {
             name: self.name,
             command: self.command,
@@ -126,15 +199,91 @@ impl ExperimentBuilder {
             gpu_ids: self.gpu_ids,
             priority: self.priority,
             launch: self.launch,
+            params: params.clone(),
             ..Config::default()
         };
-        let result = Experiment::start_run(dir.clone(), config, self.state, self.sync)
-            .and_then(|exp| exp.config.save(&dir).map(|()| exp));
+        let result =
+            Experiment::start_run_with(dir.clone(), config, self.state, self.sync, None, params)
+                .and_then(|exp| exp.config.save(&dir).map(|()| exp));
         if result.is_err() {
             dir.discard();
         }
         result
     }
+}
+
+/// Checks every parameter with [`params::validate`] (an error names it) and collects them; a
+/// later value of the same name wins.
+fn checked_params(params: impl IntoIterator<Item = (String, ParamValue)>) -> Result<Params> {
+    let mut checked = Params::new();
+    for (name, value) in params {
+        params::validate(&name, &value)?;
+        checked.insert(name, value);
+    }
+    Ok(checked)
+}
+
+/// Keeps every run but `except` at the values it ran with while `config.json`'s parameters
+/// change from `before` to `after`: a changed name's old value becomes the own value of each
+/// run that has none for it (a run's effective parameters are config.json's overridden by its
+/// own). A name config.json did not have before pins nothing.
+fn pin_changed(status: &mut Status, except: Option<RunId>, before: &Params, after: &Params) {
+    let changed: Vec<(&String, &ParamValue)> = before
+        .iter()
+        .filter(|(name, value)| after.get(*name) != Some(*value))
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let current = std::iter::once((status.run_id, &mut status.params));
+    let earlier = status.history.iter_mut().map(|h| (h.run_id, &mut h.params));
+    for (run, record) in current.chain(earlier) {
+        if run.is_none() || run == except {
+            continue;
+        }
+        for (name, value) in &changed {
+            if !record.contains_key(*name) {
+                record.insert((*name).clone(), (*value).clone());
+            }
+        }
+    }
+}
+
+/// The parameters `run` recorded as its own in `status`, current run or history.
+fn own_params(status: &Status, run: RunId) -> Params {
+    if status.run_id == Some(run) {
+        return status.params.clone();
+    }
+    status
+        .history
+        .iter()
+        .find(|h| h.run_id == Some(run))
+        .map(|h| h.params.clone())
+        .unwrap_or_default()
+}
+
+/// The parameters of `EXPMAN_PARAMS` (none when it is unset), with every error naming the
+/// variable.
+fn env_params() -> Result<Params> {
+    let Some(text) = std::env::var_os(ENV_PARAMS) else {
+        return Ok(Params::new());
+    };
+    let Some(text) = text.to_str() else {
+        return Err(Error::config(
+            ENV_PARAMS,
+            "is not valid UTF-8; set it to a JSON object of parameters, such as {\"lr\": 0.01}",
+        ));
+    };
+    params::parse_env(text).map_err(|e| match e.kind() {
+        ErrorKind::Config { .. } => e,
+        _ => Error::config(
+            ENV_PARAMS,
+            format!(
+                "{e}; set it to a JSON object of names to numbers, booleans or strings, such \
+                 as {{\"lr\": 0.01, \"optimizer\": {{\"name\": \"adam\"}}}}, or unset it"
+            ),
+        ),
+    })
 }
 
 /// Why `run` is not a run of `dir`, or `None` when it is one: its log or table exists, or
@@ -181,6 +330,8 @@ pub struct Experiment {
     attached: bool,
     /// The output capture this handle started (see [`Experiment::capture_output`]).
     capture: Option<u64>,
+    /// The run's effective parameters: `config.json`'s, overridden by the run's own record.
+    params: Params,
 }
 
 impl Drop for Experiment {
@@ -204,6 +355,8 @@ impl Experiment {
             launch: Launch::default(),
             sync: SyncPolicy::default(),
             attach_from_env: true,
+            params_from_env: true,
+            params: Vec::new(),
             state: RunState::Running,
         }
     }
@@ -288,7 +441,10 @@ impl Experiment {
             .create(true)
             .open(&log)
             .at("open the run log", &log)?;
+        // The run may have recorded parameters of its own (the scheduler's, for its job).
+        let own = own_params(&Status::load(&dir)?, run);
         let mut exp = Experiment::new(dir, config, run, SyncPolicy::default());
+        exp.params.extend(own);
         exp.attached = true;
         Ok(exp)
     }
@@ -304,21 +460,24 @@ impl Experiment {
         state: RunState,
         sync: SyncPolicy,
     ) -> Result<Experiment> {
-        Experiment::start_run_with(dir, config, state, sync, None)
+        Experiment::start_run_with(dir, config, state, sync, None, Params::new())
     }
 
-    /// [`Experiment::start_run`] with the launch of the new run given (`None`: as above).
+    /// [`Experiment::start_run`] with the launch of the new run given (`None`: as above) and
+    /// the parameters recorded as the new run's own (`status.json` `params`).
     fn start_run_with(
         dir: ExperimentDir,
         config: Config,
         state: RunState,
         sync: SyncPolicy,
         launch: Option<RunLaunch>,
+        run_params: Params,
     ) -> Result<Experiment> {
         let run = run_id::allocate_and(&dir, |lock, run| {
             Status::update_locked(&dir, lock, |status| {
                 let previous = status.launch.clone();
                 status.begin_run(run, state);
+                status.params = run_params;
                 if state == RunState::Pending {
                     status.launch = Some(
                         launch
@@ -339,20 +498,38 @@ impl Experiment {
     /// `update` says now (the scheduler's `resume = true`): `config.json` takes `update`'s
     /// command, tags, description, GPUs, priority and launch settings (keeping its name,
     /// creation time, host and version), and the new run records that launch.
+    ///
+    /// Parameters: `update`'s are merged over the recorded ones (a parameter the file does not
+    /// name keeps its value, logged ones included), checked first, and recorded as the new
+    /// run's own, so the earlier runs keep theirs in `status.json`'s history. The
+    /// read-modify-write of `config.json` holds the experiment lock, as `log_params` does.
     #[cfg(feature = "scheduler")]
     pub(crate) fn resume_pending(dir: impl Into<PathBuf>, update: Config) -> Result<Experiment> {
         let dir = ExperimentDir::open(dir)?;
-        let old = Config::load(&dir)?;
-        let config = Config {
-            name: old.name.clone(),
-            created_at: old.created_at.clone(),
-            host: old.host.clone(),
-            expman_version: old.expman_version.clone(),
-            ..update
+        let run_params = checked_params(update.params.clone())?;
+        let config = {
+            let lock = LockFile::acquire(&dir.lock_path())?;
+            let old = Config::load(&dir)?;
+            let mut params = old.params.clone();
+            params.extend(run_params.clone());
+            let config = Config {
+                name: old.name.clone(),
+                created_at: old.created_at.clone(),
+                host: old.host.clone(),
+                expman_version: old.expman_version.clone(),
+                params,
+                ..update
+            };
+            if config.params != old.params {
+                Status::update_locked(&dir, &lock, |status| {
+                    pin_changed(status, None, &old.params, &config.params);
+                })?;
+            }
+            if config != old {
+                config.save(&dir)?;
+            }
+            config
         };
-        if config != old {
-            config.save(&dir)?;
-        }
         let launch = RunLaunch::from_config(&config);
         Experiment::start_run_with(
             dir,
@@ -360,12 +537,14 @@ impl Experiment {
             RunState::Pending,
             SyncPolicy::default(),
             Some(launch),
+            run_params,
         )
     }
 
     fn new(dir: ExperimentDir, config: Config, run: RunId, sync: SyncPolicy) -> Experiment {
         let run_text = run.to_string();
         Experiment {
+            params: config.params.clone(),
             metrics: TableWriter::new(dir.table_path(&run_text), &run_text, sync),
             dir,
             config,
@@ -398,9 +577,95 @@ impl Experiment {
     pub fn name(&self) -> &str {
         &self.config.name
     }
-    /// `config.json` as written at creation.
+    /// `config.json` as this handle last read or wrote it (at creation, opening, attaching
+    /// and [`log_params`](Self::log_params)).
     pub fn config(&self) -> &Config {
         &self.config
+    }
+    /// The run's effective parameters: `config.json`'s `"params"` overridden by what this run
+    /// recorded as its own (`status.json`), as of this handle's last read or
+    /// [`log_params`](Self::log_params).
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Records hyperparameters: merged into `config.json` `"params"` (other names keep their
+    /// values, whoever recorded them) and into this run's own record in `status.json`
+    /// (`params` of the current run, kept in `history` once later runs start), so a run that
+    /// changes a parameter keeps its value after the next run changes it again. Other runs
+    /// keep theirs too: a run with no value of its own for a changed name (a retry, a run
+    /// opened without logging it) gets the old value recorded as its own.
+    ///
+    /// Every name and value is checked first (a name with an empty dotted part or a control
+    /// character, a non-finite float): an error names the parameter and nothing is written.
+    /// Both files are rewritten atomically (temporary file, fsync, rename) under the
+    /// experiment's lock, so concurrent writers (the scheduler, another process attached to
+    /// the run) never lose each other's parameters. Input as for
+    /// [`ExperimentBuilder::params`].
+    ///
+    /// ```no_run
+    /// # fn main() -> expman::Result<()> {
+    /// let mut exp = expman::Experiment::create("sweep", "./train", "./experiments")?;
+    /// exp.log_params([("lr", 0.01)])?;
+    /// exp.log_params([("optimizer.name", "adam")])?;
+    /// exp.log_params([("epochs", 90), ("batch_size", 256)])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn log_params<I, K, V>(&mut self, params: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<ParamValue>,
+    {
+        let params = checked_params(params.into_iter().map(|(k, v)| (k.into(), v.into())))?;
+        self.merge_params(params, true)
+    }
+
+    /// Merges checked `params` into `config.json` and this run's record under the experiment
+    /// lock; `overwrite` false adds only names missing there (the environment's parameters
+    /// when attaching to the scheduler's run).
+    fn merge_params(&mut self, params: Params, overwrite: bool) -> Result<()> {
+        if params.is_empty() {
+            return Ok(());
+        }
+        let merge = |into: &mut Params| {
+            for (name, value) in &params {
+                if overwrite || !into.contains_key(name) {
+                    into.insert(name.clone(), value.clone());
+                }
+            }
+        };
+        let run = self.run;
+        let lock = LockFile::acquire(&self.dir.lock_path())?;
+        let mut config = Config::load(&self.dir)?;
+        let before = config.params.clone();
+        merge(&mut config.params);
+        let mut own = Params::new();
+        // status.json first: should config.json's rewrite never happen (a crash), the values
+        // pinned on the other runs are still config.json's, so nothing changes.
+        Status::update_locked(&self.dir, &lock, |status| {
+            pin_changed(status, Some(run), &before, &config.params);
+            let record = if status.run_id == Some(run) {
+                &mut status.params
+            } else if let Some(i) = status.history.iter().position(|h| h.run_id == Some(run)) {
+                &mut status.history[i].params
+            } else {
+                // status.json lost this run (deleted by hand): record it again, as the status
+                // setters do.
+                status.begin_run(run, RunState::Pending);
+                &mut status.params
+            };
+            merge(record);
+            own = record.clone();
+        })?;
+        if config.params != before {
+            config.save(&self.dir)?;
+        }
+        drop(lock);
+        self.params = config.params.clone();
+        self.params.extend(own);
+        self.config = config;
+        Ok(())
     }
     /// The run this process works on (the seed's `current_run_id`).
     pub fn run_id(&self) -> RunId {

@@ -14,7 +14,8 @@ use super::{
     Failure, FfiResult, c_opt_str, c_out, c_path, c_slice, c_str, expman_status, ffi_status,
     ffi_value, to_c_string,
 };
-use crate::{Experiment, RunId, RunState, SyncPolicy};
+use crate::params::{self, ParamValue, Params};
+use crate::{ErrorKind, Experiment, RunId, RunState, SyncPolicy};
 
 /// An experiment run: the directory, the run this process works on, and its tables.
 ///
@@ -147,7 +148,8 @@ unsafe fn answer<T>(
 /// both set (the scheduler sets them for the jobs it launches), this attaches to that run
 /// instead of creating anything; a run that does not exist there is refused with
 /// EXPMAN_ERR_NOT_FOUND. A creation that fails part-way (a full disk) removes the directory
-/// it made.
+/// it made. The parameters in the environment variable EXPMAN_PARAMS are recorded as
+/// described at expman_experiment_create_with_params().
 ///
 /// The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
 /// only on success.
@@ -168,36 +170,139 @@ pub unsafe extern "C" fn expman_experiment_create(
     out: *mut *mut expman_experiment,
 ) -> expman_status {
     ffi_status! {
-        let out = c_out(out, "out")?;
-        // SAFETY: the caller's promise above (for every argument).
-        let name = unsafe { c_str(name, "name") }?;
-        // SAFETY: the caller's promise above.
-        let command = unsafe { c_opt_str(command, "command") }?;
-        // SAFETY: the caller's promise above.
-        let base_dir = unsafe { c_path(base_dir, "base_dir") }?;
-        // SAFETY: the caller's promise above.
-        let description = unsafe { c_opt_str(description, "description") }?;
-        // SAFETY: the caller's promise above.
-        let tags = unsafe { c_slice(tags, n_tags, "tags") }?
-            .iter()
-            .enumerate()
-            .map(|(i, &tag)| {
-                // SAFETY: each element of `tags` is a NUL-terminated string (the caller's promise).
-                unsafe { c_str(tag, "tags") }.map_err(|f| f.argument(|| format!("tags[{i}]")))
-            })
-            .collect::<FfiResult<Vec<&str>>>()?;
-        // SAFETY: the caller's promise above.
-        let gpu_ids = unsafe { c_slice(gpu_ids, n_gpu_ids, "gpu_ids") }?;
-        let exp = Experiment::builder(name, base_dir)
-            .command(command.unwrap_or_default())
-            .tags(tags)
-            .description(description.unwrap_or_default())
-            .gpu_ids(gpu_ids.iter().copied())
-            .create()?;
-        // SAFETY: `out` was checked by c_out; C promises it is writable.
-        unsafe { out.write(expman_experiment::into_raw(exp)) };
-        Ok(())
+        // SAFETY: the caller's promise above; no parameters.
+        unsafe {
+            create(
+                name,
+                command,
+                base_dir,
+                (tags, n_tags),
+                description,
+                (gpu_ids, n_gpu_ids),
+                ptr::null(),
+                out,
+            )
+        }
     }
+}
+
+/// expman_experiment_create() that also records hyperparameters: `params_json` is a JSON
+/// object (UTF-8) of names to numbers, booleans or strings, nested objects flattened with
+/// dots (`{"optimizer": {"lr": 0.01}}` records `optimizer.lr`); NULL records none. Integers
+/// stay integers and floats floats in config.json's "params".
+///
+/// Every parameter is checked before anything is written: text that is not a JSON object,
+/// a list or null value, a non-finite number or a bad name fails with
+/// EXPMAN_ERR_INVALID_VALUE or EXPMAN_ERR_INVALID_NAME naming the parameter, and no
+/// directory is created.
+///
+/// When the environment variable EXPMAN_PARAMS (a JSON object, set by the scheduler for its
+/// jobs) is set, its parameters are recorded too, and `params_json` wins for a name in both.
+/// When this attaches to the scheduler's run (see expman_experiment_create()), a parameter of
+/// EXPMAN_PARAMS is added only where config.json lacks the name, and `params_json` is logged
+/// as expman_experiment_log_params_json() does. A bad EXPMAN_PARAMS fails with
+/// EXPMAN_ERR_CONFIG naming the variable.
+///
+/// The caller owns `*out` and releases it with expman_experiment_free(); `*out` is written
+/// only on success.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its description says.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn expman_experiment_create_with_params(
+    name: *const c_char,
+    command: *const c_char,
+    base_dir: *const c_char,
+    tags: *const *const c_char,
+    n_tags: usize,
+    description: *const c_char,
+    gpu_ids: *const u32,
+    n_gpu_ids: usize,
+    params_json: *const c_char,
+    out: *mut *mut expman_experiment,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        unsafe {
+            create(
+                name,
+                command,
+                base_dir,
+                (tags, n_tags),
+                description,
+                (gpu_ids, n_gpu_ids),
+                params_json,
+                out,
+            )
+        }
+    }
+}
+
+/// The body of expman_experiment_create() and _create_with_params().
+///
+/// # Safety
+/// As for expman_experiment_create_with_params().
+#[allow(clippy::too_many_arguments)]
+unsafe fn create(
+    name: *const c_char,
+    command: *const c_char,
+    base_dir: *const c_char,
+    (tags, n_tags): (*const *const c_char, usize),
+    description: *const c_char,
+    (gpu_ids, n_gpu_ids): (*const u32, usize),
+    params_json: *const c_char,
+    out: *mut *mut expman_experiment,
+) -> FfiResult<()> {
+    let out = c_out(out, "out")?;
+    // SAFETY: the caller's promise (for every argument).
+    let name = unsafe { c_str(name, "name") }?;
+    // SAFETY: the caller's promise.
+    let command = unsafe { c_opt_str(command, "command") }?;
+    // SAFETY: the caller's promise.
+    let base_dir = unsafe { c_path(base_dir, "base_dir") }?;
+    // SAFETY: the caller's promise.
+    let description = unsafe { c_opt_str(description, "description") }?;
+    // SAFETY: the caller's promise.
+    let tags = unsafe { c_slice(tags, n_tags, "tags") }?
+        .iter()
+        .enumerate()
+        .map(|(i, &tag)| {
+            // SAFETY: each element of `tags` is a NUL-terminated string (the caller's promise).
+            unsafe { c_str(tag, "tags") }.map_err(|f| f.argument(|| format!("tags[{i}]")))
+        })
+        .collect::<FfiResult<Vec<&str>>>()?;
+    // SAFETY: the caller's promise.
+    let gpu_ids = unsafe { c_slice(gpu_ids, n_gpu_ids, "gpu_ids") }?;
+    // SAFETY: the caller's promise.
+    let params = match unsafe { c_opt_str(params_json, "params_json") }? {
+        Some(text) => params_from_json(text, "params_json")?,
+        None => Params::new(),
+    };
+    let exp = Experiment::builder(name, base_dir)
+        .command(command.unwrap_or_default())
+        .tags(tags)
+        .description(description.unwrap_or_default())
+        .gpu_ids(gpu_ids.iter().copied())
+        .params(params)
+        .create()?;
+    // SAFETY: `out` was checked by c_out; C promises it is writable.
+    unsafe { out.write(expman_experiment::into_raw(exp)) };
+    Ok(())
+}
+
+/// Parses the JSON text of a `*_json` parameters argument and flattens it
+/// ([`params::flatten_json`]); the error names the argument.
+fn params_from_json(text: &str, what: &str) -> FfiResult<Params> {
+    let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        crate::Error::from(ErrorKind::InvalidValue {
+            field: what.to_string(),
+            reason: format!(
+                "not valid JSON ({e}); pass a JSON object of parameters such as {{\"lr\": 0.01}}"
+            ),
+        })
+    })?;
+    Ok(params::flatten_json(&json)?)
 }
 
 /// Starts the next run (resume, retry) in the existing experiment directory `dir` and stores
@@ -673,6 +778,150 @@ pub unsafe extern "C" fn expman_experiment_status_json(
             answer(exp, out, |exp| {
                 let json = serde_json::to_string(&exp.status()?).map_err(|e| {
                     crate::Error::invalid_state(format!("cannot encode status.json: {e}"))
+                })?;
+                Ok(to_c_string(json.as_bytes()).into_raw())
+            })
+        }
+    }
+}
+
+/// [`with_experiment`] logging one parameter `name` (UTF-8, checked first) with `value`.
+///
+/// # Safety
+/// As for [`with_experiment`]; `name` is NULL or a NUL-terminated string.
+unsafe fn set_param(
+    exp: *mut expman_experiment,
+    name: *const c_char,
+    value: impl FnOnce() -> FfiResult<ParamValue>,
+) -> FfiResult<()> {
+    // SAFETY: the caller's promise.
+    let name = unsafe { c_str(name, "name") }?;
+    let value = value()?;
+    // SAFETY: the caller's promise.
+    unsafe { with_experiment(exp, |exp| exp.log_params([(name, value)])) }
+}
+
+/// Records the hyperparameter `name` = `value` (a double; NaN and infinities are refused with
+/// EXPMAN_ERR_INVALID_VALUE) in config.json's "params" and in this run's own record in
+/// status.json, as expman_experiment_log_params_json() does. `name` is UTF-8; dots nest
+/// (`optimizer.lr`). Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `name` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_set_param_f64(
+    exp: *mut expman_experiment,
+    name: *const c_char,
+    value: f64,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        unsafe { set_param(exp, name, || Ok(ParamValue::Float(value))) }
+    }
+}
+
+/// Records the hyperparameter `name` = `value` (an integer, written without a fraction), as
+/// expman_experiment_set_param_f64() does. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `name` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_set_param_i64(
+    exp: *mut expman_experiment,
+    name: *const c_char,
+    value: i64,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        unsafe { set_param(exp, name, || Ok(ParamValue::Int(value))) }
+    }
+}
+
+/// Records the hyperparameter `name` = `value` (true or false), as
+/// expman_experiment_set_param_f64() does. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `name` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_set_param_bool(
+    exp: *mut expman_experiment,
+    name: *const c_char,
+    value: bool,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        unsafe { set_param(exp, name, || Ok(ParamValue::Bool(value))) }
+    }
+}
+
+/// Records the hyperparameter `name` = `value` (UTF-8 text), as
+/// expman_experiment_set_param_f64() does. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `name` and `value` are NULL or NUL-terminated strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_set_param_str(
+    exp: *mut expman_experiment,
+    name: *const c_char,
+    value: *const c_char,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        unsafe {
+            set_param(exp, name, || {
+                // SAFETY: the caller's promise above.
+                Ok(ParamValue::Str(c_str(value, "value")?.to_string()))
+            })
+        }
+    }
+}
+
+/// Records hyperparameters given as a JSON object (UTF-8) of names to numbers, booleans or
+/// strings; nested objects are flattened with dots (`{"optimizer": {"lr": 0.01}}` records
+/// `optimizer.lr`), integers stay integers and floats floats. They are merged into
+/// config.json's "params" (other names keep their values, whoever recorded them) and into
+/// this run's own record in status.json (`params`, kept in `history` when later runs start),
+/// both rewritten atomically under the experiment's lock.
+///
+/// Everything is checked before anything is written: text that is not a JSON object, a list
+/// or null value, or a bad name fails with EXPMAN_ERR_INVALID_VALUE or
+/// EXPMAN_ERR_INVALID_NAME naming the parameter. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `json` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_log_params_json(
+    exp: *mut expman_experiment,
+    json: *const c_char,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        let params = params_from_json(unsafe { c_str(json, "json") }?, "json")?;
+        // SAFETY: the caller's promise above.
+        unsafe { with_experiment(exp, |exp| exp.log_params(params)) }
+    }
+}
+
+/// Stores in `*out` the run's effective hyperparameters as a JSON object (UTF-8,
+/// NUL-terminated) of flattened names to values, sorted by name: config.json's "params"
+/// overridden by what this run recorded as its own, as of this handle's last read or write.
+/// Integers are written without a fraction, floats with one (`18` vs `18.0`). The caller owns
+/// `*out` and releases it with expman_string_free(); `*out` is written only on success.
+/// Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_params_json(
+    exp: *const expman_experiment,
+    out: *mut *mut c_char,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        unsafe {
+            answer(exp, out, |exp| {
+                let json = serde_json::to_string(exp.params()).map_err(|e| {
+                    crate::Error::invalid_state(format!("cannot encode the parameters: {e}"))
                 })?;
                 Ok(to_c_string(json.as_bytes()).into_raw())
             })

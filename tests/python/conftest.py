@@ -35,8 +35,8 @@ def experiment_dirs(base):
 def clean_env(**extra):
     """This process's environment without the variables expman reacts to, plus `extra`."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("EXPMAN_EXPERIMENT_DIR", "EXPMAN_RUN_ID", "CUDA_VISIBLE_DEVICES",
-                        "CUDA_DEVICE_ORDER")}
+           if k not in ("EXPMAN_EXPERIMENT_DIR", "EXPMAN_RUN_ID", "EXPMAN_PARAMS",
+                        "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")}
     env["PYTHONIOENCODING"] = "utf-8"
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -66,7 +66,7 @@ def run_script(code, cwd, env=None, timeout=120, check=True):
 @pytest.fixture(autouse=True)
 def _no_expman_env(monkeypatch):
     """Tests run as if no scheduler launched them, whatever the outer environment says."""
-    for name in ("EXPMAN_EXPERIMENT_DIR", "EXPMAN_RUN_ID"):
+    for name in ("EXPMAN_EXPERIMENT_DIR", "EXPMAN_RUN_ID", "EXPMAN_PARAMS"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -116,6 +116,9 @@ struct ExperimentDeleter {
 struct MetricsDeleter {
     void operator()(expman_metrics* m) const noexcept { expman_metrics_free(m); }
 };
+struct StringDeleter {
+    void operator()(char* s) const noexcept { expman_string_free(s); }
+};
 
 }  // namespace detail
 
@@ -560,6 +563,59 @@ public:
     /// The hot-path helper for rows of doubles on the run's own table; see F64Row.
     F64Row f64_row(std::initializer_list<detail::CStr> names) { return metrics().f64_row(names); }
     F64Row f64_row(const std::vector<std::string>& names) { return metrics().f64_row(names); }
+
+    /// Records the hyperparameter `name` (dots nest: "optimizer.lr") in config.json's "params"
+    /// and in this run's own record in status.json: `exp.set_param("lr", 0.01)`. The value is
+    /// anything Value takes: a double or float, any integer type (kept an integer), bool, or
+    /// text (a string literal is text, never bool). A null value, a non-finite double and a
+    /// bad name throw Error (InvalidValue, InvalidName) naming the parameter; nothing is
+    /// written then.
+    Experiment& set_param(detail::CStr name, const Value& value) {
+        expman_experiment* exp = get();
+        const char* n = name.get();
+        switch (value.kind()) {
+            case Value::Kind::Null:
+                throw Error(Status::InvalidValue,
+                            std::string("expman::Experiment::set_param: parameter ") +
+                                (n != nullptr ? n : "(null)") +
+                                " has no value (null); parameters are numbers, booleans or text");
+            case Value::Kind::Bool:
+                detail::check(expman_experiment_set_param_bool(exp, n, value.as_bool()));
+                break;
+            case Value::Kind::Int:
+                detail::check(expman_experiment_set_param_i64(exp, n, value.as_int()));
+                break;
+            case Value::Kind::Float:
+                detail::check(expman_experiment_set_param_f64(exp, n, value.get<double>()));
+                break;
+            case Value::Kind::Str:
+                detail::check(expman_experiment_set_param_str(exp, n, value.as_string().c_str()));
+                break;
+        }
+        return *this;
+    }
+    /// Records several hyperparameters: `set_params({{"lr", 0.01}, {"depth", 18}})`, one
+    /// set_param() each, in order (one refused stops the rest; those before it are recorded).
+    Experiment& set_params(std::initializer_list<Field> params) {
+        for (const auto& p : params) set_param(p.name, p.value);
+        return *this;
+    }
+    /// Records hyperparameters given as a JSON object, nested objects flattened with dots
+    /// (`{"optimizer": {"lr": 0.01}}` records optimizer.lr), all or nothing: a bad name or
+    /// value throws Error naming it and records none.
+    Experiment& log_params_json(const std::string& json) {
+        detail::check(expman_experiment_log_params_json(get(), json.c_str()));
+        return *this;
+    }
+    /// The run's hyperparameters as a JSON object of flattened names to values, sorted by name
+    /// (integers without a fraction, floats with one): config.json's, overridden by what this
+    /// run recorded as its own.
+    [[nodiscard]] std::string params_json() const {
+        char* raw = nullptr;
+        detail::check(expman_experiment_params_json(get(), &raw));
+        std::unique_ptr<char, detail::StringDeleter> owned(raw);
+        return std::string(owned.get());
+    }
 
     /// Reads this run's metrics back.
     [[nodiscard]] Metrics load_metrics() { return load(nullptr); }

@@ -101,6 +101,12 @@ _SIGNATURES = [
         # name, command, base_dir, tags, n_tags, description, gpu_ids, n_gpu_ids, out
         [_str, _str, _str, _array, c_size_t, _str, _array, c_size_t, _out_handle],
     ),
+    (
+        "expman_experiment_create_with_params",
+        _status,
+        # name, command, base_dir, tags, n_tags, description, gpu_ids, n_gpu_ids, params_json, out
+        [_str, _str, _str, _array, c_size_t, _str, _array, c_size_t, _str, _out_handle],
+    ),
     ("expman_experiment_open", _status, [_str, _out_handle]),
     ("expman_experiment_attach", _status, [_str, _str, _out_handle]),
     ("expman_experiment_free", None, [_handle]),
@@ -120,6 +126,12 @@ _SIGNATURES = [
     ("expman_experiment_attached", _status, [_handle, POINTER(ctypes.c_bool)]),
     ("expman_experiment_state", _status, [_handle, POINTER(c_int32)]),
     ("expman_experiment_status_json", _status, [_handle, _out_handle]),
+    ("expman_experiment_set_param_f64", _status, [_handle, _str, c_double]),
+    ("expman_experiment_set_param_i64", _status, [_handle, _str, c_int64]),
+    ("expman_experiment_set_param_bool", _status, [_handle, _str, ctypes.c_bool]),
+    ("expman_experiment_set_param_str", _status, [_handle, _str, _str]),
+    ("expman_experiment_log_params_json", _status, [_handle, _str]),
+    ("expman_experiment_params_json", _status, [_handle, _out_handle]),
     ("expman_list_experiments_json", _status, [c_char_p, c_char_p, c_char_p, _out_handle]),
     # Table
     ("expman_table_field_id", _status, [_handle, _str, POINTER(c_uint32)]),

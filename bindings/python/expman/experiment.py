@@ -22,6 +22,7 @@ from ._exit import _describe, _track
 from ._ffi import lib
 from ._gpus import _export_gpus, _gpu_list, pick_gpus
 from ._handle import Handle
+from ._params import params_json
 from ._rows import Table, _Rows
 
 __all__ = ["Experiment", "Table", "LogHandler", "pick_gpus", "ENV_EXPERIMENT_DIR", "ENV_RUN_ID"]
@@ -55,6 +56,13 @@ class Experiment(_Rows, Handle):
     attaches to the scheduler's run instead of creating one, and leaves its status to the
     scheduler.
 
+    Hyperparameters: ``params={"lr": 0.01, "optimizer": {"name": "adam"}}`` records them in
+    ``config.json`` (nested dicts flattened with dots: ``optimizer.name``) and as the run's
+    own; ``log_params(...)`` records more later, ``params`` reads them back. Parameters in the
+    ``EXPMAN_PARAMS`` environment variable (a JSON object; the scheduler sets it for its jobs)
+    are recorded by themselves, ``params=`` winning for a name in both; when attaching to the
+    scheduler's run they only fill names ``config.json`` lacks.
+
     The run's log, ``logs/<run_id>.log``: a run created here (not attached) gets this
     process's stdout and stderr teed into it at the file-descriptor level, so ``print``, C
     extensions and subprocesses all count, while the terminal still shows everything. The
@@ -71,7 +79,7 @@ class Experiment(_Rows, Handle):
     """
 
     def __init__(self, name, command, base_dir, tags=None, gpu_ids=None, description="",
-                 capture_output=True):
+                 capture_output=True, params=None):
         if tags is None:
             tags = []
         elif isinstance(tags, str):
@@ -80,9 +88,10 @@ class Experiment(_Rows, Handle):
         gpus = _gpu_list(gpu_ids)
         tag_array = (ctypes.c_char_p * len(tag_bytes))(*tag_bytes)
         gpu_array = (ctypes.c_uint32 * len(gpus))(*gpus)
+        params_text = None if params is None else params_json(params).encode("utf-8")
         out = _c_void_p()
         _ffi.check(
-            lib.expman_experiment_create(
+            lib.expman_experiment_create_with_params(
                 _ffi.encode(name, "name"),
                 _text(command, "command"),
                 _ffi.encode(base_dir, "base_dir"),
@@ -91,6 +100,7 @@ class Experiment(_Rows, Handle):
                 _text(description, "description"),
                 gpu_array,
                 len(gpus),
+                params_text,
                 _byref(out),
             )
         )
@@ -188,6 +198,42 @@ class Experiment(_Rows, Handle):
 
     def __repr__(self):
         return f"<expman.Experiment {self._name!r} {self.current_run_id} in {str(self._dir)!r}>"
+
+    # -- parameters ------------------------------------------------------------------------
+
+    def log_params(self, params=None, /, **kw):
+        """Records hyperparameters: ``log_params({"lr": 0.01})``, ``log_params(lr=0.01)`` or
+        both (keywords win). Values are int, float, bool, str or numpy scalars; nested dicts are
+        flattened with dots (``{"optimizer": {"lr": 0.1}}`` records ``optimizer.lr``).
+
+        They are merged into ``config.json`` ``"params"`` (other names keep their values) and
+        into this run's own record in ``status.json`` (kept in its ``history`` once later runs
+        start), both rewritten atomically. Everything is checked first: a bad name or value
+        raises (``InvalidNameError``, ``InvalidValueError``, ``TypeError``) naming the
+        parameter, and nothing is written."""
+        merged = {} if params is None else params
+        if kw:
+            if not isinstance(merged, Mapping):
+                params_json(merged)  # raises the TypeError naming what was passed
+            merged = {**merged, **kw}
+        text = params_json(merged)
+        if text == "{}":
+            return
+        self._check_open()
+        _ffi.check(lib.expman_experiment_log_params_json(self._ptr, text.encode("utf-8")))
+
+    @property
+    def params(self):
+        """The run's parameters as a dict of flattened names to values (ints stay ints,
+        floats floats): ``config.json``'s, overridden by what this run recorded as its own."""
+        self._check_open()
+        out = _c_void_p()
+        _ffi.check(lib.expman_experiment_params_json(self._ptr, _byref(out)))
+        try:
+            text = ctypes.string_at(out.value)
+        finally:
+            lib.expman_string_free(out)
+        return json.loads(text)
 
     # -- rows ------------------------------------------------------------------------------
 
