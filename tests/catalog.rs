@@ -285,3 +285,47 @@ fn many_experiments_are_read_in_parallel_and_whole() {
     );
     assert_eq!(list(base.path(), None, &[]).unwrap().len(), 301);
 }
+
+/// Params recorded through the real API: the builder's, then a later run's `log_params`; each
+/// run keeps its own values (details' runs), the listing shows the latest run's.
+#[test]
+fn logged_params_per_run() {
+    use expman::catalog::{State, run_infos};
+
+    let base = tempfile::tempdir().unwrap();
+    let mut exp = Experiment::builder("p", base.path())
+        .params([
+            ("lr", ParamValue::Float(0.1)),
+            ("depth", ParamValue::Int(18)),
+        ])
+        .create()
+        .unwrap();
+    exp.upd_row([("acc", expman::Value::from(0.5))]).unwrap();
+    exp.save_row().unwrap();
+    exp.set_finished().unwrap();
+    let dir = exp.dir().to_path_buf();
+    drop(exp);
+    let mut second = Experiment::open(&dir).unwrap();
+    second.log_params([("lr", 0.2)]).unwrap();
+    second.upd_row([("acc", expman::Value::from(0.7))]).unwrap();
+    second.save_row().unwrap();
+    second.set_finished().unwrap();
+
+    let records = list(base.path(), None, &[]).unwrap();
+    assert_eq!(records[0].params["lr"], ParamValue::Float(0.2));
+    assert_eq!(records[0].params["depth"], ParamValue::Int(18));
+    assert_eq!(records[0].metric("acc").unwrap().last, 0.7);
+
+    let opened = expman::ExperimentDir::open(&dir).unwrap();
+    let state = State::read(&opened, &|_| Ok(()));
+    let runs = ["run_0001".to_string(), "run_0002".to_string()];
+    let infos = run_infos(&state, &runs, |run| Some(opened.table_path(run)));
+    assert_eq!(
+        infos[0].params["lr"],
+        ParamValue::Float(0.1),
+        "run 1 keeps its own lr"
+    );
+    assert_eq!(infos[1].params["lr"], ParamValue::Float(0.2));
+    assert_eq!(infos[0].metrics["acc"].0.last, 0.5);
+    assert_eq!(infos[1].metrics["acc"].0.last, 0.7);
+}

@@ -3,7 +3,6 @@ directories made by the Python API: effective params (config.json and the seed's
 metric summaries of the latest run, the query language, sorting with missing values last,
 and errors that show where a query went wrong."""
 
-import json
 import math
 
 import pytest
@@ -13,15 +12,8 @@ from expman import Experiment
 
 
 def make(base, name, lr, accs, config_params=None, finish=True):
-    exp = Experiment(name=name, command=f"python train.py --lr {lr}", base_dir=base, tags=["sweep"])
-    if config_params is not None:
-        # As the scheduler records a sweep point's params (an atomic rewrite of config.json).
-        path = exp.dir / "config.json"
-        config = json.loads(path.read_text())
-        config["params"] = config_params
-        tmp = exp.dir / ".config.tmp"
-        tmp.write_text(json.dumps(config))
-        tmp.replace(path)
+    exp = Experiment(name=name, command=f"python train.py --lr {lr}", base_dir=base,
+                     tags=["sweep"], params=config_params)
     # The seed's config row, then metrics.
     exp.upd_row(model="resnet", learning_rate=lr)
     exp.save_row()
@@ -104,3 +96,20 @@ def test_load_experiments_where(sweep):
     assert len(df) == 3 + 4, "every row of the matching runs"
     df = expman.load_experiments(base, where="params.depth = 50", name="b*")
     assert set(df["experiment"]) == {ids["b"]}
+
+
+def test_a_later_run_logging_params_is_what_the_listing_shows(tmp_path):
+    exp = Experiment(name="p", command="x", base_dir=tmp_path, params={"lr": 0.1})
+    exp.upd_row(acc=0.5)
+    exp.save_row()
+    exp.set_finished()
+    exp.close()
+    again = Experiment.open(exp.dir)
+    again.log_params(lr=0.2, optimizer={"name": "adam"})
+    again.set_finished()
+    again.close()
+    df = expman.list_experiments(tmp_path)
+    assert df["params.lr"][0] == 0.2
+    assert df["params.optimizer.name"][0] == "adam"
+    assert df["runs"][0] == 2
+    assert "metrics.acc.last" not in df.columns, "the latest run has no rows"
