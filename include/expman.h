@@ -959,6 +959,29 @@ expman_status expman_arrow_read_dir(const char *dir,
                                     const char *tag,
                                     void *out);
 
+/**
+ * Lists the experiments under `base_dir` that the query `where` matches (every one when
+ * `where` is NULL or empty), sorted by `sort`: sort keys `[-]FIELD` separated by commas, the
+ * first deciding (`"-metrics.val_acc.max,name"`; by directory name when NULL or empty).
+ * Stores in `*out_json` a JSON array (UTF-8, NUL-terminated) with one object per experiment:
+ * `id`, `name`, `status`, `error`, `tags`, `description`, `command`, `host`, `created_at`,
+ * `runs`, `run_id`, `params` (effective parameters of the latest run) and `metrics` (per
+ * column `last`, `min`, `max`, `count`, `min_step`, `max_step` of the latest run; non-finite
+ * numbers as the strings "NaN", "inf", "-inf"). A query or sort key that does not parse, or
+ * names a parameter or metric no experiment has, fails with EXPMAN_ERR_CONFIG and a last
+ * error showing the spot; a missing `base_dir` with EXPMAN_ERR_NOT_FOUND. The caller owns
+ * `*out_json` and releases it with expman_string_free(); it is written only on success.
+ * Thread-safe.
+ *
+ * # Safety
+ * `base_dir` is NULL or a NUL-terminated path; `where` and `sort` are NULL or NUL-terminated
+ * UTF-8; `out_json` is NULL or writable.
+ */
+expman_status expman_list_experiments_json(const char *base_dir,
+                                           const char *where,
+                                           const char *sort,
+                                           char **out_json);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -167,6 +167,10 @@ fn example_configs_plan_cleanly() {
             "toy/fast_config.toml",
             &["slow_with_jitter", "fails_on_purpose"][..],
         ),
+        (
+            "toy/sweep_config.toml",
+            &["toy_sweep_jitter_seed=1_duration=2.4683"][..],
+        ),
     ] {
         let mut cmd = exp();
         cmd.arg("run")

@@ -373,6 +373,68 @@ fn fast_config_runs_from_other_directories() {
     );
 }
 
+/// `examples/toy/sweep_config.toml` as its comment says, from the root of a checkout: the dry
+/// run lists the four points of grid × random with their commands (the same draws as the
+/// comment names), and the run creates one experiment per point, each Finished, with the
+/// point's params in `config.json` and the toy's progress table.
+#[test]
+fn sweep_config_runs_as_documented() {
+    let sb = Sandbox::new();
+    let root = checkout(&sb);
+    let config = "examples/toy/sweep_config.toml";
+    let plan = run(exp_in(&root, &["run", "--config", config, "--dry-run"]));
+    plan.expect_code(0);
+    let expected = [
+        ("toy_sweep_jitter_seed=1_duration=2.4683", 1, 2.4683),
+        ("toy_sweep_jitter_seed=1_duration=1.5084", 1, 1.5084),
+        ("toy_sweep_jitter_seed=2_duration=2.4683", 2, 2.4683),
+        ("toy_sweep_jitter_seed=2_duration=1.5084", 2, 1.5084),
+    ];
+    for (i, (name, seed, duration)) in expected.iter().enumerate() {
+        assert!(
+            plan.stdout
+                .contains(&format!("{:>3}. {name} (priority 0)", i + 1)),
+            "{}",
+            plan.stdout
+        );
+        assert!(
+            plan.stdout.contains(&format!(
+                "command:   python3 toy_task.py --duration {duration} --seed {seed} --jitter\n"
+            )),
+            "{}",
+            plan.stdout
+        );
+    }
+    let comment = std::fs::read_to_string(root.join(config)).unwrap();
+    assert!(
+        comment.contains(expected[0].0),
+        "the comment names a real point"
+    );
+    assert!(!root.join("experiments_sweep_demo").exists());
+
+    run(exp_in(&root, &["run", "--config", config])).expect_code(0);
+    let dirs = experiments(&root.join("experiments_sweep_demo"));
+    assert_eq!(dirs.len(), 4, "{dirs:?}");
+    for (name, seed, duration) in expected {
+        let dir = &dirs[name];
+        assert_eq!(status(dir)["status"], "Finished", "{name}");
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            config["params"],
+            serde_json::json!({"task": "toy", "jitter_seed": seed, "duration": duration}),
+            "{name}"
+        );
+        let (header, rows) = read_csv(&dir.join("metrics/progress.csv"));
+        assert_eq!(
+            cell(&header, rows.last().unwrap(), "fraction"),
+            "1.0",
+            "{name}"
+        );
+    }
+}
+
 /// The seed's long demo (`examples/toy/long_running_config.toml`, three tasks of 150, 210 and
 /// 270 s, two at a time), run as shipped from the root of a checkout, sped up a hundredfold by
 /// `EXPMAN_TOY_TIME_SCALE=0.01` (toy_task.py multiplies its durations by it): all three finish,

@@ -700,6 +700,77 @@ fn append_job() {
     println!("job {me}: {rows} rows as {run}");
 }
 
+/// A sweep on Slurm: each point is one Slurm job, named after the point, whose command has
+/// the point's values substituted (a hostile string arriving as one word) and whose
+/// environment holds `EXPMAN_PARAMS`; `config.json` records the params; a retry of a point is
+/// resubmitted with the same params.
+#[test]
+fn sweep_points_are_one_slurm_job_each_with_their_params() {
+    let _cluster = cluster_or_skip!();
+    let sb = Sandbox::new();
+    let _cancel = CancelOnDrop(sb.base());
+    sb.write(
+        "seen.sh",
+        "printf '%s\\n' \"$#\" \"$1\" \"$2\" > \"$EXPMAN_EXPERIMENT_DIR/args_$EXPMAN_RUN_ID\"\n\
+         printf '%s' \"$EXPMAN_PARAMS\" > \"$EXPMAN_EXPERIMENT_DIR/params_$EXPMAN_RUN_ID\"\n",
+    );
+    let hostile = "a b;echo INJECTED 'q' $(echo SUB)";
+    let path = sb.write(
+        "slurm.toml",
+        &format!(
+            "[scheduler]\nbase_dir = \"experiments\"\nbackend = \"slurm\"\nmax_concurrent = 4\n\
+             time = \"5m\"\n\n[[experiments]]\nname = \"sw\"\n\
+             command = \"sh {} {{word}} {{lr}}\"\nparams = {{ word = {} }}\n\
+             [experiments.sweep]\ngrid = {{ lr = [0.1, 0.01, 0.001] }}\n",
+            sb.path().join("seen.sh").display(),
+            toml_str(hostile)
+        ),
+    );
+    let out = Running::scheduler(&path).wait(LIMIT);
+    out.expect_code(0);
+    let dirs = experiments(&sb.base());
+    assert_eq!(
+        dirs.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["sw_lr=0.001", "sw_lr=0.01", "sw_lr=0.1"]
+    );
+    let mut ids = BTreeSet::new();
+    for (name, lr) in [
+        ("sw_lr=0.1", 0.1),
+        ("sw_lr=0.01", 0.01),
+        ("sw_lr=0.001", 0.001),
+    ] {
+        let dir = &dirs[name];
+        let status = read_status(dir);
+        assert_eq!(status["status"], "Finished", "{name}: {status}");
+        let id = job_id(&status);
+        assert_eq!(job_info(&id)["JobName"], name);
+        ids.insert(id);
+        let args = std::fs::read_to_string(dir.join("args_run_0001")).unwrap();
+        assert_eq!(args, format!("2\n{hostile}\n{lr}\n"), "{name}");
+        let expected = serde_json::json!({"lr": lr, "word": hostile});
+        let seen: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("params_run_0001")).unwrap())
+                .unwrap();
+        assert_eq!(seen, expected, "{name}: EXPMAN_PARAMS in the Slurm job");
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["params"], expected, "{name}: config.json");
+    }
+    assert_eq!(ids.len(), 3, "one Slurm job per point");
+
+    // A retry (no scheduler running) resubmits the point with the params of its run.
+    let dir = &dirs["sw_lr=0.01"];
+    control("retry", dir).expect_code(0);
+    wait_for_status(dir, "run_0002 to end", |s| {
+        s["run_id"] == "run_0002" && s["status"] == "Finished"
+    });
+    assert_eq!(
+        std::fs::read_to_string(dir.join("params_run_0002")).unwrap(),
+        std::fs::read_to_string(dir.join("params_run_0001")).unwrap()
+    );
+}
+
 /// Slurm's own time limit (`time`, as `--time`) killing a job: the run is Error with
 /// JobState=TIMEOUT and Reason=TimeLimit. Slurm enforces limits at minute granularity and
 /// checks them every 30 s, so this takes 60 to 90 s: run it with `--ignored`.

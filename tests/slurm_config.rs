@@ -230,3 +230,51 @@ fn bad_slurm_values_are_refused() {
         &["\"-o\"", "--output"],
     );
 }
+
+/// A sweep on Slurm plans one `sbatch` per point, named after the point, with its params.
+#[test]
+fn dry_run_plans_one_sbatch_per_sweep_point() {
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "slurm.toml",
+        &format!(
+            "{HEAD}partition = \"gpu\"\n\n[[experiments]]\nname = \"sw\"\ngpus = 1\n\
+             command = \"train --lr {{lr}} --depth {{depth}}\"\n[experiments.sweep]\n\
+             grid = {{ lr = [0.1, 0.01] }}\nzip = {{ depth = [18, 50] }}\n"
+        ),
+    );
+    let mut cmd = exp();
+    cmd.arg("run").arg("--config").arg(&config).arg("--dry-run");
+    let out = run(cmd);
+    out.expect_code(0);
+    let sbatch: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("sbatch:"))
+        .collect();
+    assert_eq!(sbatch.len(), 4, "{}", out.stdout);
+    for (line, name) in sbatch.iter().zip([
+        "sw_lr=0.1_depth=18",
+        "sw_lr=0.1_depth=50",
+        "sw_lr=0.01_depth=18",
+        "sw_lr=0.01_depth=50",
+    ]) {
+        assert!(line.contains(&format!("--job-name={name} ")), "{line}");
+        assert!(
+            line.contains("--partition=gpu") && line.contains("--gres=gpu:1"),
+            "{line}"
+        );
+    }
+    assert!(
+        out.stdout
+            .contains("command:   train --lr 0.01 --depth 50\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(r#"env:       EXPMAN_PARAMS='{"depth":50,"lr":0.01}'"#),
+        "{}",
+        out.stdout
+    );
+}

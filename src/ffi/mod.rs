@@ -35,7 +35,10 @@ mod gpu;
 
 mod arrow;
 
+mod catalog;
+
 pub use arrow::*;
+pub use catalog::*;
 pub use experiment::*;
 pub use gpu::*;
 pub use metrics::*;

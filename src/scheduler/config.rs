@@ -9,7 +9,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::config_slurm::{Located, RawSlurm, check_slurm, merge_slurm, reject_slurm_keys};
+use super::sweep::{self, RawSweep, RawValue};
+use super::template;
 use crate::error::{Error, IoContext, Result, quote};
+use crate::params::{ENV_PARAMS, Params};
 use crate::store::{SlurmLaunch, validate_name};
 
 /// Where the scheduler runs jobs (`[scheduler] backend`).
@@ -53,13 +56,17 @@ pub struct SchedulerConfig {
     source: String,
 }
 
-/// One `[[experiments]]` entry.
+/// One experiment to run: an `[[experiments]]` entry, or one point of its sweep.
 #[derive(Debug, Clone)]
 pub struct JobSpec {
-    /// Experiment name (directory prefix).
+    /// Experiment name (directory prefix); for a sweep point, the entry's name and the point's
+    /// values.
     pub name: String,
-    /// Shell command (run with `sh -c`).
+    /// Shell command (run with `sh -c`), with `{name}` references to `params` substituted.
     pub command: String,
+    /// The parameters (`params`, and a sweep point's values), recorded in `config.json` and
+    /// handed to the job as `EXPMAN_PARAMS` (also in `env`).
+    pub params: Params,
     /// Higher runs first; ties keep file order.
     pub priority: i64,
     /// Explicit GPUs.
@@ -83,7 +90,8 @@ pub struct JobSpec {
     /// The `sbatch` settings (the `[scheduler]` ones with this entry's overrides), with
     /// `backend = "slurm"`; `None` on the local backend.
     pub slurm: Option<SlurmLaunch>,
-    /// Position of the entry in the file (0-based), the tie-breaker for equal priorities.
+    /// Position in the file (0-based, counting each sweep point), the tie-breaker for equal
+    /// priorities.
     pub order: usize,
     gpu_ids_span: Option<Range<usize>>,
     gpus_span: Option<Range<usize>>,
@@ -147,6 +155,8 @@ struct RawJob {
     #[serde(default)]
     retries: u32,
     timeout: Option<Spanned<String>>,
+    params: Option<Spanned<RawValue>>,
+    sweep: Option<Spanned<RawSweep>>,
     partition: Option<Spanned<String>>,
     account: Option<Spanned<String>>,
     time: Option<Spanned<String>>,
@@ -203,23 +213,38 @@ impl SchedulerConfig {
             ));
         }
         let mut seen: HashMap<String, Range<usize>> = HashMap::new();
-        let mut experiments = Vec::new();
-        for (order, entry) in raw.experiments.into_iter().enumerate() {
+        let mut experiments: Vec<JobSpec> = Vec::new();
+        for entry in raw.experiments {
             let job = entry.into_inner();
-            let name = job.name.get_ref().clone();
-            if let Some(first) = seen.get(&name) {
-                let (line, _) = line_col(source, first.start);
-                return Err(at(
-                    Some(job.name.span()),
-                    format!(
-                        "duplicate experiment name {name:?} (first used on line {line}); names must be unique"
-                    ),
-                ));
+            let span = job.name.span();
+            let swept = job.sweep.is_some();
+            let specs = job_spec(
+                experiments.len(),
+                job,
+                slurm_defaults.as_ref(),
+                &resolve,
+                source,
+            )
+            .map_err(|(s, m)| at(s, m))?;
+            for spec in specs {
+                if let Some(first) = seen.get(&spec.name) {
+                    let (line, _) = line_col(source, first.start);
+                    let what = if swept {
+                        "a point of this sweep is named"
+                    } else {
+                        "duplicate experiment name"
+                    };
+                    return Err(at(
+                        Some(span),
+                        format!(
+                            "{what} {:?} (first used on line {line}); names must be unique",
+                            spec.name
+                        ),
+                    ));
+                }
+                seen.insert(spec.name.clone(), span.clone());
+                experiments.push(spec);
             }
-            seen.insert(name, job.name.span());
-            let spec = job_spec(order, job, slurm_defaults.as_ref(), &resolve)
-                .map_err(|(s, m)| at(s, m))?;
-            experiments.push(spec);
         }
         let config = SchedulerConfig {
             path: crate::store::resolve_path(Path::new("."), path),
@@ -353,19 +378,31 @@ fn check_max_concurrent(scheduler: &RawScheduler) -> std::result::Result<usize, 
     }
 }
 
-/// Checks one `[[experiments]]` entry (its name's uniqueness is checked by the caller).
+/// Checks one `[[experiments]]` entry and expands its sweep: one spec, or one per point, their
+/// `order` counting from `order` (names' uniqueness is checked by the caller).
 fn job_spec(
     order: usize,
     mut job: RawJob,
     slurm_defaults: Option<&SlurmLaunch>,
     resolve: &dyn Fn(&str) -> PathBuf,
-) -> std::result::Result<JobSpec, Located> {
+    source: &str,
+) -> std::result::Result<Vec<JobSpec>, Located> {
     let job_slurm = raw_slurm!(job);
     let name = job.name.get_ref().clone();
     validate_name("experiment name", &name).map_err(|e| (Some(job.name.span()), e.to_string()))?;
     check_command(&name, &job.command)?;
     let slurm = check_job_gpus_and_slurm(&name, &job, job_slurm, slurm_defaults)?;
     let env = check_env(&name, job.env)?;
+    let fixed = match &job.params {
+        Some(raw) => sweep::fixed_params(&name, raw)?,
+        None => Vec::new(),
+    };
+    let points = match &job.sweep {
+        Some(spec) => sweep::expand(&name, spec, &fixed)?,
+        None => vec![sweep::Point(Vec::new())],
+    };
+    // Commands of entries without parameters run as written (see template.rs).
+    let templated = job.params.is_some() || job.sweep.is_some();
     let cwd = match job.cwd {
         None => None,
         Some(cwd) => Some(
@@ -397,8 +434,9 @@ fn job_spec(
             )
         })?),
     };
-    Ok(JobSpec {
-        command: job.command.into_inner(),
+    let base = JobSpec {
+        command: job.command.get_ref().clone(),
+        params: Params::new(),
         priority: job.priority,
         gpu_ids_span: job.gpu_ids.as_ref().map(|ids| ids.span()),
         gpu_ids: job.gpu_ids.map(Spanned::into_inner).unwrap_or_default(),
@@ -414,7 +452,68 @@ fn job_spec(
         slurm,
         order,
         name,
-    })
+    };
+    let names = match &job.sweep {
+        Some(_) => sweep::point_names(&base.name, &points),
+        None => vec![base.name.clone()],
+    };
+    let mut specs = Vec::with_capacity(points.len());
+    for (i, (point, point_name)) in points.iter().zip(names).enumerate() {
+        let params = sweep::merged(&fixed, point);
+        let command = if templated {
+            template::substitute(&base.command, &params)
+                .map_err(|(at, message)| (Some(command_span(source, &job.command, at)), message))?
+        } else {
+            base.command.clone()
+        };
+        sweep::check_point_name(&point_name)
+            .map_err(|e| (job.sweep.as_ref().map(Spanned::span), e.to_string()))?;
+        let mut env = base.env.clone();
+        if !params.is_empty() {
+            let json = serde_json::to_string(&params).map_err(|e| (None, e.to_string()))?;
+            env.insert(ENV_PARAMS.to_string(), json);
+        }
+        specs.push(JobSpec {
+            name: point_name,
+            command,
+            params,
+            env,
+            order: order + i,
+            ..base.clone()
+        });
+    }
+    Ok(specs)
+}
+
+/// Where byte `at` of the command's value is in the file: exact when the string is written
+/// without escapes (the usual case), else the string's start.
+fn command_span(source: &str, command: &Spanned<String>, at: usize) -> Range<usize> {
+    let span = command.span();
+    let raw = &source[span.clone()];
+    let delimiter = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+        3
+    } else {
+        1
+    };
+    if raw.len() >= 2 * delimiter {
+        let mut start = delimiter;
+        let mut body = &raw[delimiter..raw.len() - delimiter];
+        // A newline right after a multi-line string's opening delimiter is not part of it.
+        if delimiter == 3 {
+            for newline in ["\r\n", "\n"] {
+                if let Some(rest) = body.strip_prefix(newline) {
+                    body = rest;
+                    start += newline.len();
+                    break;
+                }
+            }
+        }
+        if body == command.get_ref() {
+            let offset = span.start + start + at;
+            return offset..offset + 1;
+        }
+    }
+    span
 }
 
 /// A command must be something `sh -c` can be given.
@@ -504,6 +603,14 @@ fn check_env(
             Some((key.span(), "a variable name with a NUL character in it"))
         } else if value.get_ref().contains('\0') {
             Some((value.span(), "a value with a NUL character in it"))
+        } else if key.get_ref() == ENV_PARAMS {
+            return Err((
+                Some(key.span()),
+                format!(
+                    "experiment {name:?} sets {ENV_PARAMS} in env, but the scheduler sets it \
+                     from the experiment's parameters; write them as params = {{ lr = 0.01 }}"
+                ),
+            ));
         } else {
             None
         };

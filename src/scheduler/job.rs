@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use super::process::kill_group;
 use crate::error::{Error, IoContext, Result};
 use crate::experiment::{ENV_EXPERIMENT_DIR, ENV_RUN_ID};
+use crate::params::ENV_PARAMS;
 use crate::run_id::RunId;
 use crate::store::{Config, ExperimentDir, ProcessId, RunLaunch, RunState, Status};
 
@@ -54,6 +55,9 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
     command
         .arg("-c")
         .arg(&launch.command)
+        // A run gets the parameters its launch records (set by the scheduler from the config
+        // entry), never ones inherited from the process that started the scheduler.
+        .env_remove(ENV_PARAMS)
         .envs(&launch.env)
         .env(ENV_EXPERIMENT_DIR, exp.path())
         .env(ENV_RUN_ID, run.to_string())

@@ -347,6 +347,7 @@ fn spec_config(spec: &JobSpec) -> Config {
         description: spec.description.clone(),
         gpu_ids: spec.gpu_ids.clone(),
         priority: spec.priority,
+        params: spec.params.clone(),
         launch: Launch {
             env: spec.env.clone(),
             cwd: spec
@@ -373,6 +374,7 @@ fn builder(config: &SchedulerConfig, spec: &JobSpec) -> crate::ExperimentBuilder
         .gpu_ids(c.gpu_ids)
         .priority(c.priority)
         .launch(c.launch)
+        .params(c.params)
         .attach_from_env(false)
         .pending()
 }

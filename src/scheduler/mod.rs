@@ -10,6 +10,8 @@
 //! - [`job`]: the per-job supervisor process that records exit codes; `launcher` starts it.
 //! - [`control`]: retry / terminate / delete from other processes.
 //! - [`slurm`]: the Slurm backend (`sbatch`, `squeue`, `scontrol`, `scancel`).
+//! - `sweep`: `params` and `[experiments.sweep]` of an entry, expanded into one experiment per
+//!   point; `template`: `{name}` in commands.
 //! - `shell`: quoting for a POSIX shell.
 
 mod backend;
@@ -28,6 +30,8 @@ pub mod run;
 mod shell;
 pub mod slurm;
 pub mod summary;
+mod sweep;
+mod template;
 mod watch;
 
 pub use config::{Backend, JobSpec, SchedulerConfig};

@@ -123,6 +123,14 @@ impl Plan {
             spec.command
         )?;
         // Everything else the job is started with, so the plan shows what will execute.
+        if !spec.params.is_empty() {
+            let params: Vec<String> = spec
+                .params
+                .iter()
+                .map(|(k, v)| format!("{k}={}", shell_quote(&v.to_string())))
+                .collect();
+            writeln!(f, "     params:    {}", params.join(" "))?;
+        }
         if let Some(cwd) = &spec.cwd {
             writeln!(f, "     cwd:       {}", cwd.display())?;
         }

@@ -195,6 +195,7 @@ pub fn exp() -> Command {
     cmd.env("EXPMAN_EXP_BIN", EXP)
         .env_remove("EXPMAN_EXPERIMENT_DIR")
         .env_remove("EXPMAN_RUN_ID")
+        .env_remove("EXPMAN_PARAMS")
         .env_remove("EXPMAN_GPU_INVENTORY")
         .stdin(Stdio::null());
     cmd

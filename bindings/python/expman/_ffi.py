@@ -132,6 +132,7 @@ _SIGNATURES = [
     ("expman_experiment_set_param_str", _status, [_handle, _str, _str]),
     ("expman_experiment_log_params_json", _status, [_handle, _str]),
     ("expman_experiment_params_json", _status, [_handle, _out_handle]),
+    ("expman_list_experiments_json", _status, [c_char_p, c_char_p, c_char_p, _out_handle]),
     # Table
     ("expman_table_field_id", _status, [_handle, _str, POINTER(c_uint32)]),
     ("expman_table_set_f64", _status, [_handle, _str, c_double]),
