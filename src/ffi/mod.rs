@@ -29,6 +29,8 @@ mod table;
 
 mod metrics;
 
+mod columns;
+
 mod server;
 
 mod gpu;
@@ -36,6 +38,7 @@ mod gpu;
 mod arrow;
 
 pub use arrow::*;
+pub use columns::*;
 pub use experiment::*;
 pub use gpu::*;
 pub use metrics::*;
