@@ -288,12 +288,12 @@ class Experiment(_Rows, Handle):
     def load_metrics_dict(self):
         """This run's metrics as a list of dicts, one per row, ``timestamp`` and ``run_id``
         included; empty cells are ``None``."""
-        return self._load(None).to_dicts()
+        return self._load_dicts(None)
 
     def load_table(self, name):
         """Another table of this experiment (a named one, or another run's such as
         ``run_0001``) as a list of dicts."""
-        return self._load(name).to_dicts()
+        return self._load_dicts(name)
 
     # -- status and logs -------------------------------------------------------------------
 
