@@ -168,10 +168,10 @@ class _Columns(Handle):
     def _free(self, ptr):
         lib.expman_columns_free(ptr)
 
-    def _view(self, address, dtype, np):
-        """``n_rows`` values of ``dtype`` at ``address`` as a read-only numpy array that keeps
-        this object alive."""
-        n = self.n_rows
+    def _view(self, address, dtype, np, n=None):
+        """``n`` (default ``n_rows``) values of ``dtype`` at ``address`` as a read-only numpy
+        array that keeps this object alive."""
+        n = self.n_rows if n is None else n
         if not address or not n:
             return np.zeros(n, dtype)
         raw = (ctypes.c_char * (n * np.dtype(dtype).itemsize)).from_address(address)
@@ -195,9 +195,9 @@ class _Columns(Handle):
         _ffi.check(lib.expman_columns_valid(self._ptr, col, _byref(out)))
         return None if not out.value else self._view(out.value, np.bool_, np)
 
-    def text(self, col, np, missing):
+    def text(self, col, np, missing, na=frozenset()):
         """Column ``col``'s text as a numpy object array of ``str``, ``missing`` where a cell
-        is empty."""
+        is empty or its text is in ``na``."""
         t = _ffi.ExpmanText()
         _ffi.check(lib.expman_columns_text(self._ptr, col, _byref(t)))
         values = _split_values(t, np)
@@ -207,23 +207,34 @@ class _Columns(Handle):
             table = np.empty(len(values) + 1, dtype=object)
             table[:-1] = values
             table[-1] = missing
+            for i, value in enumerate(values):
+                if value in na:
+                    table[i] = missing
             return table[self._view(t.codes, np.int32, np)]
         out = np.empty(self.n_rows, dtype=object)
         out[:] = values
         valid = self.valid(col, np)
         if valid is not None:
             out[~valid] = missing
+        if na:
+            # Only short cells can be one of the NA words: look at those alone.
+            lengths = np.diff(self._view(t.offsets, np.int64, np, t.n_values + 1)) - 1
+            longest = max(len(word.encode()) for word in na)
+            for i in np.flatnonzero(lengths <= longest).tolist():
+                if out[i] in na:
+                    out[i] = missing
         return out
 
     def dataframe_column(self, col, np):
         """Column ``col`` as ``pandas.read_csv`` types it: int64 (float64 with NaN when a cell
         is empty), float64, bool (object with NaN when a cell is empty), text as objects with
-        NaN (pandas infers its string dtype), float64 NaN for a column of empty cells."""
+        NaN (pandas infers its string dtype) for empty cells and for the words read_csv reads
+        as missing (``NA``, ``nan``, ``None``, ...), float64 NaN for a column of empty cells."""
         ty = self.types[col]
         if ty == KIND_NULL:
             return np.full(self.n_rows, np.nan)
         if ty == KIND_STR:
-            return self.text(col, np, np.nan)
+            return self.text(col, np, np.nan, _pandas_na_words())
         values = self.values(col, np)
         valid = self.valid(col, np)
         if valid is None or ty == KIND_FLOAT:  # floats carry NaN in their empty cells already
@@ -262,6 +273,17 @@ class _Columns(Handle):
         columns = [self.python_column(c, np) for c in range(self.n_cols)]
         names = self.names
         return [dict(zip(names, row)) for row in zip(*columns)]
+
+
+def _pandas_na_words():
+    """The texts ``pandas.read_csv`` reads as NaN by default (``na_values``)."""
+    try:
+        from pandas._libs.parsers import STR_NA_VALUES
+    except ImportError:  # moved: the list of pandas 1 to 3
+        STR_NA_VALUES = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                         "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None",
+                         "n/a", "nan", "null"}
+    return frozenset(STR_NA_VALUES)
 
 
 def _split_values(t, np):

@@ -109,16 +109,25 @@ def read_dir(base_dir, name=None, status=None, tag=None):
     )
 
 
+def _na_words(pa):
+    """The texts ``pandas.read_csv`` reads as missing, as a pyarrow array."""
+    from ._readback import _pandas_na_words
+
+    return pa.array(sorted(_pandas_na_words()), pa.string())
+
+
 def to_pandas(table):
     """A ``pyarrow.Table`` from this module as a pandas DataFrame typed as ``pandas.read_csv``
     types the same CSV: int64 columns without empty cells stay int64, those with empty cells
     become float64 with NaN; doubles float64; booleans bool (object with NaN where cells are
-    empty); text as pandas' default string dtype with NaN for empty cells; a column of nothing
+    empty); text as pandas' default string dtype with NaN for empty cells and for the words
+    read_csv reads as missing (``NA``, ``nan``, ``None``, ...); a column of nothing
     but empty cells float64 NaN. Dictionary columns (``experiment``, ``status``, ...) become
     categoricals. For nullable or Arrow-backed dtypes instead, call ``table.to_pandas()``
     yourself (for example with ``types_mapper=pandas.ArrowDtype``)."""
     pa = _pyarrow()
     import numpy as np
+    import pyarrow.compute as pc
 
     fixes = []
     for i, field in enumerate(table.schema):
@@ -126,10 +135,18 @@ def to_pandas(table):
             # read_csv reads a column of empty cells as float64 NaN.
             float_field = pa.field(field.name, pa.float64())
             table = table.set_column(i, float_field, pa.nulls(table.num_rows, pa.float64()))
-        elif (pa.types.is_boolean(field.type) or pa.types.is_string(field.type)) and (
-            table.column(i).null_count
-        ):
-            fixes.append(field.name)
+        else:
+            if pa.types.is_string(field.type):
+                # read_csv reads NA, nan, None, ... as missing; so does this frame.
+                column = table.column(i)
+                words = pc.is_in(column, value_set=_na_words(pa))
+                if pc.any(words).as_py():
+                    column = pc.if_else(words, pa.scalar(None, pa.string()), column)
+                    table = table.set_column(i, field, column)
+            if (pa.types.is_boolean(field.type) or pa.types.is_string(field.type)) and (
+                table.column(i).null_count
+            ):
+                fixes.append(field.name)
     # split_blocks: one block per column, so numeric columns without nulls need no copy into
     # a consolidated 2-D block.
     df = table.to_pandas(split_blocks=True)
