@@ -234,11 +234,11 @@ mod tests {
         assert_eq!((codes[0], codes[3], codes[5], codes[99]), (0, 1, -1, 0));
         assert_eq!(t.valid.as_ref().map(|v| v[5]), Some(0));
 
-        let unique: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
+        let unique: Vec<String> = (0..1000).map(|i| format!("t{i}")).collect();
         let cells: Vec<Option<&str>> = unique.iter().map(|s| Some(s.as_str())).collect();
-        let t = text(&[strings(&cells)], 100);
+        let t = text(&[strings(&cells)], 1000);
         assert!(t.codes.is_none());
-        assert_eq!(split(&t).len(), 100);
+        assert_eq!(split(&t).len(), 1000);
         assert_eq!(split(&t)[42], b"t42");
         assert_eq!(t.sep, Some(0x1f));
     }
