@@ -271,3 +271,13 @@ def test_keras_callback_rows_params_status(tmp_path):
     # 3 batches an epoch, every 2nd of the whole fit: steps 2, 4, 6.
     assert [(r["step"], r["epoch"]) for r in batches] == [("2", "0"), ("4", "1"), ("6", "1")]
     assert _status(d)["status"] == "Finished"
+
+
+def test_integrations_bench_runs(tmp_path):
+    """benches/integrations_bench.py keeps running (a tiny run; the figures come from a full
+    run, see the README)."""
+    proc = run_python([str(Path(__file__).resolve().parents[2] / "benches" / "integrations_bench.py"),
+                       "--steps", "200", "--repeat", "1", "--dir", str(tmp_path)], tmp_path,
+                      env=_env(), timeout=300)
+    for name in ("baseline", "lightning", "transformers", "keras", "wandb.log"):
+        assert name in proc.stdout, proc.stdout

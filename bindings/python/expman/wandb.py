@@ -271,6 +271,7 @@ class Summary:
 # -- the run -----------------------------------------------------------------------------------
 
 _SUMMARY_KINDS = ("min", "max", "mean", "last", "first", "best", "none")
+_UNKNOWN = object()
 
 
 class Run:
@@ -288,8 +289,10 @@ class Run:
         self.summary = Summary(self)
         self._step = first_step  # the step of the pending row
         self._pending = {}
-        self._stats = {}  # metric -> [last, first, min, max, sum, count]
+        self._last = {}  # metric -> its last committed value
+        self._agg = {}  # metric -> [min, max, sum, count, first], for define_metric summaries
         self._metrics = []  # (glob, summary kinds, goal) from define_metric
+        self._kinds_cache = {}  # metric -> (kinds, goal) of the first matching define_metric
         self._finished = False
 
     # identity, as W&B names it
@@ -355,33 +358,39 @@ class Run:
             self._commit()
 
     def _commit(self):
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             return
-        row = {"_step": self._step, **self._pending}
-        row["_step"] = self._step
-        self._exp.upd_row(**row)
-        self._exp.save_row()
-        for key, value in self._pending.items():
-            self._observe(key, value)
+        exp = self._exp
+        exp.upd_row(_step=self._step)  # `_step` first in a new table's header
+        exp.upd_row(**pending)
+        exp.save_row()
+        self._last.update(pending)
+        if self._metrics:
+            self._observe(pending)
         self._pending = {}
         self._step += 1
 
-    def _observe(self, key, value):
-        if type(value) is bool or not isinstance(value, (int, float)):
-            if isinstance(value, str):
-                self._stats[key] = [value, value, None, None, 0.0, 0]
-            return
-        s = self._stats.get(key)
-        if s is None or s[5] == 0:
-            self._stats[key] = [value, value, value, value, float(value), 1]
-            return
-        s[0] = value
-        if value < s[2]:
-            s[2] = value
-        if value > s[3]:
-            s[3] = value
-        s[4] += value
-        s[5] += 1
+    def _observe(self, pending):
+        """Running min/max/sum/count/first, only for metrics a define_metric summary names (the
+        last value alone costs nothing: it is ``_last``)."""
+        kinds_of = self._kinds_cache
+        for key, value in pending.items():
+            kinds = kinds_of.get(key, _UNKNOWN)
+            if kinds is _UNKNOWN:
+                kinds = kinds_of[key] = self._kinds_for(key)
+            if kinds[0] is None or type(value) is bool or not isinstance(value, (int, float)):
+                continue
+            s = self._agg.get(key)
+            if s is None:
+                self._agg[key] = [value, value, float(value), 1, value]
+                continue
+            if value < s[0]:
+                s[0] = value
+            if value > s[1]:
+                s[1] = value
+            s[2] += value
+            s[3] += 1
 
     def _kinds_for(self, key):
         for pattern, kinds, goal in self._metrics:
@@ -391,11 +400,12 @@ class Run:
 
     def _aggregates(self):
         out = {}
-        for key, (last, first, lo, hi, total, n) in self._stats.items():
-            kinds, goal = self._kinds_for(key)
+        for key, last in self._last.items():
+            kinds, goal = self._kinds_cache.get(key) or self._kinds_for(key)
             if kinds is None:
                 out[key] = last
                 continue
+            lo, hi, total, n, first = self._agg.get(key) or (None, None, 0.0, 0, None)
             for kind in kinds:
                 if kind == "none":
                     continue
@@ -439,6 +449,7 @@ class Run:
         if goal not in (None, "minimize", "maximize", "min", "max"):
             raise ValueError(f"define_metric goal must be 'minimize' or 'maximize', got {goal!r}")
         self._metrics.insert(0, (name, kinds, goal))
+        self._kinds_cache.clear()
         return _MetricHandle(name, step_metric, summary, goal)
 
     # end of the run
@@ -513,6 +524,10 @@ class _MetricHandle:
 
 def _flatten_metrics(data, prefix, out):
     for key, value in data.items():
+        tp = type(value)
+        if (tp is float or tp is int) and not prefix and type(key) is str:
+            out[key] = value  # the common case, kept cheap
+            continue
         name = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, Mapping):
             _flatten_metrics(value, name, out)
