@@ -21,12 +21,11 @@ installed is reported as skipped.
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bindings" / "python"))
+# The installed package (or PYTHONPATH=bindings/python with EXPMAN_LIBRARY, for development).
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import expman  # noqa: E402
@@ -102,7 +101,7 @@ def main():
         variants.add("lightning log_metrics+save", lightning_setup, lightning_step)
 
     try:
-        from transformers import TrainerState, TrainingArguments  # noqa: F401
+        from transformers import TrainerState
 
         from expman.integrations.transformers import ExpmanCallback as HFCallback
     except ImportError as e:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clean_env, read_csv_rows, read_json, run_python, run_script
+from conftest import (clean_env, experiment_dirs, read_csv_rows, read_json, run_python,
+                      run_script)
 
 pytestmark = pytest.mark.integrations
 
@@ -163,6 +164,60 @@ def test_lightning_logger_rows_params_checkpoints_status(tmp_path):
     assert sched.status()["status"] == "Running"
     assert not (tmp_path / "elsewhere").exists()
     sched.close()
+
+
+DDP_SCRIPT = r"""
+import torch
+import lightning as L
+from torch.utils.data import DataLoader, TensorDataset
+from expman.integrations.lightning import ExpmanLogger
+
+
+class MLP(L.LightningModule):
+    def __init__(self, lr=0.05):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(),
+                                       torch.nn.Linear(16, 1))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.net(x), y)
+        self.log("train_loss", loss, sync_dist=True)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    data = DataLoader(TensorDataset(torch.randn(64, 8), torch.randn(64, 1)), batch_size=8)
+    logger = ExpmanLogger(name="ddp", base_dir="runs")
+    trainer = L.Trainer(max_epochs=2, logger=logger, log_every_n_steps=1, accelerator="cpu",
+                        devices=2, strategy="ddp", enable_progress_bar=False,
+                        enable_model_summary=False)
+    trainer.fit(MLP(), data)
+    print("RANK", trainer.global_rank, logger.save_dir)
+"""
+
+
+def test_lightning_ddp_writes_from_rank_zero_only(tmp_path):
+    """Two CPU processes (gloo) under Lightning's DDP: one experiment, each step's row once,
+    rank 1 with no experiment of its own."""
+    _need("torch", "lightning")
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT, encoding="utf-8")
+    proc = run_python([str(script)], tmp_path, env=_env(), timeout=300)
+    (d,) = experiment_dirs(tmp_path / "runs")
+    ranks = sorted(ln.split()[1:] for ln in proc.stdout.splitlines() if ln.startswith("RANK"))
+    assert ranks == [["0", str(d)], ["1", "None"]], proc.stdout
+    rows = _table(d / "metrics" / "run_0001.csv")
+    # 64 samples split over 2 ranks in batches of 8: 4 steps an epoch.
+    assert [int(r["step"]) for r in rows] == list(range(8))
+    assert _config(d)["params"] == {"lr": 0.05}
+    assert any(p.suffix == ".ckpt" for p in (d / "checkpoints").iterdir())
+    assert _status(d)["status"] == "Finished"
 
 
 # -- Hugging Face transformers ---------------------------------------------------------------

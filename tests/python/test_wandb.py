@@ -4,7 +4,6 @@ call failing loudly. Scripts run in subprocesses (module state, exit hooks); the
 in this process against real files."""
 
 import json
-import warnings
 from pathlib import Path
 
 import pytest

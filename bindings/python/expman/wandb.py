@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .experiment import Experiment
-from .integrations._common import command_line, flatten_params, metric_value, param_value
+from .integrations._common import command_line, flatten_params, metric_value
 
 __all__ = [
     "init", "log", "finish", "define_metric", "login", "run", "config", "summary", "Run",
@@ -56,6 +56,8 @@ class _PreInit:
         object.__setattr__(self, "_name", name)
 
     def _fail(self, *args, **kwargs):
+        if args and isinstance(args[0], str) and args[0].startswith("__"):
+            raise AttributeError(args[0])  # copy, pickle and inspect probe dunders: not a use
         raise RuntimeError(
             f"wandb.{self._name} is used before wandb.init(): call wandb.init(...) first "
             "(expman.wandb starts an expman experiment there)"
