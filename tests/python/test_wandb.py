@@ -298,3 +298,10 @@ def test_flatten_params_of_framework_objects():
         "sched.steps": "None", "big": str(2**70), "ids.0": "neg", "ids.1": "pos", "empty": "{}",
     }
     assert json.dumps(flatten_params({"a": {"b": {"c": 1}}})) == '{"a.b.c": 1}'
+
+
+def test_a_missing_framework_names_the_extra_to_install():
+    from expman.integrations._common import require
+
+    with pytest.raises(ImportError, match=r"pip install 'expman\[keras\]'"):
+        require("expman_no_such_framework", "keras", "expman.integrations.keras")
