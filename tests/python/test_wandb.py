@@ -305,3 +305,45 @@ def test_a_missing_framework_names_the_extra_to_install():
 
     with pytest.raises(ImportError, match=r"pip install 'expman\[keras\]'"):
         require("expman_no_such_framework", "keras", "expman.integrations.keras")
+
+
+def test_a_job_of_exp_run_logs_into_the_scheduler_run(tmp_path):
+    """The real scheduler: `EXP run` starts the script, which attaches to its run."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    exe = next((p for p in (Path(sys.executable).parent / "EXP", target / "debug" / "EXP",
+                            target / "release" / "EXP") if p.exists()), None)
+    if exe is None:
+        pytest.skip("no EXP binary (pip install ./bindings/python or cargo build installs one)")
+    (tmp_path / "train.py").write_text('''
+import expman.wandb as wandb
+run = wandb.init(project="ignored", config={"lr": 0.1})
+for i in range(3):
+    wandb.log({"loss": 1.0 / (i + 1)})
+print("attached to", run.dir, run.id)
+''', encoding="utf-8")
+    (tmp_path / "cfg.toml").write_text(f'''
+[scheduler]
+base_dir = "exps"
+max_concurrent = 1
+
+[[experiments]]
+name = "wb"
+command = "{sys.executable} train.py"
+cwd = "."
+''', encoding="utf-8")
+    proc = subprocess.run([str(exe), "run", "--config", str(tmp_path / "cfg.toml")], cwd=tmp_path,
+                          env=clean_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (d,) = experiment_dirs(tmp_path / "exps")
+    assert [r["loss"] for r in _rows(d / "metrics" / "run_0001.csv")] == ["1.0", "0.5",
+                                                                         "0.3333333333333333"]
+    assert read_json(d / "config.json")["params"]["lr"] == 0.1
+    assert read_json(d / "status.json")["status"] == "Finished"  # the scheduler's, exit 0
+    assert f"attached to {d} run_0001" in (d / "logs" / "run_0001.log").read_text()
+    assert not (tmp_path / "ignored").exists()
