@@ -234,14 +234,17 @@ torch.manual_seed(0)
 class Random(torch.utils.data.Dataset):
     """Token ids and labels in memory: no tokenizer, no download."""
 
-    def __init__(self, n):
+    def __init__(self, n, fail_at=None):
         self.ids = torch.randint(0, 99, (n, 12))
         self.labels = torch.randint(0, 2, (n,))
+        self.fail_at = fail_at
 
     def __len__(self):
         return len(self.labels)
 
     def __getitem__(self, i):
+        if i == self.fail_at:
+            raise RuntimeError("corrupt sample")
         return {"input_ids": self.ids[i], "attention_mask": torch.ones(12, dtype=torch.long),
                 "labels": self.labels[i]}
 
@@ -255,13 +258,23 @@ args = TrainingArguments(output_dir="out", num_train_epochs=2, per_device_train_
 trainer = Trainer(model=BertForSequenceClassification(config), args=args,
                   train_dataset=Random(32), eval_dataset=Random(16), callbacks=[callback])
 trainer.train()
-print("RESULT " + json.dumps({"dir": str(callback.experiment.dir)}))
+print("RESULT " + json.dumps({"dir": str(callback.experiment.dir)}), flush=True)
+
+# The Trainer tells its callbacks nothing about an exception: the one that ends the program
+# marks the run Error through expman's exit hook.
+broken = ExpmanCallback(name="broken", base_dir="runs")
+args = TrainingArguments(output_dir="out2", num_train_epochs=1, per_device_train_batch_size=8,
+                         logging_steps=1, report_to=[], use_cpu=True, disable_tqdm=True)
+train = Random(32, fail_at=20)
+Trainer(model=BertForSequenceClassification(config), args=args, train_dataset=train,
+        callbacks=[broken]).train()
 '''
 
 
 def test_transformers_callback_rows_params_checkpoints_status(tmp_path):
     _need("torch", "transformers", "accelerate")
-    proc = run_script(TRANSFORMERS_SCRIPT, tmp_path, env=_env(), timeout=300)
+    proc = run_script(TRANSFORMERS_SCRIPT, tmp_path, env=_env(), timeout=300, check=False)
+    assert proc.returncode == 1 and "corrupt sample" in proc.stderr, proc.stderr[-2000:]
     d = Path(_result(proc)["dir"])
     assert d.parent == tmp_path / "runs" and d.name.startswith("bert_")
     params = _config(d)["params"]
@@ -283,6 +296,9 @@ def test_transformers_callback_rows_params_checkpoints_status(tmp_path):
         assert Path(r["path"]) == (tmp_path / "out" / f"checkpoint-{r['step']}").resolve()
         assert Path(r["path"]).is_dir()
     assert _status(d)["status"] == "Finished"
+    (broken,) = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith("broken_")]
+    st = _status(broken)
+    assert st["status"] == "Error" and "RuntimeError: corrupt sample" in st["error"], st
 
 
 # -- Keras 3 on the torch backend ------------------------------------------------------------
