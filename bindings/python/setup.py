@@ -54,7 +54,7 @@ rust_extensions.append(
 # -------------------------------------------------------------------------------------------
 
 setup(
-    packages=["expman", "experiment_manager", "experiment_manager.core"],
+    packages=["expman", "expman.integrations", "experiment_manager", "experiment_manager.core"],
     rust_extensions=rust_extensions,
     zip_safe=False,
 )
