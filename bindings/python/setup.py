@@ -2,6 +2,7 @@
 
     pip install ./bindings/python                     # release build of ../../Cargo.toml
     EXPMAN_FEATURES=parquet pip install ./bindings/python  # with more Cargo features
+    ./scripts/build-wheel     # the manylinux wheel (with "parquet") that installs without Rust
 
 The library and the `EXP` command are built with the same features ("ui": server, scheduler
 and GPU discovery; "arrow": load_metrics_arrow(), load_metrics_df() through Arrow and
