@@ -36,6 +36,10 @@ rust_extensions = [
         binding=Binding.NoBinding,
         features=FEATURES,
         py_limited_api=False,
+        # Cargo.toml's own crate types: setuptools-rust would otherwise build the lib as a
+        # cdylib alone, and the EXP build below (which compiles the lib with all three) would
+        # compile the whole crate a second time (about a CPU-minute in release).
+        args=["--crate-type", "rlib,cdylib,staticlib"],
     ),
 ]
 
