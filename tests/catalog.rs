@@ -179,3 +179,153 @@ fn json_shape() {
     assert_eq!(v["status"], json!("Running"));
     assert!(v["command"].is_string() && v["host"].is_string());
 }
+
+/// The C ABI's listing: NULL where/sort mean none, errors through the last error, the output
+/// written only on success.
+#[test]
+fn c_abi_lists_as_json() {
+    use std::ffi::{CStr, CString, c_char};
+
+    use expman::ffi::{EXPMAN_ERR_CONFIG, EXPMAN_ERR_NULL, EXPMAN_OK, expman_last_error};
+    use expman::ffi::{expman_list_experiments_json, expman_string_free};
+
+    let base = tempfile::tempdir().unwrap();
+    sweep(base.path());
+    let base_c = CString::new(base.path().to_str().unwrap()).unwrap();
+    let mut out: *mut c_char = std::ptr::null_mut();
+    // SAFETY: valid strings and a writable out-pointer.
+    let status = unsafe {
+        expman_list_experiments_json(
+            base_c.as_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+            &mut out,
+        )
+    };
+    assert_eq!(status, EXPMAN_OK);
+    // SAFETY: written on success, NUL-terminated.
+    let json: serde_json::Value =
+        serde_json::from_str(unsafe { CStr::from_ptr(out) }.to_str().unwrap()).unwrap();
+    // SAFETY: owned by us, freed once.
+    unsafe { expman_string_free(out) };
+    assert_eq!(json.as_array().unwrap().len(), 4);
+
+    let query = CString::new("params.lr <= 0.01").unwrap();
+    let sort = CString::new("-params.lr, name").unwrap();
+    let mut out: *mut c_char = std::ptr::null_mut();
+    // SAFETY: as above.
+    let status = unsafe {
+        expman_list_experiments_json(base_c.as_ptr(), query.as_ptr(), sort.as_ptr(), &mut out)
+    };
+    assert_eq!(status, EXPMAN_OK);
+    // SAFETY: as above.
+    let json: serde_json::Value =
+        serde_json::from_str(unsafe { CStr::from_ptr(out) }.to_str().unwrap()).unwrap();
+    // SAFETY: as above.
+    unsafe { expman_string_free(out) };
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["resnet_b", "vit_c"]);
+
+    let bad = CString::new("params.lr <<< 1").unwrap();
+    let mut out: *mut c_char = std::ptr::null_mut();
+    // SAFETY: as above.
+    let status = unsafe {
+        expman_list_experiments_json(base_c.as_ptr(), bad.as_ptr(), std::ptr::null(), &mut out)
+    };
+    assert_eq!(status, EXPMAN_ERR_CONFIG);
+    assert!(out.is_null(), "written only on success");
+    // SAFETY: the last error is a NUL-terminated string owned by the library.
+    let message = unsafe { CStr::from_ptr(expman_last_error()) }
+        .to_str()
+        .unwrap();
+    assert!(
+        message.contains("column 12") && message.contains('^'),
+        "{message}"
+    );
+    // SAFETY: a NULL base_dir is an error, not UB.
+    let status = unsafe {
+        expman_list_experiments_json(
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+            &mut out,
+        )
+    };
+    assert_eq!(status, EXPMAN_ERR_NULL);
+}
+
+/// A first listing of many directories reads them on several threads: every one is there, once,
+/// with its own values.
+#[test]
+fn many_experiments_are_read_in_parallel_and_whole() {
+    let base = tempfile::tempdir().unwrap();
+    let made = make(base.path(), "seed", json!({"lr": 0.5}), &[0.1, 0.2], true);
+    // Copies of a directory the API made, each with its own lr (as a sweep would record).
+    for i in 0..300 {
+        let copy = base.path().join(format!("copy_{i:04}"));
+        std::fs::create_dir_all(copy.join("metrics")).unwrap();
+        for file in ["config.json", "status.json", "metrics/run_0001.csv"] {
+            std::fs::copy(made.dir.join(file), copy.join(file)).unwrap();
+        }
+        set_params(&copy, json!({"lr": i}));
+    }
+    let records = list(base.path(), Some("params.lr >= 150"), &["-params.lr"]).unwrap();
+    assert_eq!(records.len(), 150);
+    assert_eq!(records[0].params["lr"], ParamValue::Int(299));
+    assert_eq!(records[0].id, "copy_0299");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.metric("val_acc").is_some_and(|m| m.max == 0.2))
+    );
+    assert_eq!(list(base.path(), None, &[]).unwrap().len(), 301);
+}
+
+/// Params recorded through the real API: the builder's, then a later run's `log_params`; each
+/// run keeps its own values (details' runs), the listing shows the latest run's.
+#[test]
+fn logged_params_per_run() {
+    use expman::catalog::{State, run_infos};
+
+    let base = tempfile::tempdir().unwrap();
+    let mut exp = Experiment::builder("p", base.path())
+        .params([
+            ("lr", ParamValue::Float(0.1)),
+            ("depth", ParamValue::Int(18)),
+        ])
+        .create()
+        .unwrap();
+    exp.upd_row([("acc", expman::Value::from(0.5))]).unwrap();
+    exp.save_row().unwrap();
+    exp.set_finished().unwrap();
+    let dir = exp.dir().to_path_buf();
+    drop(exp);
+    let mut second = Experiment::open(&dir).unwrap();
+    second.log_params([("lr", 0.2)]).unwrap();
+    second.upd_row([("acc", expman::Value::from(0.7))]).unwrap();
+    second.save_row().unwrap();
+    second.set_finished().unwrap();
+
+    let records = list(base.path(), None, &[]).unwrap();
+    assert_eq!(records[0].params["lr"], ParamValue::Float(0.2));
+    assert_eq!(records[0].params["depth"], ParamValue::Int(18));
+    assert_eq!(records[0].metric("acc").unwrap().last, 0.7);
+
+    let opened = expman::ExperimentDir::open(&dir).unwrap();
+    let state = State::read(&opened, &|_| Ok(()));
+    let runs = ["run_0001".to_string(), "run_0002".to_string()];
+    let infos = run_infos(&state, &runs, |run| Some(opened.table_path(run)));
+    assert_eq!(
+        infos[0].params["lr"],
+        ParamValue::Float(0.1),
+        "run 1 keeps its own lr"
+    );
+    assert_eq!(infos[1].params["lr"], ParamValue::Float(0.2));
+    assert_eq!(infos[0].metrics["acc"].0.last, 0.5);
+    assert_eq!(infos[1].metrics["acc"].0.last, 0.7);
+}

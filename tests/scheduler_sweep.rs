@@ -673,3 +673,37 @@ fn point_names_clashing_with_another_entry_are_refused() {
         &["a point of this sweep is named \"a_lr=1\"", "line 5"],
     );
 }
+
+/// `EXP run --dry-run | head -1` on a large sweep: the reader closes the pipe after one line and
+/// `EXP` must exit without panicking on EPIPE (it did, through `print!`).
+#[test]
+fn dry_run_into_a_closed_pipe_is_not_a_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let sb = Sandbox::new();
+    let path = sb.write(
+        "plan.toml",
+        &format!(
+            "{HEAD}[[experiments]]\nname = \"a\"\ncommand = \"train {{x}}\"\n\
+             [experiments.sweep]\ngrid = {{ x = [{}] }}\n",
+            (0..20_000).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    );
+    let mut cmd = exp();
+    cmd.arg("run").arg("--config").arg(&path).arg("--dry-run");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("EXP starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("one line");
+    // The reader is dropped here: the rest of the plan meets a closed pipe.
+    let out = child.wait_with_output().expect("EXP ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!first.is_empty());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

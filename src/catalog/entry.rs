@@ -15,7 +15,11 @@ pub struct Entry {
     status: Option<Stamp>,
     state: State,
     table: Option<TableSummary>,
+    /// The run whose table `table` follows.
+    table_run: Option<crate::RunId>,
     record: ExperimentRecord,
+    /// The catalog's refresh that last saw this directory (to forget the ones gone).
+    pub(crate) seen: u64,
 }
 
 /// Lets every path through: the catalog of a directory the user named reads what it holds.
@@ -36,7 +40,9 @@ impl Entry {
             status: None,
             state: State::default(),
             table: None,
+            table_run: None,
             record: ExperimentRecord::new(id, &State::default(), None),
+            seen: 0,
         };
         entry.refresh(id, dir, allow)?;
         Some(entry)
@@ -90,21 +96,26 @@ impl Entry {
 
     /// Follows the current run's table (`metrics/<run>.csv`); true when its summary changed.
     fn update_table(&mut self, dir: &Path, allow: &dyn Fn(&Path) -> Result<(), String>) -> bool {
-        let Some(run) = self.state.status.run_id else {
-            return self.table.take().is_some();
-        };
-        let path = dir.join("metrics").join(format!("{run}.csv"));
-        if allow(&path).is_err() {
-            return self.table.take().is_some();
-        }
+        let run = self.state.status.run_id;
         let mut changed = false;
-        if self.table.as_ref().is_none_or(|t| t.path() != path) {
+        if run != self.table_run || self.table.is_none() {
+            // A new run (or none): follow its table, built once per run, not per refresh.
+            changed = self.table.take().is_some();
+            self.table_run = run;
+            let Some(run) = run else {
+                return changed;
+            };
+            let path = dir.join("metrics").join(format!("{run}.csv"));
+            if allow(&path).is_err() {
+                return changed;
+            }
             self.table = Some(TableSummary::empty(path));
-            changed = true;
         }
-        let table = self.table.as_mut().expect("set above");
+        let Some(table) = self.table.as_mut() else {
+            return changed;
+        };
         // A table that cannot be read (damaged by another program) keeps its last summary:
         // the listing shows what was read, and the details page says what is wrong.
-        changed | table.update().unwrap_or(false)
+        table.update().unwrap_or(false) || changed
     }
 }

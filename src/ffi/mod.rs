@@ -29,13 +29,19 @@ mod table;
 
 mod metrics;
 
+mod columns;
+
 mod server;
 
 mod gpu;
 
 mod arrow;
 
+mod catalog;
+
 pub use arrow::*;
+pub use catalog::*;
+pub use columns::*;
 pub use experiment::*;
 pub use gpu::*;
 pub use metrics::*;

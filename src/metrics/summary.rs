@@ -324,6 +324,14 @@ impl TableSummary {
     /// folds them in; true when anything changed. A table that does not exist yet summarises
     /// as empty.
     pub fn update(&mut self) -> Result<bool> {
+        // The common case while polling many tables: nothing appended. One `stat`, no open.
+        if let Ok(meta) = std::fs::metadata(&self.path)
+            && self.header.is_some()
+            && meta.ino() == self.inode
+            && meta.len() == self.offset
+        {
+            return Ok(false);
+        }
         let file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

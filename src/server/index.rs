@@ -98,6 +98,19 @@ struct Published {
     entries: HashMap<String, Published1>,
     removals: Vec<(u64, String)>,
     scanned: bool,
+    /// The parameters and metric columns of the published records, built on first use after a
+    /// change (a query checks its names against them; building it visits every record).
+    fields: Option<crate::query::Catalog>,
+    /// The version `fields` was built at.
+    fields_version: u64,
+}
+
+impl Published {
+    fn fields(&mut self) -> &crate::query::Catalog {
+        let entries = &self.entries;
+        self.fields
+            .get_or_insert_with(|| field_catalog(entries.values().map(|e| &e.record)))
+    }
 }
 
 struct Published1 {
@@ -261,10 +274,9 @@ impl Index {
     /// to `GET /api/query`. Parameters and metrics the query names must exist in some
     /// experiment (when any is listed), or it is an error with a "did you mean".
     pub fn query(&self, query: &Query) -> Result<Vec<u8>, QueryError> {
-        let published = self.wait_scanned();
-        let records = || published.entries.values().map(|e| &e.record);
-        if published.entries.values().next().is_some() {
-            query.check(&field_catalog(records()))?;
+        let mut published = self.wait_scanned();
+        if !published.entries.is_empty() {
+            query.check(published.fields())?;
         }
         let mut hits: Vec<&Published1> = published
             .entries
@@ -279,9 +291,8 @@ impl Index {
     /// Every field the query language accepts for the listed experiments, as the JSON answer
     /// to `GET /api/fields`.
     pub fn fields(&self) -> Vec<u8> {
-        let published = self.wait_scanned();
-        let catalog = field_catalog(published.entries.values().map(|e| &e.record));
-        let fields: Vec<String> = catalog.field_names().collect();
+        let mut published = self.wait_scanned();
+        let fields: Vec<String> = published.fields().field_names().collect();
         serde_json::to_vec(&serde_json::json!({ "fields": fields })).unwrap_or_default()
     }
 
@@ -416,6 +427,10 @@ impl Published {
             self.entries.remove(&id);
             self.version += 1;
             self.removals.push((self.version, id));
+        }
+        if self.version != self.fields_version {
+            self.fields = None;
+            self.fields_version = self.version;
         }
         if self.removals.len() > REMOVALS_KEPT {
             let excess = self.removals.len() - REMOVALS_KEPT;

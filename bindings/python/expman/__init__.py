@@ -28,6 +28,7 @@ from ._errors import (
     PanicError,
     UnsupportedError,
 )
+from ._listing import list_experiments
 from .experiment import ENV_EXPERIMENT_DIR, ENV_RUN_ID, Experiment, LogHandler, Table, pick_gpus
 from .server import Server, serve
 
@@ -43,7 +44,7 @@ library_path = _ffi.LIBRARY_PATH
 MAX_FIELD_NAME_LEN = _ffi.MAX_FIELD_NAME_LEN
 
 
-def load_experiments(base_dir, name=None, status=None, tag=None):
+def load_experiments(base_dir, name=None, status=None, tag=None, where=None):
     """Every run of the experiments under ``base_dir`` (or of one experiment directory) as
     one pandas DataFrame, one row per saved row: ``experiment`` (directory name), ``name``,
     ``status`` (the run's: Pending, Running, Finished or Error) and ``tags`` (joined with
@@ -51,11 +52,23 @@ def load_experiments(base_dir, name=None, status=None, tag=None):
     as ``pandas.read_csv`` would type them (NaN where a run lacks a field).
 
     Filters: ``name`` a glob on the experiment's name or directory name (``*``, ``?``),
-    ``status`` the run's state, ``tag`` a tag the experiment has. Needs pyarrow; for a
-    ``pyarrow.Table`` use ``expman.arrow.read_dir`` with the same arguments."""
+    ``status`` the run's state, ``tag`` a tag the experiment has; ``where`` a query in the
+    language of ``EXP ls --where`` and the web UI's filter (``"params.lr < 1e-3 and
+    metrics.val_acc.max >= 0.85"``), which keeps the experiments it matches (judged by their
+    latest run). Needs pyarrow; for a ``pyarrow.Table`` use ``expman.arrow.read_dir`` with the
+    same arguments (without ``where``)."""
     from . import arrow
 
-    return arrow.to_pandas(arrow.read_dir(base_dir, name=name, status=status, tag=tag))
+    table = arrow.read_dir(base_dir, name=name, status=status, tag=tag)
+    if where is not None:
+        import pyarrow.compute as pc
+
+        from ._listing import matching_ids
+
+        ids = matching_ids(base_dir, where)
+        keep = pc.is_in(table.column("experiment").cast("string"), value_set=arrow._pyarrow().array(ids, "string"))
+        table = table.filter(keep)
+    return arrow.to_pandas(table)
 
 
 def features():
@@ -73,6 +86,7 @@ def features():
 __all__ = [
     "Experiment",
     "load_experiments",
+    "list_experiments",
     "Table",
     "LogHandler",
     "Server",

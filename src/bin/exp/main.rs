@@ -1,6 +1,23 @@
 //! `EXP`: the expman command line. Parses arguments, calls the library, maps errors to exit
 //! codes; the library does the work.
 
+/// `print!` that survives a closed stdout: `EXP run --dry-run | head`, or a UI started by a
+/// script that stopped reading its output, must go on working rather than panic on EPIPE.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` that survives a closed stdout (see `say!`).
+macro_rules! sayln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -135,7 +152,7 @@ fn try_main(cli: Cli) -> expman::Result<ExitCode> {
         Some(Command::Export(args)) => export(&args),
         Some(Command::Ls(args)) => ls::ls(&args),
         Some(Command::Gpus) => {
-            print!("{}", gpu::format_table(&gpu::discover()));
+            say!("{}", gpu::format_table(&gpu::discover()));
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Job { dir, run, gpus }) => {
@@ -170,7 +187,7 @@ fn run(config_path: &std::path::Path, dry_run: bool) -> expman::Result<ExitCode>
     let config = SchedulerConfig::load(config_path)?;
     let pool = gpu_pool(&config);
     if dry_run {
-        print!("{}", scheduler::plan(&config, &pool)?);
+        say!("{}", scheduler::plan(&config, &pool)?);
         return Ok(ExitCode::SUCCESS);
     }
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -210,11 +227,11 @@ fn start_server(dir: &Path, args: &ServeArgs) -> expman::Result<Server> {
         allowed_hosts: args.allow_host.clone(),
     };
     let server = Server::start(dir, &options)?;
-    println!("expman UI for {} at {}", dir.display(), server.url());
+    sayln!("expman UI for {} at {}", dir.display(), server.url());
     if args.host.is_unspecified() {
         // Listening on every address: the URL above is this machine's own; print one that
         // another machine can open too.
-        println!("  from other machines: {}", remote_url(server.url()));
+        sayln!("  from other machines: {}", remote_url(server.url()));
     }
     let _ = std::io::stdout().flush();
     if !args.no_browser {
@@ -293,7 +310,7 @@ fn demo(dir: &Path, args: &ServeArgs) -> expman::Result<ExitCode> {
     options.interrupt = Arc::clone(&interrupt);
     scheduler::run(&config, options)?;
     if !interrupt.load(Ordering::SeqCst) {
-        println!(
+        sayln!(
             "demo finished; the UI keeps serving {} (Ctrl-C to stop)",
             server.url()
         );
@@ -373,7 +390,7 @@ fn export(args: &ExportArgs) -> expman::Result<ExitCode> {
         }
     };
     let summary = arrow::export(&args.dir, &selection, format, &args.out, &progress)?;
-    println!(
+    sayln!(
         "exported {} experiments ({} runs, {} rows, {} columns) to {}",
         summary.experiments,
         summary.runs,
@@ -390,6 +407,6 @@ fn export(_args: &ExportArgs) -> expman::Result<ExitCode> {
 }
 
 fn control(dir: &std::path::Path, action: Action) -> expman::Result<ExitCode> {
-    println!("{}", scheduler::perform(dir, action)?);
+    sayln!("{}", scheduler::perform(dir, action)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -67,3 +67,44 @@ function setBusyButtons(id, action, busy) {
   if (entry) for (const b of entry.el.querySelectorAll(sel)) b.disabled = busy;
   if (S.selected === id) for (const b of $('#drawer').querySelectorAll(sel)) b.disabled = busy;
 }
+
+const BULK_PARALLEL = 4; // requests in flight at once (the server handles four at a time)
+
+/** One action on many experiments: one confirmation naming how many (for delete and
+ *  terminate), the requests through the same per-experiment endpoint, then one toast. */
+export async function doBulk(ids, action) {
+  if (!ids.length) return;
+  const n = ids.length;
+  const what = `${n} experiment${n === 1 ? '' : 's'}`;
+  if (action === 'delete' && !(await confirmDialog(`Delete ${what}?`,
+    `This removes ${n === 1 ? 'its directory' : `the ${n} directories`} with all runs, metrics, logs and checkpoints. It cannot be undone.`,
+    `Delete ${n}`))) return;
+  if (action === 'terminate' && !(await confirmDialog(`Terminate ${what}?`,
+    'Each process group gets SIGTERM, then SIGKILL; the runs are marked Error "terminated".',
+    `Terminate ${n}`))) return;
+  const queue = ids.slice();
+  const failed = [];
+  let done = 0;
+  const worker = async () => {
+    while (queue.length) {
+      const id = queue.shift();
+      const key = `${id}:${action}`;
+      if (S.busy.has(key)) continue;
+      S.busy.add(key);
+      try {
+        await api('POST', expPath(id, 'actions', action));
+        done++;
+      } catch (e) {
+        const s = S.exps.get(id);
+        failed.push(`${s ? s.name : id}: ${e.message}`);
+      } finally {
+        S.busy.delete(key);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(BULK_PARALLEL, n) }, worker));
+  if (done) toast(`${ACTION_LABEL[action]}: ${done} of ${n} done`, 'ok');
+  if (failed.length) toast(`${ACTION_LABEL[action]} failed for ${failed.length}: ${failed.slice(0, 3).join('; ')}${failed.length > 3 ? '; …' : ''}`, 'err');
+  refresh(false);
+  if (S.selected && ids.includes(S.selected)) reloadDrawer();
+}

@@ -12,9 +12,11 @@ const TOKEN = (() => {
 })();
 
 export class ApiError extends Error {
-  constructor(message, status) {
+  /** `body`: the error answer's JSON (a query error carries `start`/`end` there). */
+  constructor(message, status, body) {
     super(message);
     this.status = status;
+    this.body = body || null;
   }
 }
 
@@ -46,7 +48,7 @@ export async function api(method, path, params) {
   }
   if (!res.ok) {
     const msg = body && body.error ? body.error : `${res.status} ${res.statusText}`;
-    throw new ApiError(msg, res.status);
+    throw new ApiError(msg, res.status, body);
   }
   return body;
 }

@@ -4,10 +4,14 @@
  * button raises it). */
 
 import { $, h, reconcile, fmtDuration, fmtNum } from './util.js';
-import { S, STATUSES, PAGE, SORTS, columnOf, elapsedOf, matches } from './state.js';
+import { S, STATUSES, PAGE, SORTS, columnOf, elapsedOf, matches, markAllDirty, valueOf } from './state.js';
 import { renderConn } from './header.js';
 import { ACTION_CLASS, ACTION_LABEL, actionsFor, doAction } from './actions.js';
 import { followLatest, openDrawer } from './commands.js';
+import { collectKeys, differingParams } from './table.js';
+
+const CARD_PARAMS_MAX = 6;
+const STEP_COLS = new Set(['step', 'global_step', 'iteration', 'epoch']);
 
 const cols = {};
 let renderQueued = false;
@@ -62,8 +66,10 @@ export function scheduleRender() {
 /** Re-sorts and re-renders only the columns marked dirty; a 3 s poll that changed three
  *  running experiments touches the Running column alone. */
 export function renderBoard() {
-  const filtering = S.terms.length > 0;
+  if (S.view !== 'board') return; // the table is shown: the board renders when it comes back
+  const filtering = S.terms.length > 0 || S.queryIds !== null;
   const dirty = S.dirty;
+  if (dirty.size) updateCardSig();
   if (dirty.size) regroup(dirty, filtering);
   const live = [];
   for (const st of STATUSES) {
@@ -77,6 +83,21 @@ export function renderBoard() {
   S.live = live;
   dirty.clear();
   renderConn();
+}
+
+/** What a card shows besides its summary: the pinned metric summaries and the parameters
+ *  that differ within the filter. When that changes every card is built again. */
+function updateCardSig() {
+  collectKeys();
+  const shown = [];
+  for (const s of S.exps.values()) if (matches(s)) shown.push(s);
+  S.differKeys = differingParams(shown).slice(0, CARD_PARAMS_MAX);
+  const sig = JSON.stringify([S.pins, S.differKeys]);
+  if (sig !== S.cardSig) {
+    S.cardSig = sig;
+    S.cards.clear();
+    markAllDirty();
+  }
 }
 
 /** Recomputes the members (filtered) and totals of the `dirty` columns. */
@@ -162,6 +183,7 @@ function buildCard(s) {
       ? h('div', { class: 'tags' }, s.tags.map((t) => h('span', { class: 'tag', title: t }, t)))
       : null,
     s.description ? h('p', { class: 'card-desc', title: s.description }, s.description) : null,
+    cardParams(s),
     cardMetrics(s),
     s.status === 'Error' && s.error ? h('div', { class: 'card-error', title: s.error }, s.error) : null,
     s.status === 'Error' && s.exception ? h('div', { class: 'card-exception', title: s.exception }, s.exception) : null,
@@ -177,8 +199,31 @@ function buildCard(s) {
   return { el, sum: s, elapsed };
 }
 
+/** The metric summaries a card shows: the pinned ones, else its first two metrics' last
+ *  values, else (a server without summaries) a few values of its last row. */
+function summaryMetrics(s) {
+  if (S.pins.length) {
+    return S.pins.map((k) => [k.replace(/^metrics\./, ''), valueOf(s, k)]).filter(([, v]) => v !== undefined);
+  }
+  if (!s.metrics) return null;
+  // The run's first two metric columns. The listing sends summaries keyed by name, not in the
+  // table's column order, so the step-like column (which nearly every table has first) leads,
+  // then the others as sent.
+  const cols = Object.keys(s.metrics);
+  const order = [...cols.filter((c) => STEP_COLS.has(c.toLowerCase())), ...cols.filter((c) => !STEP_COLS.has(c.toLowerCase()))];
+  return order.slice(0, 2).map((c) => [c, s.metrics[c].last]);
+}
+
+function cardParams(s) {
+  if (!s.params || !S.differKeys.length) return null;
+  const items = S.differKeys.filter((k) => k in s.params);
+  if (!items.length) return null;
+  return h('div', { class: 'card-params' }, items.map((k) =>
+    h('span', { class: 'param', title: `${k} = ${s.params[k]}` }, h('span', { class: 'k' }, k), '=', h('span', { class: 'v' }, fmtNum(s.params[k])))));
+}
+
 function cardMetrics(s) {
-  const metrics = pickMetrics(s.latest);
+  const metrics = summaryMetrics(s) || pickMetrics(s.latest);
   if (!metrics.length) return null;
   return h('div', { class: 'card-metrics' }, metrics.map(([k, v]) =>
     h('span', { title: `${k} = ${v}` }, h('span', { class: 'k' }, k), h('span', { class: 'v' }, fmtNum(v)))));

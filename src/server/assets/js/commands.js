@@ -26,3 +26,12 @@ export const followLog = (...args) => call('followLog', args);
 export const followLatest = (...args) => call('followLatest', args);
 /** Polls the listing now (`full`: everything, not only changes). */
 export const refresh = (...args) => call('refresh', args);
+/** Opens the drawer's chart view with a set of runs of different experiments:
+ *  `[{exp, run}, ...]`, the first one the drawer's own. */
+export const openCompare = (...args) => call('openCompare', args);
+/** Redraws the parallel coordinates (the table's rows or the brushes changed). */
+export const renderParcoords = (...args) => call('renderParcoords', args);
+/** Redraws the table and the board (a brush, the filter or the selection changed). */
+export const renderViews = (...args) => call('renderViews', args);
+/** The page's state changed: write it into the URL (`push`: a new history entry). */
+export const stateChanged = (...args) => call('stateChanged', args);

@@ -1,7 +1,7 @@
 /* Comparing in the drawer's Metrics tab: the overlays (other runs of this experiment, or runs
  * of other experiments, drawn over each chart), their chips, and the "compare with" picker. */
 
-import { h, debounce, RUN_RE, runNum } from './util.js';
+import { h, debounce, RUN_RE, runNum, runIdOf } from './util.js';
 import { api, expPath } from './api.js';
 import { S } from './state.js';
 import { toast } from './notify.js';
@@ -30,6 +30,19 @@ export class Compare {
     const s = S.exps.get(exp);
     const label = exp === this.ctx.id ? run : `${s ? s.name : exp} · ${run}`;
     this.overlays.push({ exp, run, color, label });
+    this.changed();
+  }
+
+  /** Overlays a set of runs of other experiments at once (the table's Compare): one redraw. */
+  addMany(list) {
+    const cur = this.ctx.summary();
+    for (const { exp, run } of list) {
+      if (!run || this.has(exp, run) || (exp === this.ctx.id && cur && run === cur.run_id)) continue;
+      const used = new Set(this.overlays.map((o) => o.color));
+      const color = COLORS.slice(1).find((c) => !used.has(c)) || COLORS[(this.overlays.length + 1) % COLORS.length];
+      const s = S.exps.get(exp);
+      this.overlays.push({ exp, run, color, label: exp === this.ctx.id ? run : `${s ? s.name : exp} · ${run}` });
+    }
     this.changed();
   }
 
@@ -110,7 +123,7 @@ export class Compare {
   ownRunItems(q) {
     const id = this.ctx.id;
     const cur = this.ctx.summary();
-    const ownRuns = (this.ctx.detail.runs || []).filter((r) => r !== (cur && cur.run_id)).sort((a, b) => runNum(b) - runNum(a));
+    const ownRuns = (this.ctx.detail.runs || []).map(runIdOf).filter((r) => r !== (cur && cur.run_id)).sort((a, b) => runNum(b) - runNum(a));
     if (!ownRuns.length || (q && !'this experiment'.includes(q) && !ownRuns.some((r) => r.includes(q)))) return [];
     return [h('h4', null, 'Runs of this experiment'),
       h('div', { class: 'pick-runs' }, ownRuns.map((r) => h('button', {
@@ -158,7 +171,7 @@ export class Compare {
     try {
       const d = await api('GET', expPath(exp));
       if (!this.picker) return;
-      this.picker.expanded.set(exp, (d.runs || []).slice().sort((a, b) => runNum(b) - runNum(a)));
+      this.picker.expanded.set(exp, (d.runs || []).map(runIdOf).sort((a, b) => runNum(b) - runNum(a)));
       this.renderPicker();
     } catch (e) {
       toast(`Cannot list the runs of ${exp}: ${e.message}`, 'err');

@@ -36,7 +36,7 @@ export class MetricsPane {
       names.add(t.name);
       let b = this.blocks.get(t.name);
       if (!b) {
-        b = this.newBlock(t, t.name === (s && s.run_id) || !RUN_RE.test(t.name));
+        b = this.newBlock(t, t.name === (s && s.run_id) || t.name === this.ctx.run || !RUN_RE.test(t.name));
         this.blocks.set(t.name, b);
       }
       b.sizeLabel.textContent = fmtBytes(t.size);

@@ -2,7 +2,7 @@
  * line of its log), its runs (the history in status.json plus the current run, each with its
  * log), and its metadata: config.json and status.json as they are. */
 
-import { h, fmtDuration, fmtTime, parseTime, runNum } from './util.js';
+import { h, fmtDuration, fmtTime, parseTime, runNum, runIdOf } from './util.js';
 import { S, elapsedOf } from './state.js';
 import { followLog } from './commands.js';
 
@@ -102,7 +102,7 @@ function runsOf(d, s) {
     runs.push({ run_id: st.run_id, status: s.status, started_at: st.started_at, finished_at: st.finished_at, exit_code: st.exit_code, error: st.error, current: true });
   }
   const known = new Set(runs.map((r) => r.run_id));
-  for (const r of d.runs || []) if (!known.has(r)) runs.push({ run_id: r });
+  for (const r of (d.runs || []).map(runIdOf)) if (!known.has(r)) runs.push({ run_id: r });
   runs.sort((a, b) => runNum(b.run_id) - runNum(a.run_id));
   return runs;
 }

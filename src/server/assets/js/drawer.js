@@ -7,7 +7,7 @@ import { api, expPath } from './api.js';
 import { S } from './state.js';
 import { toast } from './notify.js';
 import { ACTION_CLASS, ACTION_LABEL, doAction, wireAction } from './actions.js';
-import { followLatest } from './commands.js';
+import { followLatest, stateChanged } from './commands.js';
 import { OverviewPane } from './drawer-overview.js';
 import { MetricsPane } from './drawer-metrics.js';
 import { LogsPane } from './drawer-logs.js';
@@ -18,6 +18,7 @@ const D = {
   id: null,
   detail: null,
   tab: 'overview',
+  run: null, // the run the link or the table asked for (its metrics block opens)
   loading: false,
   reloadAgain: false,
   els: null,
@@ -31,6 +32,7 @@ const ctx = {
   get id() { return D.id; },
   get detail() { return D.detail; },
   get body() { return D.els.body; },
+  get run() { return D.run; },
   summary,
 };
 
@@ -41,25 +43,35 @@ function summary() {
 /** The open experiment's id, or null. */
 export const openId = () => D.id;
 
-export function open(id, tab) {
-  if (D.id !== id) {
+/** What the URL records of the drawer: {id, tab, run}, or null when it is closed. */
+export const urlState = () => (D.id ? { id: D.id, tab: D.tab, run: D.run } : null);
+
+/** Opens experiment `id` (at `tab`); `opts.run`: open that run's metrics; `opts.compare`:
+ *  [{exp, run}, ...] overlaid on the charts (the table's Compare). */
+export function open(id, tab, opts = {}) {
+  const before = JSON.stringify(urlState());
+  if (D.id !== id || opts.compare) {
     teardown();
     D.id = id;
     S.selected = id;
     D.detail = null;
     buildShell();
   }
+  D.run = opts.run || null;
+  if (opts.compare && opts.compare.length) D.panes.metrics.compare.addMany(opts.compare);
   if (tab) D.tab = tab;
   el.hidden = false;
   for (const c of document.querySelectorAll('.card.selected')) c.classList.remove('selected');
   const entry = S.cards.get(id);
   if (entry) entry.el.classList.add('selected');
   renderHead();
-  showTab(D.tab);
+  showTab(D.tab, true);
   reload();
+  if (JSON.stringify(urlState()) !== before && !opts.quiet) stateChanged(true);
 }
 
-export function close() {
+export function close(quiet) {
+  const wasOpen = Boolean(D.id);
   teardown();
   D.id = null;
   S.selected = null;
@@ -67,6 +79,7 @@ export function close() {
   el.hidden = true;
   el.textContent = '';
   for (const c of document.querySelectorAll('.card.selected')) c.classList.remove('selected');
+  if (wasOpen && quiet !== true) stateChanged(true);
 }
 
 function teardown() {
@@ -95,7 +108,7 @@ function buildShell() {
   el.append(
     h('div', { class: 'drawer-head' },
       h('div', { class: 'drawer-title' }, pill, title,
-        h('button', { type: 'button', class: 'btn btn-ghost drawer-close', title: 'Close (Esc)', 'aria-label': 'Close', onclick: close }, '×')),
+        h('button', { type: 'button', class: 'btn btn-ghost drawer-close', title: 'Close (Esc)', 'aria-label': 'Close', onclick: () => close() }, '×')),
       sub, actions, tabs),
     body);
   D.els = { title, pill, sub, actions, tabs, body, panes };
@@ -135,7 +148,8 @@ function actBtn(s, a) {
   }, ACTION_LABEL[a]);
 }
 
-function showTab(t) {
+function showTab(t, quiet) {
+  const changed = D.tab !== t;
   D.tab = t;
   if (!D.els) return;
   for (const b of D.els.tabs.children) b.classList.toggle('on', b.dataset.tab === t);
@@ -144,6 +158,7 @@ function showTab(t) {
   D.panes.logs.setActive(t === 'logs');
   if (D.detail) renderPane();
   if (t === 'metrics') requestAnimationFrame(() => D.panes && D.panes.metrics.resize());
+  if (changed && !quiet) stateChanged(true);
 }
 
 /** Fetches the open experiment's details again and renders the shown tab. */
@@ -165,7 +180,7 @@ export async function reload() {
     if (D.id !== id) return;
     if (e.status === 404) {
       toast(`${id} no longer exists`, 'err');
-      close();
+      close(true);
       return;
     }
     if (!D.detail) D.els.panes[D.tab].replaceChildren(h('p', { class: 'err-note' }, `Cannot load ${id}: ${e.message}`));
@@ -186,7 +201,7 @@ function renderPane() {
 export function onChanges(changed, removed) {
   if (!D.id) return;
   if (removed.includes(D.id)) {
-    close();
+    close(true);
     return;
   }
   if (changed.has(D.id)) {

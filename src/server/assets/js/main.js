@@ -1,50 +1,99 @@
 /* expman UI: native ES modules, no build step, embedded in the EXP binary. This module starts
  * the page: it binds the commands the modules give each other (commands.js), subscribes the
- * drawer and the monitor to the polls, and wires the filter, the keys and the clocks.
+ * drawer, the monitor and the table to the polls, restores the view from the URL (and from
+ * what this browser remembers), and wires the view toggle, the keys and the clocks.
  *
- * The modules, leaves first: util, api, notify, commands, state; header, actions, logtail,
- * charts; board, poll; the drawer (drawer, drawer-overview, drawer-metrics, drawer-compare,
- * drawer-logs); monitor. */
+ * The modules, leaves first: util, api, notify, commands, state, urlstate; header, actions,
+ * logtail, charts; table, parcoords, board, query, poll; the drawer (drawer, drawer-overview,
+ * drawer-metrics, drawer-compare, drawer-logs); monitor. */
 
-import { $, debounce, isTyping } from './util.js';
-import { S, STATUSES, PAGE, markAllDirty, setFilter } from './state.js';
+import { $, isTyping } from './util.js';
+import { S, STATUSES, PAGE, markAllDirty } from './state.js';
 import { bind } from './commands.js';
 import { renderConn } from './header.js';
 import { initBoard, renderBoard, scheduleRender, tickClocks } from './board.js';
 import { poll, onChange } from './poll.js';
 import * as Drawer from './drawer.js';
 import * as Monitor from './monitor.js';
+import * as Table from './table.js';
+import * as Parcoords from './parcoords.js';
+import * as Query from './query.js';
+import { readUrl, writeUrl, parseSort, restore } from './urlstate.js';
 
-function initFilter() {
-  const input = $('#filter');
-  const params = new URLSearchParams(location.search);
-  input.value = params.get('q') || '';
-  const apply = () => {
-    setFilter(input.value);
-    for (const st of STATUSES) S.limits[st] = PAGE;
-    markAllDirty();
-    scheduleRender();
-    const p = new URLSearchParams(location.search);
-    if (input.value) p.set('q', input.value);
-    else p.delete('q');
-    const qs = p.toString();
-    history.replaceState(null, '', `${location.pathname}${qs ? `?${qs}` : ''}${location.hash}`);
-  };
-  input.addEventListener('input', debounce(apply, 120));
-  input.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') {
-      input.value = '';
-      apply();
-      input.blur();
+/** Redraws both views after the filter, a brush or the selection changed. */
+function renderViews() {
+  for (const st of STATUSES) S.limits[st] = PAGE;
+  markAllDirty();
+  scheduleRender();
+  Table.scheduleTable();
+}
+
+function setView(view, quiet) {
+  S.view = view;
+  localStorage.setItem('expman.view', view);
+  $('#board').hidden = view !== 'board';
+  $('#tview').hidden = view !== 'table';
+  for (const b of document.querySelectorAll('#view-toggle [data-view]')) {
+    b.classList.toggle('on', b.dataset.view === view);
+    b.setAttribute('aria-pressed', String(b.dataset.view === view));
+  }
+  if (!quiet) Table.closeChooser();
+  renderViews();
+  if (!quiet) writeUrl(true, Drawer.urlState());
+}
+
+function loadJson(key, fallback) {
+  try {
+    const v = JSON.parse(localStorage.getItem(key));
+    return v == null ? fallback : v;
+  } catch (e) {
+    return fallback;
+  }
+}
+
+/** What this browser remembered (the URL overrides it where it says something). */
+function loadRemembered() {
+  S.view = localStorage.getItem('expman.view') === 'table' ? 'table' : 'board';
+  S.hidden = new Set(loadJson('expman.hidden', []));
+  S.differ = localStorage.getItem('expman.differ') === '1';
+  S.pins = loadJson('expman.pins', []);
+  S.pc = localStorage.getItem('expman.pc') === '1';
+  S.pcLog = localStorage.getItem('expman.pcLog') === '1';
+  S.pcAxes = loadJson('expman.pcAxes', null);
+  S.pcMetric = localStorage.getItem('expman.pcMetric') || null;
+}
+
+/** Applies the URL's state (at start, and on Back/Forward). */
+function applyUrl(atStart) {
+  return restore(async () => {
+    const u = readUrl();
+    if (u.view) S.view = u.view;
+    else if (!atStart) S.view = 'board';
+    S.sort = u.sort ? parseSort(u.sort) : [];
+    if (u.hide) S.hidden = new Set(u.hide);
+    if (u.differ !== null) S.differ = u.differ;
+    else if (!atStart) S.differ = false;
+    if (u.pc !== null) S.pc = u.pc;
+    S.sel = new Set(u.sel);
+    setView(S.view, true);
+    Parcoords.setShown(S.pc);
+    if (atStart || u.q !== S.query) await Query.setQuery(u.q);
+    if (u.exp) {
+      Drawer.open(u.exp, u.tab || 'overview', { run: u.run, quiet: true });
+      Table.reveal(u.exp);
+    } else if (Drawer.openId()) {
+      Drawer.close(true);
     }
+    renderViews();
   });
-  setFilter(input.value);
 }
 
 function onKey(e) {
   if (e.key === 'Escape') {
     if ($('#confirm').open) return;
-    if (Drawer.pickerOpen()) Drawer.closePicker();
+    if (Query.menuOpen()) return;
+    if (Table.chooserOpen()) Table.closeChooser();
+    else if (Drawer.pickerOpen()) Drawer.closePicker();
     else if (Drawer.openId()) Drawer.close();
     return;
   }
@@ -56,6 +105,8 @@ function onKey(e) {
     poll(true);
   } else if (e.key === 'm') {
     Monitor.toggle();
+  } else if (e.key === 't') {
+    setView(S.view === 'table' ? 'board' : 'table');
   }
 }
 
@@ -63,26 +114,55 @@ function initKeys() {
   document.addEventListener('keydown', onKey);
   document.addEventListener('click', (e) => {
     // composedPath, not closest: a click in the picker may re-render (detach) its target.
-    const inside = e.composedPath().some((n) => n.id === 'compare-picker' || n.id === 'compare-btn');
+    const path = e.composedPath();
+    const inside = path.some((n) => n.id === 'compare-picker' || n.id === 'compare-btn');
     if (Drawer.pickerOpen() && !inside) Drawer.closePicker();
+    if (Table.chooserOpen() && !path.some((n) => n.id === 'chooser' || n.id === 'tv-columns')) Table.closeChooser();
   });
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) poll(false);
   });
+  for (const b of document.querySelectorAll('#view-toggle [data-view]')) {
+    b.addEventListener('click', () => {
+      if (S.view !== b.dataset.view) setView(b.dataset.view);
+    });
+  }
+  $('#pc-toggle').addEventListener('click', () => {
+    Parcoords.setShown(!S.pc);
+    $('#pc-toggle').classList.toggle('on', S.pc);
+    writeUrl(false, Drawer.urlState());
+  });
+  window.addEventListener('popstate', () => applyUrl(false));
 }
 
 async function start() {
   bind({
-    openDrawer: Drawer.open,
+    openDrawer: (id, tab, opts) => Drawer.open(id, tab, opts),
     reloadDrawer: Drawer.reload,
     followLog: Monitor.add,
     followLatest: Monitor.addLatest,
     refresh: poll,
+    openCompare: (list) => Drawer.open(list[0].exp, 'metrics', { compare: list.slice(1) }),
+    renderParcoords: Parcoords.renderParcoords,
+    renderViews,
+    stateChanged: (push) => {
+      writeUrl(push, Drawer.urlState());
+      Table.markOpen();
+    },
   });
   onChange(Drawer.onChanges);
   onChange(Monitor.onChanges);
+  onChange(() => {
+    Table.keysChanged();
+    Table.pruneSelection();
+    Table.scheduleTable();
+    Query.requery();
+  });
+  loadRemembered();
   initBoard();
-  initFilter();
+  Table.initTable();
+  Parcoords.initParcoords();
+  Query.initQuery();
   initKeys();
   Monitor.initMonitor();
   $('#refresh').addEventListener('click', () => poll(true));
@@ -92,9 +172,12 @@ async function start() {
   }, 1000);
   setInterval(renderConn, 5000);
   renderConn();
+  await applyUrl(true);
+  $('#pc-toggle').classList.toggle('on', S.pc);
+  writeUrl(false, Drawer.urlState());
   await poll(true);
   if (S.lastOk) Monitor.prune();
 }
 
-window.expman = { state: S, drawer: Drawer, monitor: Monitor, render: renderBoard }; // for the console
+window.expman = { state: S, drawer: Drawer, monitor: Monitor, table: Table, render: renderBoard }; // for the console
 start();

@@ -24,7 +24,50 @@ export const S = {
   failures: 0,
   lastError: '',
   busy: new Set(), // "id:action" in flight
+  // The runs table and what it shares with the board (table.js, query.js, parcoords.js):
+  view: 'board', // 'board' | 'table'
+  query: '', // the filter box's text
+  queryIds: null, // Set of ids the server's /api/query matched; null: the local substring filter
+  sort: [], // [{key, desc}], primary first
+  hidden: new Set(), // column keys the user hid
+  differ: false, // only parameters whose values differ within the filter
+  sel: new Set(), // selected experiment ids
+  pins: [], // pinned metric summaries for the cards: "metrics.<col>.<stat>"
+  brush: new Map(), // parallel-coordinates axis key -> {lo, hi} | {cats: Set}
+  differKeys: [], // parameter names whose values differ within the filter (cards show them)
+  pc: false, // the parallel-coordinates panel is shown
+  pcLog: false, // log axes where a positive range spans more than two decades
+  pcAxes: null, // the chosen parameter axes (null: the ones that differ)
+  pcMetric: null, // the metric summary axis ("metrics.<col>.<stat>")
+  cardSig: '', // what else a card shows (pins, differing params): a change rebuilds the cards
 };
+
+/** A summary's value for a column key of the table and the query language's field names:
+ *  `name`, `status`, `tags`, `id`, `runs`, `created`, `params.<name>`,
+ *  `metrics.<column>.<last|min|max|count>`. Missing: undefined. */
+export function valueOf(s, key) {
+  if (key.startsWith('params.')) return s.params ? s.params[key.slice(7)] : undefined;
+  if (key.startsWith('metrics.')) {
+    const dot = key.lastIndexOf('.');
+    const m = s.metrics && s.metrics[key.slice(8, dot)];
+    return m ? m[key.slice(dot + 1)] : undefined;
+  }
+  switch (key) {
+    case 'tags': return s.tags && s.tags.length ? s.tags.join(', ') : undefined;
+    case 'created': return s.created_at || undefined;
+    case 'elapsed': return elapsedOf(s) ?? undefined;
+    default: return s[key] ?? undefined;
+  }
+}
+
+/** Non-finite numbers arrive as the strings "NaN", "inf", "-inf": numbers for sorting/axes. */
+export function numOf(v) {
+  if (typeof v === 'number') return v;
+  if (v === 'inf') return Infinity;
+  if (v === '-inf') return -Infinity;
+  if (v === 'NaN') return NaN;
+  return null;
+}
 
 /** Derived fields, computed once per summary. */
 export function prep(s) {
@@ -60,7 +103,10 @@ export function setFilter(text) {
   S.terms = text.toLowerCase().split(/\s+/).filter(Boolean);
 }
 
+/** Whether `s` passes the filter box: the server's answer to the query when there is one,
+ *  else the words matched as substrings here (a server without /api/query). */
 export function matches(s) {
+  if (S.queryIds) return S.queryIds.has(s.id);
   for (const t of S.terms) {
     if (t.startsWith('status:')) {
       if (!s.status.toLowerCase().startsWith(t.slice(7))) return false;
@@ -69,6 +115,21 @@ export function matches(s) {
       if (!(s.tags || []).some((g) => g.toLowerCase().includes(q))) return false;
     } else if (!s._hay.includes(t)) {
       return false;
+    }
+  }
+  return true;
+}
+
+/** Whether `s` lies inside every parallel-coordinates brush (numeric axes: a range; text
+ *  axes: a set of values). */
+export function passesBrush(s) {
+  for (const [key, b] of S.brush) {
+    const v = valueOf(s, key);
+    if (b.cats) {
+      if (!b.cats.has(String(v))) return false;
+    } else {
+      const n = numOf(v);
+      if (n === null || Number.isNaN(n) || n < b.lo || n > b.hi) return false;
     }
   }
   return true;

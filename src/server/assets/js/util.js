@@ -119,3 +119,7 @@ export function runNum(name) {
   const m = /run_(\d+)/.exec(name || '');
   return m ? Number(m[1]) : -1;
 }
+
+/** A run of the details endpoint's `runs`: its id, whether the server sends names
+ *  ("run_0001") or objects carrying params and summaries ({run_id, params, metrics}). */
+export const runIdOf = (r) => (typeof r === 'string' ? r : (r && (r.run_id || r.id || r.name)) || '');
