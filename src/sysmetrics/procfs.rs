@@ -50,8 +50,9 @@ impl ProcReader {
         }
     }
 
-    /// The totals of `root` and all its descendants, or `None` when `root` no longer exists.
-    /// Processes that end while they are being read are left out.
+    /// The totals of `root` and all its descendants, or `None` when `root` no longer exists
+    /// or has ended (a zombie not yet waited for: the run's process is done, and a row of it
+    /// would show no memory). Processes that end while they are being read are left out.
     pub(crate) fn tree(&mut self, root: u32) -> Option<TreeTotals> {
         let mut pids = std::mem::take(&mut self.pids);
         pids.clear();
@@ -66,12 +67,13 @@ impl ProcReader {
             ..TreeTotals::default()
         };
         for (i, &pid) in pids.iter().enumerate() {
-            let Some(stat) = self.stat(pid) else {
-                if i == 0 {
+            let stat = match self.stat(pid) {
+                Some(stat) if i > 0 || !stat.ended => stat,
+                _ if i == 0 => {
                     self.pids = pids;
                     return None;
                 }
-                continue; // ended in between
+                _ => continue, // ended in between
             };
             totals.processes += 1;
             totals.threads += stat.threads;
@@ -182,6 +184,8 @@ impl ProcReader {
 /// What the sampler takes from `/proc/<pid>/stat`.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Stat {
+    /// State `Z` (zombie) or `X` (dead): the process has exited.
+    pub ended: bool,
     pub ppid: u32,
     pub cpu_ticks: u64,
     pub threads: u64,
@@ -196,8 +200,9 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<Stat> {
     let mut fields = text[close + 1..]
         .split(|b| b.is_ascii_whitespace())
         .filter(|f| !f.is_empty());
+    let state = fields.next()?; // field 3
     let mut nth = |skip: usize| -> Option<u64> { parse_u64(fields.nth(skip)?) };
-    let ppid = nth(1)?; // field 4
+    let ppid = nth(0)?; // field 4
     let utime = nth(9)?; // field 14
     let stime = nth(0)?; // 15
     // cutime and cstime are signed in the kernel's format but never negative in practice.
@@ -206,6 +211,7 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<Stat> {
     let threads = nth(2)?; // 20
     let rss = nth(3)?; // 24
     Some(Stat {
+        ended: matches!(state, b"Z" | b"X"),
         ppid: u32::try_from(ppid).ok()?,
         cpu_ticks: utime + stime + cutime + cstime,
         threads,
@@ -265,6 +271,7 @@ mod tests {
         assert_eq!(
             stat,
             Stat {
+                ended: false,
                 ppid: 17,
                 cpu_ticks: 250 + 50 + 7 + 3,
                 threads: 6,
@@ -272,6 +279,8 @@ mod tests {
             }
         );
         assert_eq!(parse_stat(b"garbage"), None);
+        let zombie = b"7 (sh) Z 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 5 0 0 0";
+        assert!(parse_stat(zombie).unwrap().ended);
     }
 
     #[test]
