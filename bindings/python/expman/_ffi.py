@@ -120,6 +120,8 @@ _SIGNATURES = [
     ("expman_experiment_append_log", _status, [_handle, _str]),
     ("expman_experiment_capture_output", _status, [_handle]),
     ("expman_experiment_stop_capture", _status, [_handle]),
+    ("expman_experiment_start_system_metrics", _status, [_handle, c_double]),
+    ("expman_experiment_stop_system_metrics", _status, [_handle]),
     ("expman_experiment_metrics", _status, [_handle, _out_handle]),
     ("expman_experiment_table", _status, [_handle, _str, _out_handle]),
     ("expman_experiment_load_metrics", _status, [_handle, _str, _out_handle]),
@@ -221,6 +223,7 @@ def _load():
 
 
 LIBRARY_PATH, lib = _load()
+
 
 _last_error = lib.expman_last_error
 
