@@ -5,7 +5,7 @@
 //! `EXP run` the job's shell and everything it starts; for a Python `Experiment()` the Python
 //! process, its data-loader workers included). Every interval (default
 //! [`DEFAULT_INTERVAL`], the first sample at start) it reads `/proc` and the run's GPUs and
-//! appends one row through the ordinary [`TableWriter`](crate::TableWriter), so the table is
+//! appends one row through the ordinary [`TableWriter`], so the table is
 //! as crash-safe as any other and gains columns as GPUs report figures. The columns are listed
 //! at [`Sample`].
 //!
