@@ -225,6 +225,15 @@ def _load():
 LIBRARY_PATH, lib = _load()
 
 
+def unchecked(name, restype=c_int32):
+    """A second function object for ``name`` with ``restype`` and no ``argtypes``, for hot paths
+    whose callers pass only ctypes instances and ``bytes`` (converted in C, with no Python-level
+    ``from_param`` call per argument). Its signature is declared in ``_SIGNATURES`` like every
+    other function's; this only skips the conversion step."""
+    fn = lib._FuncPtr((name, lib))
+    fn.restype = restype
+    return fn
+
 _last_error = lib.expman_last_error
 
 
