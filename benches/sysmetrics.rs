@@ -28,10 +28,11 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// A shell with `k - 1` sleeping children: a tree of `k` processes. Returns once all exist.
+/// A shell with `k - 1` sleeping children that then becomes a `sleep` itself: a tree of `k`
+/// processes. Returns once all exist.
 fn tree(k: usize) -> Child {
     let script = format!(
-        "for i in $(seq {}); do sleep 1000 & done; echo ready; wait",
+        "for i in $(seq {}); do sleep 1000 & done; echo ready; exec sleep 1000",
         k - 1
     );
     let mut child = Command::new("sh")
