@@ -190,3 +190,31 @@ def test_bad_settings_are_refused_before_anything_is_created(tmp_path, setting, 
     with pytest.raises(error, match="system_metrics"):
         Experiment("bad", "python train.py", tmp_path / "exps", system_metrics=setting)
     assert not (tmp_path / "exps").exists()
+
+
+def test_a_forked_child_closing_its_copy_neither_hangs_nor_stops_the_parents_sampler(tmp_path):
+    run(
+        """
+        exp = Experiment("forked", "python train.py", "exps", system_metrics=0.05)
+        wait_for_rows(exp, 1)
+        pid = os.fork()
+        if pid == 0:
+            # The child has a copy of the handle but not the thread: closing must not wait
+            # for a thread this process does not have.
+            exp.close()
+            os._exit(0)
+        deadline = time.monotonic() + 20
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            assert time.monotonic() < deadline, "the forked child hangs in close()"
+            time.sleep(0.02)
+        assert os.waitstatus_to_exitcode(status) == 0
+        before = rows(exp)
+        wait_for_rows(exp, before + 2)  # the parent's sampler goes on
+        exp.close()
+        assert sampler_threads() == 0
+        """,
+        tmp_path,
+    )
