@@ -15,7 +15,9 @@ Measured in the same run, on the same machine and directory, one after another a
   process loses no saved row), with the same timestamp and run_id columns.
 
 Goals (issue 3): expman >= 3.5x faster than (a) and >= 1.8x faster than (b).
-`--profile` also prints where expman's time goes (building the call, packing, the library).
+`--profile` also prints where expman's time goes (row build, upd_row, packing, the ctypes call,
+the library) and the binding's own cost (goal of issue 15: <= 3 µs per row beyond the row
+build and the library's write).
 """
 
 import argparse
@@ -179,37 +181,61 @@ def run_open_writer(workdir, rows, tag):
 
 
 def profile(workdir):
-    """Where expman's time per row goes, each part timed on its own."""
+    """Where expman's time per row goes, each part timed on its own (best of 7), and the
+    binding's own cost: the full ``upd_row`` + ``save_row`` less the row build and the
+    library's write (goal of issue 15: <= 3 µs)."""
     import ctypes
     import struct
 
-    from expman import Experiment, _ffi
+    from expman import Experiment, _ffi, _rows
 
-    exp = Experiment(name="bench_profile", command="python_bench.py", base_dir=workdir)
+    exp = Experiment(name="bench_profile", command="python_bench.py", base_dir=workdir,
+                     capture_output=False, system_metrics=False)
     row = dict(zip(FIELDS, values(1)[0]))
+    exp.upd_row(**row)
+    exp.save_row()  # builds the plan for this row shape
+    _, _, _, ids, pack, _, n = exp._last
+    data = pack(*row.values())
     n = 200_000
-    env = {"exp": exp, "row": row, "struct": struct, "ctypes": ctypes, "lib": _ffi.lib}
+    env = {
+        "exp": exp, "row": row, "ids": ids, "data": data, "pack": pack, "t": exp._t,
+        "n10": ctypes.c_size_t(len(row)), "n0": ctypes.c_size_t(0),
+        "fast": _rows._save_f64, "checked": _ffi.lib.expman_table_save_row_f64,
+        "lib": _ffi.lib, "last": exp._last, "struct": struct,
+    }
 
     def per_call(stmt, setup="pass", number=n):
-        best = min(timeit.repeat(stmt, setup, globals=env, number=number, repeat=5))
+        best = min(timeit.repeat(stmt, setup, globals=env, number=number, repeat=7))
         return best / number * 1e6
 
     kwargs = ", ".join(f"{k}={v!r}" for k, v in row.items())
-    parts = [
-        ("call f(**10 floats) that returns its dict", per_call(f"f({kwargs})", "def f(**kw): return kw")),
-        ("exp.upd_row(**10 floats) alone", per_call(f"exp.upd_row({kwargs}); exp._row = {{}}")),
-        ("row shape: tuple(keys), tuple(types), compare", per_call(
-            "k = tuple(row); t = tuple(map(type, row.values())); k != last[0] or t != last[1]",
-            "last = (tuple(row), tuple(map(type, row.values())))")),
-        ("struct.pack of 10 doubles", per_call("p(*row.values())", "p = struct.Struct('=10d').pack")),
-        ("ctypes call floor: expman_abi_version()", per_call("lib.expman_abi_version()")),
-        ("full upd_row + save_row", per_call(f"exp.upd_row({kwargs}); exp.save_row()", number=n // 2)),
-    ]
+    build = per_call(f"f({kwargs})", "def f(**kw): return kw")
+    upd = per_call(f"exp.upd_row({kwargs}); exp._row = {{}}")
+    shape = per_call("k = tuple(row); t = tuple(map(type, row.values())); "
+                     "k != last[0] or t != last[1]")
+    packing = per_call("pack(*row.values())")
+    call_floor = per_call("fast(t, ids, data, n0)")  # n = 0: the call, no row to write
+    call_checked = per_call("checked(t, ids, data, n0)")
+    write = per_call("fast(t, ids, data, n10)", number=n // 2)
+    full = per_call(f"exp.upd_row({kwargs}); exp.save_row()", number=n // 2)
     exp.set_finished()
     exp.close()
-    print("\nwhere the time goes (best of 5, µs per call):")
-    for label, us in parts:
-        print(f"  {label:45s} {us:6.2f}")
+    library = write - call_floor
+    own = full - build - library
+    print("\nwhere the time goes (best of 7, µs per row):")
+    for label, us in [
+        ("row build: f(**10 floats) returning its dict", build),
+        ("upd_row(**10 floats), beyond the row build", upd - build),
+        ("save_row's shape check (tuple of keys and of types)", shape),
+        ("packing: struct.pack of 10 doubles", packing),
+        ("the ctypes call, no argtypes (the hot path now)", call_floor),
+        ("  baseline: the same call through argtypes", call_checked),
+        ("the library: saving the row (call minus empty call)", library),
+        ("full upd_row + save_row", full),
+        ("binding's own cost: full - row build - library", own),
+    ]:
+        print(f"  {label:55s} {us:6.2f}")
+    print(f"  goal (issue 15): binding's own cost <= 3 µs: {'met' if own <= 3 else 'NOT met'}")
 
 
 def main():

@@ -187,6 +187,8 @@ fn gpus(root: &Path) {
             memory_total_mib: 80_000,
             utilization_percent: 0,
             processes: Vec::new(),
+            power_mw: None,
+            temperature_c: None,
         })
         .collect();
     write_inventory(&inventory, &gpus).expect("write the inventory");

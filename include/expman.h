@@ -573,6 +573,33 @@ expman_status expman_experiment_capture_output(struct expman_experiment *exp);
 expman_status expman_experiment_stop_capture(struct expman_experiment *exp);
 
 /**
+ * Starts sampling this process and its descendants (CPU, memory, disk I/O) and the GPUs
+ * named by CUDA_VISIBLE_DEVICES into the run's table "system" (`metrics/system.csv`), every
+ * `interval_s` seconds (10 is the usual choice) on a background thread; the first row is
+ * written at once. A sampler already running for this experiment is replaced. Failures
+ * while sampling are reported once into the run's log, never to the caller.
+ *
+ * Fails with EXPMAN_ERR_ARGUMENT when `interval_s` is negative, NaN or infinite, and
+ * EXPMAN_ERR_INVALID_VALUE when it is below 0.01. The sampler stops with
+ * expman_experiment_stop_system_metrics() or expman_experiment_free(). Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment.
+ */
+expman_status expman_experiment_start_system_metrics(struct expman_experiment *exp,
+                                                     double interval_s);
+
+/**
+ * Stops the sampler started by expman_experiment_start_system_metrics() and waits for its
+ * thread, which is woken at once (this returns within one sample's time, whatever the
+ * interval). Nothing happens without one. Thread-safe.
+ *
+ * # Safety
+ * `exp` is NULL or a live experiment.
+ */
+expman_status expman_experiment_stop_system_metrics(struct expman_experiment *exp);
+
+/**
  * Stores in `*out` the run's own table, `metrics/<run_id>.csv`. The table is borrowed from the
  * experiment: valid until expman_experiment_free(), never freed by itself. Every call returns
  * the same pointer. Thread-safe.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::metrics::{Metrics, SyncPolicy, TableWriter, Value, read_table};
@@ -13,6 +14,7 @@ use crate::run_id::{self, RunId};
 use crate::store::{
     Config, ExperimentDir, Launch, LockFile, ProcessId, RunLaunch, RunState, Status, validate_name,
 };
+use crate::sysmetrics::{SystemMetrics, SystemSampler};
 
 /// Set by the scheduler for the jobs it launches: the experiment directory to attach to.
 pub const ENV_EXPERIMENT_DIR: &str = "EXPMAN_EXPERIMENT_DIR";
@@ -332,11 +334,16 @@ pub struct Experiment {
     capture: Option<u64>,
     /// The run's effective parameters: `config.json`'s, overridden by the run's own record.
     params: Params,
+    /// The system metrics sampler this handle started (see
+    /// [`Experiment::start_system_metrics`]).
+    system: Option<SystemSampler>,
 }
 
 impl Drop for Experiment {
-    /// Stops this handle's output capture, so everything printed before is in the log.
+    /// Stops this handle's system metrics sampler and output capture, so everything printed
+    /// before is in the log.
     fn drop(&mut self) {
+        self.stop_system_metrics();
         let _ = self.stop_capture();
     }
 }
@@ -553,6 +560,7 @@ impl Experiment {
             sync,
             attached: false,
             capture: None,
+            system: None,
         }
     }
 
@@ -826,6 +834,48 @@ impl Experiment {
     pub fn is_capturing(&self) -> bool {
         self.capture.is_some()
             && crate::capture::active_log().as_deref() == Some(self.dir.run_log(self.run).as_path())
+    }
+
+    /// Samples this process and its descendants (CPU, memory, I/O) and the GPUs named by
+    /// `CUDA_VISIBLE_DEVICES` every `interval` into the run's `system` table
+    /// (`metrics/system.csv`), on a background thread; the first row is written at once. See
+    /// [`crate::sysmetrics`] for the columns. Opt-in for Rust programs (the Python binding
+    /// starts it for every experiment it creates; a job of `EXP run` is sampled by its
+    /// supervisor). Starting again restarts with the new interval.
+    ///
+    /// The sampler runs until [`stop_system_metrics`](Self::stop_system_metrics) or until
+    /// this handle is dropped; stopping is prompt. Its failures are reported once into the
+    /// run's log and never reach the caller. Errors: an interval below
+    /// [`MIN_INTERVAL`](crate::sysmetrics::MIN_INTERVAL), or a thread that cannot start.
+    ///
+    /// ```no_run
+    /// # fn main() -> expman::Result<()> {
+    /// let mut exp = expman::Experiment::create("by_hand", "./train", "./experiments")?;
+    /// exp.start_system_metrics(expman::sysmetrics::DEFAULT_INTERVAL)?;
+    /// // ... train: metrics/system.csv gets a row every 10 s ...
+    /// exp.stop_system_metrics();
+    /// # Ok(()) }
+    /// ```
+    pub fn start_system_metrics(&mut self, interval: Duration) -> Result<()> {
+        self.stop_system_metrics();
+        let sampler = SystemMetrics::new(std::process::id(), &self.dir, self.run)
+            .interval(interval)
+            .start()?;
+        self.system = Some(sampler);
+        Ok(())
+    }
+
+    /// Stops the sampler started by [`start_system_metrics`](Self::start_system_metrics) and
+    /// waits for its thread (woken at once, not waited out). A no-op without one.
+    pub fn stop_system_metrics(&mut self) {
+        if let Some(sampler) = self.system.take() {
+            sampler.stop();
+        }
+    }
+
+    /// Whether this handle's system metrics sampler is running.
+    pub fn is_sampling_system(&self) -> bool {
+        self.system.as_ref().is_some_and(SystemSampler::is_running)
     }
 
     /// Appends a timestamped line to `logs/experiment.log`.

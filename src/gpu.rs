@@ -28,6 +28,8 @@
 //!     memory_total_mib: 16_000,
 //!     utilization_percent: 0,
 //!     processes: Vec::new(),
+//!     power_mw: None,
+//!     temperature_c: None,
 //! };
 //! let inventory = [gpu(0, 9_000), gpu(1, 500), gpu(2, 100)];
 //! // GPU 2 has the most free memory but an expman job holds it.
@@ -68,6 +70,12 @@ pub struct Gpu {
     /// Processes with a compute context on this GPU (any user's, not only expman's).
     #[serde(default)]
     pub processes: Vec<GpuProcess>,
+    /// Power draw in milliwatts, when the GPU reports it (what the system metrics record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_mw: Option<u32>,
+    /// Core temperature in degrees Celsius, when the GPU reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_c: Option<u32>,
 }
 
 impl Gpu {
@@ -358,6 +366,7 @@ fn query_nvml() -> Inventory {
 #[cfg(feature = "gpu")]
 mod nvml {
     use nvml_wrapper::Nvml;
+    use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
     use nvml_wrapper::enums::device::UsedGpuMemory;
     use nvml_wrapper::error::NvmlError;
 
@@ -443,6 +452,9 @@ mod nvml {
             memory_total_mib: memory.total / MIB,
             utilization_percent,
             processes,
+            // Optional: many GPUs (and MIG instances) do not report these.
+            power_mw: device.power_usage().ok(),
+            temperature_c: device.temperature(TemperatureSensor::Gpu).ok(),
         })
     }
 

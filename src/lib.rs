@@ -48,6 +48,7 @@ pub mod scheduler;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod store;
+pub mod sysmetrics;
 
 pub use error::{Error, ErrorKind, Result};
 pub use experiment::{ENV_EXPERIMENT_DIR, ENV_RUN_ID, Experiment, ExperimentBuilder};

@@ -28,6 +28,8 @@ fn gpu(index: u32, used: u64, total: u64) -> Gpu {
         memory_total_mib: total,
         utilization_percent: 10 * index,
         processes: Vec::new(),
+        power_mw: None,
+        temperature_c: None,
     }
 }
 

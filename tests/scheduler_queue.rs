@@ -102,6 +102,8 @@ fn gpus_are_exclusive_and_the_job_environment_is_right() {
         memory_total_mib: 16_000,
         utilization_percent: 0,
         processes: Vec::new(),
+        power_mw: None,
+        temperature_c: None,
     };
     let inventory = sb.join("gpus.json");
     write_inventory(

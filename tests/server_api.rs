@@ -233,7 +233,8 @@ fn listing_details_tables_and_logs_of_a_real_run() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tables, ["run_0001", "progress"]);
+    // `system`: the job supervisor's system metrics (on by default for jobs of `EXP run`).
+    assert_eq!(tables, ["run_0001", "progress", "system"]);
     assert_eq!(details["logs"][1]["name"], "run_0001.log");
 
     let tail = get(

@@ -582,6 +582,59 @@ pub unsafe extern "C" fn expman_experiment_stop_capture(
     }
 }
 
+/// Starts sampling this process and its descendants (CPU, memory, disk I/O) and the GPUs
+/// named by CUDA_VISIBLE_DEVICES into the run's table "system" (`metrics/system.csv`), every
+/// `interval_s` seconds (10 is the usual choice) on a background thread; the first row is
+/// written at once. A sampler already running for this experiment is replaced. Failures
+/// while sampling are reported once into the run's log, never to the caller.
+///
+/// Fails with EXPMAN_ERR_ARGUMENT when `interval_s` is negative, NaN or infinite, and
+/// EXPMAN_ERR_INVALID_VALUE when it is below 0.01. The sampler stops with
+/// expman_experiment_stop_system_metrics() or expman_experiment_free(). Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_start_system_metrics(
+    exp: *mut expman_experiment,
+    interval_s: f64,
+) -> expman_status {
+    ffi_status! {
+        if !(interval_s.is_finite() && interval_s >= 0.0) {
+            return Err(Failure::Argument(format!(
+                "interval_s = {interval_s} is not a number of seconds; pass e.g. 10.0"
+            )));
+        }
+        // SAFETY: the caller's promise above.
+        unsafe {
+            with_experiment(exp, |exp| {
+                exp.start_system_metrics(Duration::from_secs_f64(interval_s))
+            })
+        }
+    }
+}
+
+/// Stops the sampler started by expman_experiment_start_system_metrics() and waits for its
+/// thread, which is woken at once (this returns within one sample's time, whatever the
+/// interval). Nothing happens without one. Thread-safe.
+///
+/// # Safety
+/// `exp` is NULL or a live experiment.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn expman_experiment_stop_system_metrics(
+    exp: *mut expman_experiment,
+) -> expman_status {
+    ffi_status! {
+        // SAFETY: the caller's promise above.
+        unsafe {
+            with_experiment(exp, |exp| {
+                exp.stop_system_metrics();
+                Ok::<(), Failure>(())
+            })
+        }
+    }
+}
+
 /// Flushes every C stdio output stream, so `printf` output buffered in this process reaches
 /// the descriptors before a capture changes them.
 pub(crate) fn flush_c_stdio() {

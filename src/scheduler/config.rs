@@ -49,6 +49,9 @@ pub struct SchedulerConfig {
     pub max_concurrent: usize,
     /// The GPU pool; `None` means "the GPUs NVML reports, else none".
     pub gpus: Option<Vec<u32>>,
+    /// How often each job's supervisor samples its system metrics (`[scheduler]
+    /// system_metrics_interval`, default every 10 s); `None` with `system_metrics = false`.
+    pub system_metrics: Option<Duration>,
     /// The experiments, in file order.
     pub experiments: Vec<JobSpec>,
     /// The path as given, for messages (file:line:column as the user typed it).
@@ -90,6 +93,9 @@ pub struct JobSpec {
     /// The `sbatch` settings (the `[scheduler]` ones with this entry's overrides), with
     /// `backend = "slurm"`; `None` on the local backend.
     pub slurm: Option<SlurmLaunch>,
+    /// The system metrics interval of `[scheduler]` (recorded in the job's launch settings);
+    /// `None`: off.
+    pub system_metrics: Option<Duration>,
     /// Position in the file (0-based, counting each sweep point), the tie-breaker for equal
     /// priorities.
     pub order: usize,
@@ -112,6 +118,8 @@ struct RawScheduler {
     max_concurrent: Option<Spanned<i64>>,
     gpus: Option<Spanned<Vec<u32>>>,
     backend: Option<Spanned<String>>,
+    system_metrics: Option<bool>,
+    system_metrics_interval: Option<Spanned<String>>,
     partition: Option<Spanned<String>>,
     account: Option<Spanned<String>>,
     time: Option<Spanned<String>>,
@@ -206,6 +214,7 @@ impl SchedulerConfig {
         let (backend, slurm_defaults) =
             check_scheduler(&mut scheduler).map_err(|(s, m)| at(s, m))?;
         let max_concurrent = check_max_concurrent(&scheduler).map_err(|(s, m)| at(s, m))?;
+        let system_metrics = check_system_metrics(&scheduler).map_err(|(s, m)| at(s, m))?;
         if raw.experiments.is_empty() {
             return Err(at(
                 None,
@@ -243,7 +252,10 @@ impl SchedulerConfig {
                     ));
                 }
                 seen.insert(spec.name.clone(), span.clone());
-                experiments.push(spec);
+                experiments.push(JobSpec {
+                    system_metrics,
+                    ..spec
+                });
             }
         }
         let config = SchedulerConfig {
@@ -252,6 +264,7 @@ impl SchedulerConfig {
             backend,
             max_concurrent,
             gpus: scheduler.gpus.map(Spanned::into_inner),
+            system_metrics,
             experiments,
             written: path.to_path_buf(),
             source: source.to_string(),
@@ -378,6 +391,40 @@ fn check_max_concurrent(scheduler: &RawScheduler) -> std::result::Result<usize, 
     }
 }
 
+/// `[scheduler] system_metrics` (default true) and `system_metrics_interval` (a duration,
+/// default 10 s, at least 10 ms): the interval, or `None` when off.
+fn check_system_metrics(
+    scheduler: &RawScheduler,
+) -> std::result::Result<Option<Duration>, Located> {
+    let interval = match &scheduler.system_metrics_interval {
+        None => crate::sysmetrics::DEFAULT_INTERVAL,
+        Some(text) => {
+            let interval = humantime::parse_duration(text.get_ref()).map_err(|e| {
+                (
+                    Some(text.span()),
+                    format!(
+                        "system_metrics_interval {} is not a duration ({e}); write e.g. \
+                         \"10s\" or \"1m\"",
+                        quote(text.get_ref())
+                    ),
+                )
+            })?;
+            if interval < crate::sysmetrics::MIN_INTERVAL {
+                return Err((
+                    Some(text.span()),
+                    format!(
+                        "system_metrics_interval {} is too short; sample at most every 10ms \
+                         (or turn them off with system_metrics = false)",
+                        quote(text.get_ref())
+                    ),
+                ));
+            }
+            interval
+        }
+    };
+    Ok(scheduler.system_metrics.unwrap_or(true).then_some(interval))
+}
+
 /// Checks one `[[experiments]]` entry and expands its sweep: one spec, or one per point, their
 /// `order` counting from `order` (names' uniqueness is checked by the caller).
 fn job_spec(
@@ -450,6 +497,8 @@ fn job_spec(
         retries: job.retries,
         timeout,
         slurm,
+        // Set from [scheduler] by the caller.
+        system_metrics: None,
         order,
         name,
     };

@@ -26,6 +26,7 @@ use crate::experiment::{ENV_EXPERIMENT_DIR, ENV_RUN_ID};
 use crate::params::ENV_PARAMS;
 use crate::run_id::RunId;
 use crate::store::{Config, ExperimentDir, ProcessId, RunLaunch, RunState, Status};
+use crate::sysmetrics::{SystemMetrics, SystemSampler};
 
 /// How long a job gets between SIGTERM and SIGKILL.
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -82,7 +83,16 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
             return Ok(127);
         }
     };
-    let (code, error) = watch_job(&exp, run, &launch, child, &log_path)?;
+    let job_visible = if slurm {
+        std::env::var("CUDA_VISIBLE_DEVICES").ok()
+    } else {
+        Some(visible.clone())
+    };
+    let sampler = start_system_metrics(&exp, run, &launch, child.id(), job_visible.as_deref());
+    let watched = watch_job(&exp, run, &launch, child, &log_path);
+    // The job has ended (or could not be watched): no sample after this.
+    drop(sampler);
+    let (code, error) = watched?;
     let _ = writeln!(
         log,
         "[expman] {} {run} end after {:.1}s: {}",
@@ -91,6 +101,37 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
         error.as_deref().unwrap_or("finished")
     );
     Ok(code)
+}
+
+/// Starts sampling the job's process tree (the shell and everything it starts) and its GPUs
+/// into the run's `system` table, as the launch settings say (default: every 10 s). A sampler
+/// that cannot start is reported in the run's log; the job runs either way.
+fn start_system_metrics(
+    exp: &ExperimentDir,
+    run: RunId,
+    launch: &RunLaunch,
+    pid: u32,
+    visible: Option<&str>,
+) -> Option<SystemSampler> {
+    let interval = match launch.system_metrics_ms {
+        Some(0) => return None,
+        Some(ms) => Duration::from_millis(ms),
+        None => crate::sysmetrics::DEFAULT_INTERVAL,
+    };
+    let started = SystemMetrics::new(pid, exp, run)
+        .interval(interval)
+        .visible_gpus(visible)
+        .start();
+    match started {
+        Ok(sampler) => Some(sampler),
+        Err(e) => {
+            let log = exp.run_log(run);
+            if let Ok(mut log) = OpenOptions::new().append(true).open(&log) {
+                let _ = writeln!(log, "[expman] no system metrics for this run: {e}");
+            }
+            None
+        }
+    }
 }
 
 /// The GPUs a job gets and the `CUDA_VISIBLE_DEVICES` it sees. Under Slurm, Slurm picked them

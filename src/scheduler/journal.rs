@@ -358,6 +358,10 @@ fn spec_config(spec: &JobSpec) -> Config {
             retries: spec.retries,
             gpus: spec.gpus,
             slurm: spec.slurm.clone(),
+            system_metrics_ms: Some(
+                spec.system_metrics
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            ),
         },
         ..Config::default()
     }

@@ -59,6 +59,11 @@ pub struct Launch {
     /// job the scheduler runs on its own machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slurm: Option<SlurmLaunch>,
+    /// How often the job supervisor samples the job's system metrics, in milliseconds
+    /// (`[scheduler] system_metrics_interval`); 0 when they are off (`[scheduler]
+    /// system_metrics = false`); unset: the default (see [`crate::sysmetrics`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_metrics_ms: Option<u64>,
 }
 
 /// What one run executes, recorded per run in `status.json` (the current run's `launch`, and
@@ -78,6 +83,11 @@ pub struct RunLaunch {
     pub cwd: Option<String>,
     /// Kill the job's process group after this many seconds.
     pub timeout_secs: Option<u64>,
+    /// How often the job supervisor samples the job's system metrics, in milliseconds
+    /// (`[scheduler] system_metrics_interval`); 0 when they are off (`[scheduler]
+    /// system_metrics = false`); unset: the default (see [`crate::sysmetrics`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_metrics_ms: Option<u64>,
 }
 
 impl RunLaunch {
@@ -88,6 +98,7 @@ impl RunLaunch {
             env: config.launch.env.clone(),
             cwd: config.launch.cwd.clone(),
             timeout_secs: config.launch.timeout_secs,
+            system_metrics_ms: config.launch.system_metrics_ms,
         }
     }
 }

@@ -133,6 +133,8 @@ _SIGNATURES = [
     ("expman_experiment_append_log", _status, [_handle, _str]),
     ("expman_experiment_capture_output", _status, [_handle]),
     ("expman_experiment_stop_capture", _status, [_handle]),
+    ("expman_experiment_start_system_metrics", _status, [_handle, c_double]),
+    ("expman_experiment_stop_system_metrics", _status, [_handle]),
     ("expman_experiment_metrics", _status, [_handle, _out_handle]),
     ("expman_experiment_table", _status, [_handle, _str, _out_handle]),
     ("expman_experiment_load_metrics", _status, [_handle, _str, _out_handle]),
@@ -245,6 +247,16 @@ def _load():
 
 
 LIBRARY_PATH, lib = _load()
+
+
+def unchecked(name, restype=c_int32):
+    """A second function object for ``name`` with ``restype`` and no ``argtypes``, for hot paths
+    whose callers pass only ctypes instances and ``bytes`` (converted in C, with no Python-level
+    ``from_param`` call per argument). Its signature is declared in ``_SIGNATURES`` like every
+    other function's; this only skips the conversion step."""
+    fn = lib._FuncPtr((name, lib))
+    fn.restype = restype
+    return fn
 
 _last_error = lib.expman_last_error
 

@@ -1,12 +1,20 @@
 """Rows and tables: ``upd_row``/``save_row`` over one table handle, and reading tables back.
 
-Hot path: ``upd_row`` only merges keyword arguments into a dict; ``save_row`` makes exactly one
-call into the library. For each row shape (field names and value types) it caches the field
-ids (packed ``uint32`` bytes) and a ``struct.Struct``; a row of floats is then one
-``struct.pack`` plus ``expman_table_save_row_f64``, and a row of numbers, booleans and ``None``
-one ``struct.pack`` of ``expman_value`` records plus ``expman_table_save_row_values``. The
-``bytes`` objects go to C as pointers, without a copy. Only rows with strings build a ctypes
-array.
+Hot path: ``upd_row`` keeps the keyword dict it was given (no copy) and the tuple of its value
+types; ``save_row`` makes exactly one call into the library. For each row shape (field names and
+value types) it caches the field ids (packed ``uint32`` bytes) and a ``struct.Struct``; a row of
+floats is then one ``struct.pack`` plus ``expman_table_save_row_f64``, and a row of numbers,
+booleans and ``None`` one ``struct.pack`` of ``expman_value`` records plus
+``expman_table_save_row_values``. The ``bytes`` objects go to C as pointers, without a copy.
+Only rows with strings build a ctypes array.
+
+Where the time goes (``benches/python_bench.py --profile`` prints it): the row's type check is
+one ``tuple(map(type, ...))`` compared with the last row's (the set of accepted types is
+consulted only when the shape changes), and the two hot calls are made through function
+objects without ``argtypes``, so ctypes converts their arguments in C instead of calling one
+``from_param`` per argument in Python (a third of the binding's cost per row before). That is
+safe because every argument they get is a ctypes instance or ``bytes``, never a bare ``int``
+(which ctypes would pass as a C ``int``).
 """
 
 import ctypes
@@ -29,9 +37,10 @@ from ._values import (
 
 __all__ = ["Table"]
 
-# Bound once: the hot path looks these up as globals, never through attribute access.
-_save_f64 = lib.expman_table_save_row_f64
-_save_values = lib.expman_table_save_row_values
+# Bound once: the hot path looks these up as globals, never through attribute access. The two
+# save functions without argtypes (see the module documentation).
+_save_f64 = _ffi.unchecked("expman_table_save_row_f64")
+_save_values = _ffi.unchecked("expman_table_save_row_values")
 _clear_row = lib.expman_table_clear_row
 _field_id = lib.expman_table_field_id
 _chain = itertools.chain.from_iterable
@@ -55,19 +64,27 @@ class _Rows:
         # A c_void_p instance passes through ctypes without conversion.
         self._t = _c_void_p(table_ptr)
         self._row = {}
+        self._types = None  # the value types of _row when one upd_row made it, else None
         self._plans = {}
         self._last = ((), (), None, None, None, None, None)
         self._ids = {}
 
     def upd_row(self, **fields):
         """Sets fields of the pending row (later values for the same field win)."""
-        if not _ACCEPTED.issuperset(map(type, fields.values())):
-            _reject_values(fields)
         if self._row:
+            if not _ACCEPTED.issuperset(map(type, fields.values())):
+                _reject_values(fields)
             self._row.update(fields)
-        else:
-            # The kwargs dict is ours alone: keep it instead of copying it.
-            self._row = fields
+            self._types = None  # save_row works them out for the merged row
+            return
+        types = tuple(map(type, fields.values()))
+        # The same types as the last saved row (compared by identity, element by element) are
+        # accepted types; only a new shape needs the set.
+        if types != self._last[1] and not _ACCEPTED.issuperset(types):
+            _reject_values(fields)
+        # The kwargs dict is ours alone: keep it instead of copying it.
+        self._row = fields
+        self._types = types
 
     def save_row(self):
         """Appends the pending row to the table (one line, one library call) and clears it.
@@ -80,7 +97,7 @@ class _Rows:
         if not row:
             return
         keys = tuple(row)
-        types = tuple(map(type, row.values()))
+        types = self._types or tuple(map(type, row.values()))
         plan = self._last
         # Rows in a loop have the same shape, and tuples of the same objects compare by
         # identity: checking the last plan is cheaper than hashing the signature.
@@ -102,10 +119,12 @@ class _Rows:
         if status:
             self._failed(status)
         self._row = {}
+        self._types = None
 
     def clear_row(self):
         """Drops the pending row without saving it."""
         self._row = {}
+        self._types = None
 
     def _plan(self, names, types):
         kinds = tuple(_KINDS[tp] for tp in types)

@@ -72,6 +72,15 @@ class Experiment(_Rows, Handle):
     in its log already.) ``add_log_handler()`` sends ``logging`` records to
     ``logs/experiment.log`` too, on request.
 
+    System metrics: a run created here (not attached) is sampled every 10 seconds by a
+    background thread of the library, one row per sample in the run's table ``system``
+    (``metrics/system.csv``, read it with ``exp.table("system").load_df()``): CPU percent and
+    resident memory of this process and its children, the host's available memory, disk I/O,
+    and for each GPU in ``CUDA_VISIBLE_DEVICES`` its utilisation, memory, power and
+    temperature. ``system_metrics=30`` samples every 30 seconds, ``system_metrics=False``
+    not at all. It stops at ``close()`` or at exit. (A job of ``EXP run`` is sampled by its
+    supervisor; attaching to it starts no second sampler.)
+
     The run's status: ``with Experiment(...) as exp:`` marks it Finished at the end of the
     block, or Error with the exception's text. Without ``with`` and without ``set_finished()``,
     it is marked when the interpreter exits: Error if an uncaught exception ends the program,
@@ -79,7 +88,8 @@ class Experiment(_Rows, Handle):
     """
 
     def __init__(self, name, command, base_dir, tags=None, gpu_ids=None, description="",
-                 capture_output=True, params=None):
+                 capture_output=True, params=None, system_metrics=True):
+        interval = _system_metrics_interval(system_metrics)
         if tags is None:
             tags = []
         elif isinstance(tags, str):
@@ -109,18 +119,25 @@ class Experiment(_Rows, Handle):
         _export_gpus(gpus)
         if capture_output and self._owned:
             self._start_capture()
+        if interval and self._owned:
+            # After _export_gpus: the sampler reads CUDA_VISIBLE_DEVICES once, at its start.
+            self._start_system_metrics(interval)
 
     @classmethod
-    def open(cls, path, capture_output=True):
+    def open(cls, path, capture_output=True, system_metrics=True):
         """Starts the next run (``run_0002``, ...) in the existing experiment directory
         ``path``, marked Running in this process: for a resume or a retry. Its output is
-        captured into its log as for a new experiment (``capture_output=False``: not)."""
+        captured into its log and its system metrics sampled as for a new experiment
+        (``capture_output=False``, ``system_metrics=False``: not)."""
+        interval = _system_metrics_interval(system_metrics)
         out = _c_void_p()
         _ffi.check(lib.expman_experiment_open(_ffi.encode(path, "path"), _byref(out)))
         exp = cls.__new__(cls)
         exp._adopt(out.value)
         if capture_output:
             exp._start_capture()
+        if interval:
+            exp._start_system_metrics(interval)
         return exp
 
     @classmethod
@@ -142,6 +159,7 @@ class Experiment(_Rows, Handle):
         self._tables = {}
         self._owned = False
         self._capturing = False
+        self._sampling = False
         self._log_handlers = []
         self.current_run_id = _ffi.decode(lib.expman_experiment_run_id(ptr))
         self._dir = Path(os.fsdecode(lib.expman_experiment_dir(ptr)))
@@ -396,9 +414,22 @@ class Experiment(_Rows, Handle):
         _ffi.check(lib.expman_experiment_capture_output(self._ptr))
         self._capturing = True
 
+    def _start_system_metrics(self, interval):
+        """Samples this process tree into the ``system`` table (see the class
+        documentation)."""
+        _ffi.check(lib.expman_experiment_start_system_metrics(self._ptr, interval))
+        self._sampling = True
+
+    def stop_system_metrics(self):
+        """Stops sampling system metrics into the ``system`` table (returns at once: the
+        sampler thread is woken, not waited out). ``close()`` does it too."""
+        if self._ptr is not None and self._sampling:
+            self._sampling = False
+            _ffi.check(lib.expman_experiment_stop_system_metrics(self._ptr))
+
     def close(self):
-        """Releases the library handle (and its tables), stops the output capture once
-        everything printed before is in the log, and removes the logging handler installed by
+        """Releases the library handle (and its tables), stops the system metrics sampler and
+        the output capture once everything printed before is in the log, and removes the logging handler installed by
         ``add_log_handler``. Saved rows are already in the files; the status is left as it is.
         Called by the garbage collector too."""
         for target, handler in getattr(self, "_log_handlers", ()):
@@ -406,6 +437,9 @@ class Experiment(_Rows, Handle):
         self._log_handlers = []
         if self._ptr is None:
             return
+        if getattr(self, "_sampling", False):
+            self._sampling = False
+            lib.expman_experiment_stop_system_metrics(self._ptr)  # never raises from close
         self._t = None
         for table in self._tables.values():
             table._t = None
@@ -433,6 +467,26 @@ class Experiment(_Rows, Handle):
             # Never hide the exception that ended the block behind our own.
             warnings.warn(f"expman could not mark the run Error: {e}", RuntimeWarning)
         return False
+
+
+def _system_metrics_interval(setting):
+    """The sampling interval in seconds for ``system_metrics=``: True is every 10 seconds,
+    False or None is off (0.0), a positive number is that many seconds."""
+    if setting is True:
+        return 10.0
+    if setting is False or setting is None:
+        return 0.0
+    if isinstance(setting, (int, float)) and not isinstance(setting, bool):
+        seconds = float(setting)
+        if seconds >= 0.01 and seconds != float("inf"):
+            return seconds
+        raise ValueError(
+            f"system_metrics must be True, False or an interval in seconds of at least 0.01, "
+            f"got {shown(setting)}"
+        )
+    raise TypeError(
+        f"system_metrics must be True, False or an interval in seconds, got {shown(setting)}"
+    )
 
 
 def _flush_std_streams():
