@@ -20,11 +20,11 @@ mod writer;
 pub(crate) use format::table_columns;
 #[cfg(any(feature = "server", feature = "arrow"))]
 pub(crate) use reader::complete_records;
-#[cfg(feature = "server")]
-pub(crate) use reader::parse_records;
 pub use reader::{ColumnType, Metrics, read_table};
 #[cfg(feature = "arrow")]
 pub(crate) use reader::{open_quote_swallows_rows, unclosed_quote};
+#[cfg(feature = "server")]
+pub(crate) use reader::{parse_records, visit_records};
 pub use row::FieldId;
 pub use summary::{ColumnSummary, RunSummary, STEP_COLUMNS, TableSummary, summary};
 pub use value::Value;

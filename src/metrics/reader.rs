@@ -121,6 +121,24 @@ pub(crate) fn parse_records(
     body: &[u8],
     width: usize,
 ) -> std::result::Result<Vec<Vec<String>>, (Option<u64>, String)> {
+    let mut raw: Vec<Vec<String>> = Vec::new();
+    visit_records(body, width, |record| {
+        let mut row: Vec<String> = record.iter().map(str::to_string).collect();
+        row.resize(width, String::new());
+        raw.push(row);
+    })?;
+    Ok(raw)
+}
+
+/// [`parse_records`] without keeping the rows: hands each record to `row` as it is read, for a
+/// reader that converts cells at once (the UI's series columns) and must not hold a `String`
+/// per cell of a million-row table. A record may be narrower than `width` (cells missing at
+/// its end are empty); the same errors as [`parse_records`].
+pub(crate) fn visit_records(
+    body: &[u8],
+    width: usize,
+    mut row: impl FnMut(&csv::StringRecord),
+) -> std::result::Result<(), (Option<u64>, String)> {
     // The empty line stands for the header line (csv skips it): line numbers come out as the
     // file's, and a byte-order mark at the body's start stays a cell's text, as it is in the
     // file (csv strips one only at the very start of its input).
@@ -128,7 +146,6 @@ pub(crate) fn parse_records(
         .has_headers(false)
         .flexible(true)
         .from_reader(std::io::Read::chain(&b"\n"[..], body));
-    let mut raw: Vec<Vec<String>> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
@@ -150,11 +167,9 @@ pub(crate) fn parse_records(
                 ),
             ));
         }
-        let mut row: Vec<String> = record.iter().map(str::to_string).collect();
-        row.resize(width, String::new());
-        raw.push(row);
+        row(&record);
     }
-    Ok(raw)
+    Ok(())
 }
 
 impl Metrics {

@@ -8,10 +8,13 @@ use serde_json::{Value as Json, json};
 
 use super::confine::{confined, inside};
 use super::index::{Index, open_entry, summarize, summary_of, value_json};
+use super::logs;
 use super::reply::Reply;
-use super::tail::{log_chunk, series, table_tail};
+use super::series::{self, Cache};
+use super::tail::table_tail;
 use super::target::Query;
 use crate::catalog::run_infos;
+use crate::error::IoContext;
 use crate::metrics::ColumnType;
 use crate::query::ParseOptions;
 use crate::scheduler::{Action, SchedulerDir};
@@ -98,6 +101,7 @@ pub(crate) fn details(root: &Path, id: &str) -> Answer {
             "runs": runs,
             "tables": tables,
             "logs": log_files(root, &dir.logs_dir()),
+            "checkpoints": checkpoint_files(root, &dir.checkpoints_dir()),
         }),
     ))
 }
@@ -122,27 +126,49 @@ pub(crate) fn table(root: &Path, id: &str, table: &str, query: &Query) -> Answer
     ))
 }
 
-/// `GET /api/experiments/<id>/tables/<table>/series?max_points=`: numeric columns to chart.
-pub(crate) fn table_series(root: &Path, id: &str, table: &str, query: &Query) -> Answer {
-    let max_points = query
-        .number::<usize>("max_points", "a number")?
-        .unwrap_or(2000)
-        .clamp(2, 100_000);
+/// `GET /api/experiments/<id>/tables/<table>/series?columns=&x=&max_points=&from=&to=&smooth=
+/// &log_y=&run=`: numeric columns to chart, M4-thinned per x bucket, smoothed on the full data
+/// (see `series`).
+pub(crate) fn table_series(
+    root: &Path,
+    cache: &Cache,
+    id: &str,
+    table: &str,
+    query: &Query,
+) -> Answer {
     let path = table_file(root, id, table)?;
-    let body = series(&path, max_points).map_err(|e| Reply::from_error(&e))?;
-    Ok(Reply::json(200, &body))
+    series::answer(cache, &path, query)
 }
 
-/// `GET /api/experiments/<id>/logs/<file>?offset=&max=`: a log's tail, or bytes from an offset.
+/// `GET /api/experiments/<id>/logs/<file>?offset=&length=` (or `max=`), `?before=&length=`,
+/// `?search=&regex=&ignore_case=&max=&from=`, `?download=1`: a log's tail, pages forward and
+/// back, search over the whole file, the whole file (see `logs`).
 pub(crate) fn log(root: &Path, id: &str, file: &str, query: &Query) -> Answer {
-    let offset = query.number::<u64>("offset", "a byte offset")?;
-    let max = query
-        .number::<u64>("max", "a byte count")?
-        .unwrap_or(65536)
-        .clamp(1, 8 << 20);
     let path = log_file(root, id, file)?;
-    let chunk = log_chunk(&path, offset, max).map_err(|e| Reply::from_error(&e))?;
-    Ok(Reply::json(200, &chunk))
+    logs::answer(&path, file, query)
+}
+
+/// `GET /api/experiments/<id>/checkpoints/<path>`: a checkpoint file, streamed as a download.
+/// Every component is a plain name, and the file, symlinks resolved, must stay inside the
+/// served directory (403 otherwise).
+pub(crate) fn checkpoint(root: &Path, id: &str, path: &[&str]) -> Answer {
+    experiment_dir(root, id)?;
+    let mut parts = vec![id, "checkpoints"];
+    parts.extend_from_slice(path);
+    let real = confined(root, &parts)?;
+    let error = |e: crate::Error| Reply::from_error(&e);
+    let file = std::fs::File::open(&real)
+        .at("open the checkpoint", &real)
+        .map_err(error)?;
+    let meta = file.metadata().at("stat", &real).map_err(error)?;
+    if !meta.is_file() {
+        return Err(Reply::error(
+            404,
+            format!("checkpoints/{} is not a file", path.join("/")),
+        ));
+    }
+    let name = path.last().copied().unwrap_or("checkpoint");
+    Ok(Reply::download(file, meta.len(), name))
 }
 
 /// `POST /api/experiments/<id>/actions/<action>`: retry, terminate or delete, through the
@@ -217,6 +243,59 @@ fn log_files(root: &Path, logs: &Path) -> Vec<Json> {
     list.sort();
     list.into_iter()
         .map(|(name, size)| json!({ "name": name, "size": size }))
+        .collect()
+}
+
+/// How deep and how many checkpoint files are listed (a checkpoint directory is the user's:
+/// the listing must stay small whatever is in it).
+const CHECKPOINT_DEPTH: usize = 4;
+const CHECKPOINT_FILES: usize = 1000;
+
+/// The files under `checkpoints/` (at most [`CHECKPOINT_FILES`], [`CHECKPOINT_DEPTH`] levels
+/// down), by path relative to it, with sizes and modification times (Unix seconds). Hidden
+/// names and anything leading outside the served directory are left out.
+fn checkpoint_files(root: &Path, dir: &Path) -> Vec<Json> {
+    let mut found: Vec<(String, u64, f64)> = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), String::new(), 0usize)];
+    while let Some((path, prefix, depth)) = pending.pop() {
+        let Some(real) = inside(root, &path) else {
+            continue;
+        };
+        let Ok(entries) = std::fs::read_dir(&real) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if name.starts_with('.') || found.len() >= CHECKPOINT_FILES {
+                continue;
+            }
+            let Some(target) = inside(root, &entry.path()) else {
+                continue;
+            };
+            let Ok(meta) = std::fs::metadata(&target) else {
+                continue;
+            };
+            let relative = format!("{prefix}{name}");
+            if meta.is_dir() {
+                if depth + 1 < CHECKPOINT_DEPTH {
+                    pending.push((entry.path(), format!("{relative}/"), depth + 1));
+                }
+            } else if meta.is_file() {
+                let mtime = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0.0, |d| d.as_secs_f64());
+                found.push((relative, meta.len(), mtime));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+        .into_iter()
+        .map(|(name, size, mtime)| json!({ "name": name, "size": size, "mtime": mtime }))
         .collect()
 }
 

@@ -5,8 +5,9 @@
 //! 500) and answers with a `reply`; `routes` decodes the `target` and dispatches; `access`
 //! checks who is asking (Host, Origin, token); `api` answers the endpoints of `API.md`;
 //! `index` keeps the listing ready (with `exception`, the last exception line in a failed run's
-//! log); `tail` reads the ends of large files; `confine` keeps every read inside the served
-//! directory; `assets` embeds the page and its modules in the binary.
+//! log); `tail` reads the ends of large files; `series` answers the charts (columns parsed once
+//! and cached, smoothed, thinned without losing extremes); `logs` pages, searches and serves
+//! whole logs; `confine` keeps every read inside the served directory; `assets` embeds the page and its modules in the binary.
 
 mod access;
 mod api;
@@ -15,8 +16,10 @@ mod confine;
 mod exception;
 mod http;
 mod index;
+pub mod logs;
 mod reply;
 mod routes;
+mod series;
 pub mod tail;
 mod target;
 
@@ -118,6 +121,7 @@ impl Server {
         let index = Arc::new(Index::new(&root));
         let state = Arc::new(State {
             index: Arc::clone(&index),
+            series: series::Cache::default(),
             root,
             access: Access {
                 token,

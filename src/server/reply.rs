@@ -1,5 +1,6 @@
-//! An answer to a request: status, content type and a complete body. The HTTP layer writes it
-//! (always with `Content-Length`, never chunked); the routes and the assets build it.
+//! An answer to a request: status, content type and a complete body, or a file streamed as the
+//! body (a download). The HTTP layer writes it (always with `Content-Length`, never chunked);
+//! the routes and the assets build it.
 
 use crate::error::{Error, ErrorKind};
 
@@ -12,6 +13,21 @@ pub(crate) struct Reply {
     pub(crate) content_type: &'static str,
     /// The body.
     pub(crate) body: Vec<u8>,
+    /// A file to send as the body instead (`body` is then empty): read and written a piece at
+    /// a time, never held whole.
+    pub(crate) file: Option<FileBody>,
+}
+
+/// A file sent as a body: its first `len` bytes (its size when it was opened: a log still
+/// being written is sent as it was then), with a `Content-Disposition: attachment`.
+#[derive(Debug)]
+pub(crate) struct FileBody {
+    /// The open file (opened through the confinement checks).
+    pub(crate) file: std::fs::File,
+    /// How many bytes to send.
+    pub(crate) len: u64,
+    /// The file name offered to the browser.
+    pub(crate) name: String,
 }
 
 impl Reply {
@@ -26,6 +42,7 @@ impl Reply {
             status,
             body: serde_json::to_vec(value).unwrap_or_default(),
             content_type: "application/json",
+            file: None,
         }
     }
 
@@ -48,6 +65,21 @@ impl Reply {
             status: 200,
             body,
             content_type,
+            file: None,
+        }
+    }
+
+    /// 200 streaming `file` as an attachment named `name`.
+    pub(crate) fn download(file: std::fs::File, len: u64, name: &str) -> Reply {
+        Reply {
+            status: 200,
+            body: Vec::new(),
+            content_type: "application/octet-stream",
+            file: Some(FileBody {
+                file,
+                len,
+                name: name.to_string(),
+            }),
         }
     }
 }

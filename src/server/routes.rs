@@ -20,6 +20,8 @@ pub(crate) struct State {
     pub(crate) index: Arc<Index>,
     /// Who may ask.
     pub(crate) access: Access,
+    /// Tables parsed for the series endpoint.
+    pub(crate) series: super::series::Cache,
 }
 
 /// Answers one request. Never panics on input: every failure becomes a 4xx/5xx JSON answer.
@@ -45,9 +47,12 @@ fn route(state: &State, request: &Request) -> api::Answer {
         ("GET", ["api", "experiments", id]) => api::details(root, id),
         ("GET", ["api", "experiments", id, "tables", table]) => api::table(root, id, table, query),
         ("GET", ["api", "experiments", id, "tables", table, "series"]) => {
-            api::table_series(root, id, table, query)
+            api::table_series(root, &state.series, id, table, query)
         }
         ("GET", ["api", "experiments", id, "logs", file]) => api::log(root, id, file, query),
+        ("GET", ["api", "experiments", id, "checkpoints", path @ ..]) if !path.is_empty() => {
+            api::checkpoint(root, id, path)
+        }
         ("POST", ["api", "experiments", id, "actions", action]) => {
             api::action(root, &state.index, id, action)
         }

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
-use crate::metrics::{ColumnType, Metrics, Value};
+use crate::metrics::Metrics;
 
 /// How far back from the end a tail reads at most. Rows are appended whole, so a line still
 /// without its newline is at most one row being written; a file whose end has no newline for
@@ -164,6 +164,10 @@ pub struct LogChunk {
     pub size: u64,
     /// The bytes, as text (invalid UTF-8 replaced).
     pub text: String,
+    /// For a page read back (`before=`): whether `start` is the first byte of a line (false
+    /// when the page is a piece of a line longer than the page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_start: Option<bool>,
 }
 
 /// Reads a log: from `offset` (at most `max` bytes), or its tail (the last `max` bytes, starting
@@ -199,64 +203,6 @@ pub fn log_chunk(path: &Path, offset: Option<u64>, max: u64) -> Result<LogChunk>
         end: start + bytes.len() as u64,
         size,
         text: String::from_utf8_lossy(&bytes).into_owned(),
+        line_start: None,
     })
-}
-
-/// The largest table charted: [`series`] reads a table whole, and a request must not be able to
-/// make the server (perhaps inside a training process) allocate without bound.
-pub const SERIES_MAX: u64 = 256 << 20;
-
-/// Numeric columns of a table for charting, thinned evenly to at most `max_points` rows.
-/// Tables over [`SERIES_MAX`] bytes are refused.
-pub fn series(path: &Path, max_points: usize) -> Result<serde_json::Value> {
-    let size = std::fs::metadata(path).at("stat", path)?.len();
-    if size > SERIES_MAX {
-        return Err(Error::invalid_state(format!(
-            "{} is {size} bytes; the UI charts tables of at most {SERIES_MAX} bytes: read it \
-             with expman.read_table or `EXP export` instead",
-            path.display()
-        )));
-    }
-    let metrics = crate::read_table(path)?;
-    let rows = metrics.rows.len();
-    let step = rows.div_ceil(max_points.max(1)).max(1);
-    let picked: Vec<usize> = (0..rows)
-        .step_by(step)
-        .chain((rows > 0 && (rows - 1) % step != 0).then_some(rows - 1))
-        .collect();
-    let x = ["step", "epoch", "global_step", "iteration"]
-        .into_iter()
-        .find_map(|name| {
-            let i = metrics.column_index(name)?;
-            matches!(metrics.types[i], ColumnType::Int | ColumnType::Float).then_some((name, i))
-        });
-    let number = |v: &Value| match v {
-        Value::Int(i) => serde_json::json!(i),
-        Value::Float(f) if f.is_finite() => serde_json::json!(f),
-        _ => serde_json::Value::Null,
-    };
-    let x_values: Vec<serde_json::Value> = match x {
-        Some((_, i)) => picked
-            .iter()
-            .map(|&r| number(&metrics.rows[r][i]))
-            .collect(),
-        None => picked.iter().map(|&r| serde_json::json!(r)).collect(),
-    };
-    let mut series = serde_json::Map::new();
-    for (i, name) in metrics.columns.iter().enumerate() {
-        let numeric = matches!(metrics.types[i], ColumnType::Int | ColumnType::Float);
-        if numeric && x.is_none_or(|(_, xi)| xi != i) {
-            let values = picked
-                .iter()
-                .map(|&r| number(&metrics.rows[r][i]))
-                .collect();
-            series.insert(name.clone(), serde_json::Value::Array(values));
-        }
-    }
-    Ok(serde_json::json!({
-        "x": x.map_or("row", |(name, _)| name),
-        "x_values": x_values,
-        "series": series,
-        "rows": rows,
-    }))
 }

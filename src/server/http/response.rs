@@ -1,8 +1,10 @@
 //! Writing an answer: the status line and headers (the same safe headers on every answer), then
-//! the body, whole within the write deadline.
+//! the body, whole within the write deadline; a file body (a download) a piece at a time, each
+//! piece within the deadline.
 
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use super::Reply;
@@ -10,19 +12,58 @@ use super::Reply;
 /// The status line and headers of `reply`.
 pub(super) fn head(reply: &Reply, keep_alive: bool) -> Vec<u8> {
     let mut head = Vec::with_capacity(256);
+    let length = reply
+        .file
+        .as_ref()
+        .map_or(reply.body.len() as u64, |f| f.len);
     let _ = write!(
         head,
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
-         Referrer-Policy: no-referrer\r\nConnection: {}\r\n\r\n",
+         Referrer-Policy: no-referrer\r\n",
         reply.status,
         reason(reply.status),
         reply.content_type,
-        reply.body.len(),
+        length,
+    );
+    if let Some(file) = &reply.file {
+        let _ = write!(head, "Content-Disposition: {}\r\n", disposition(&file.name));
+    }
+    let _ = write!(
+        head,
+        "Connection: {}\r\n\r\n",
         if keep_alive { "keep-alive" } else { "close" }
     );
     head
 }
+
+/// `attachment` with the name: plain ASCII in `filename` (anything else replaced by `_`, so
+/// no quote or control character reaches the header), the exact name in `filename*` (RFC 6266).
+fn disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Bytes of a file body read and written at a time; each piece must be taken within the
+/// write limit, so a download of any size keeps going while the client keeps reading.
+const PIECE: usize = 256 * 1024;
 
 /// Writes `reply` whole within `limit`, or fails.
 pub(super) fn write_reply(
@@ -40,19 +81,38 @@ pub(super) fn write_reply(
     } else {
         [&head, &reply.body]
     };
-    for mut part in parts {
-        while !part.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ErrorKind::TimedOut.into());
-            }
-            stream.set_write_timeout(Some(left))?;
-            match stream.write(part) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => part = &part[n..],
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+    for part in parts {
+        write_within(stream, part, deadline)?;
+    }
+    let Some(body) = &reply.file else {
+        return Ok(());
+    };
+    let mut piece = vec![0u8; PIECE];
+    let mut sent = 0u64;
+    while sent < body.len {
+        let n = PIECE.min((body.len - sent) as usize);
+        // A file cut shorter since it was opened cannot fill the promised length: the
+        // connection is closed, which the client sees as a short body.
+        body.file.read_exact_at(&mut piece[..n], sent)?;
+        write_within(stream, &piece[..n], Instant::now() + limit)?;
+        sent += n as u64;
+    }
+    Ok(())
+}
+
+/// Writes `part` whole before `deadline`, or fails.
+fn write_within(stream: &mut TcpStream, mut part: &[u8], deadline: Instant) -> std::io::Result<()> {
+    while !part.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(part) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => part = &part[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())

@@ -38,6 +38,7 @@ fn ok(_: &Request) -> Reply {
         status: 200,
         content_type: "text/plain",
         body: b"fine".to_vec(),
+        file: None,
     }
 }
 
