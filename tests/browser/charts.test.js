@@ -1,0 +1,288 @@
+// Charts and logs in real headless Chromium against the real EXP binary, on experiment
+// directories written here (fixtures.js: copies of one real scheduler run): smoothing drawn over
+// the raw curve, log axes, a cursor shared by the charts of a view, full screen, PNG and CSV
+// downloads (their bytes checked), gaps marked, compare with short legend names; logs paged back
+// to the first byte, searched whole, coloured; the dark theme; 1024x700 without truncated
+// values; offline dimming once the server stops.
+'use strict';
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const H = require('./helpers');
+const F = require('./fixtures');
+
+let dir;
+let baseDir;
+let server;
+let browser;
+let expA;
+let expB;
+
+const STEPS = 3000;
+const LOG_LINES = 6000; // about 300 KB: several pages back to the first byte
+
+/** A noisy loss with a NaN stretch and an inf, an accuracy, a learning rate. */
+function rows(seed, lr) {
+  let x = seed * 7919;
+  const rand = () => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x / 2147483648;
+  };
+  const out = [];
+  for (let s = 1; s <= STEPS; s++) {
+    let loss = (2 / Math.sqrt(s) + lr + 0.3 * (rand() - 0.5)).toFixed(5);
+    if (s >= 1000 && s < 1010) loss = 'nan';
+    if (s === 2000) loss = 'inf';
+    out.push([s, loss, (1 - 1 / Math.sqrt(s)).toFixed(5), (lr * (1 - s / (STEPS + 1))).toFixed(6)]);
+  }
+  return out;
+}
+
+/** A log with colours, a tqdm-style progress bar redrawn with \r, and many plain lines. */
+function logText() {
+  const lines = ['first line of the log', '\x1b[31mred error\x1b[0m and \x1b[1;38;5;33mbold 256\x1b[0m and \x1b[38;2;10;200;30mtruecolor\x1b[0m',
+    'progress   0%\rprogress  50%\rprogress 100%'];
+  for (let i = 4; i <= LOG_LINES; i++) lines.push(`line ${i} ${i % 1000 === 0 ? 'NEEDLE' : 'hay'} ${'.'.repeat(30)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+before(async () => {
+  H.checkPrerequisites();
+  dir = H.tempDir('ui-charts');
+  const { baseDir: b, seed } = F.realSeed(dir);
+  baseDir = b;
+  const cols = ['step', 'loss', 'acc', 'lr'];
+  expA = F.writeExperiment(baseDir, seed, { name: 'ch-a', index: 1, params: { lr: 0.1, seed: 1, opt: 'sgd' }, columns: cols, rows: rows(1, 0.1) });
+  expB = F.writeExperiment(baseDir, seed, { name: 'ch-b', index: 2, params: { lr: 0.01, seed: 1, opt: 'sgd' }, columns: cols, rows: rows(2, 0.01) });
+  fs.writeFileSync(path.join(expA, 'logs', 'run_0001.log'), logText());
+  server = await H.startServer(baseDir);
+  browser = await H.openBrowser({ width: 1440, height: 900 });
+});
+
+after(async () => {
+  await H.teardown({ browser, server, dir });
+});
+
+const idOf = (p) => path.basename(p);
+const block = '#drawer .table-block[data-table="run_0001"]';
+const chartSel = (col) => `${block} .chart[data-column="${col}"]`;
+
+/** What a chart draws: per uPlot series, its label and how many points it has (non-null). */
+function chartInfo(page, col) {
+  return page.$eval(`${chartSel(col)} .chart-body`, (body) => {
+    const c = body.expmanChart;
+    const u = c.u;
+    return {
+      labels: u.series.map((s) => s.label),
+      counts: u.data.map((d) => d.filter((v) => v != null).length),
+      sums: u.data.map((d) => d.reduce((a, v) => (v == null ? a : a + v), 0)),
+      yDistr: u.scales.y.distr,
+      xDistr: u.scales.x.distr,
+      raw: body.dataset.raw,
+      gapMarks: Number(body.dataset.gapMarks || 0),
+      legend: [...u.root.querySelectorAll('.u-legend .u-series')].filter((r) => r.style.display !== 'none').map((r) => r.textContent),
+    };
+  });
+}
+
+async function openMetrics(page, exp) {
+  await page.goto(`${server.url.split('?')[0]}?exp=${encodeURIComponent(idOf(exp))}&tab=metrics`);
+  await page.waitForSelector(`${chartSel('loss')} canvas`);
+  await page.waitForFunction((sel) => document.querySelector(sel).expmanChart, `${chartSel('loss')} .chart-body`);
+}
+
+test('smoothing: the slider changes the smoothed path, the raw curve stays behind it; gaps are marked', { timeout: 60000 }, async () => {
+  const { page } = browser;
+  await page.goto(server.url);
+  await page.evaluate(() => localStorage.clear());
+  await openMetrics(page, expA);
+  const plain = await chartInfo(page, 'loss');
+  assert.equal(plain.raw, '0');
+  assert.ok(plain.gapMarks >= 2, `the NaN stretch and the inf are marked: ${plain.gapMarks}`);
+  // The legend shows the last values while the cursor is away.
+  assert.match(plain.legend[1], /\d/);
+
+  await page.selectOption('#chart-smooth', 'ema');
+  await page.$eval('#chart-ema', (el) => { el.value = '0.9'; el.dispatchEvent(new Event('change')); });
+  await page.waitForFunction((sel) => document.querySelector(sel).dataset.raw === '1', `${chartSel('loss')} .chart-body`);
+  const s09 = await chartInfo(page, 'loss');
+  assert.equal(s09.labels.length, 3, 'x, the raw curve, the smoothed line');
+  assert.ok(s09.counts[1] > 0 && s09.counts[2] > 0);
+  await page.$eval('#chart-ema', (el) => { el.value = '0.99'; el.dispatchEvent(new Event('change')); });
+  await page.waitForFunction(([sel, sum]) => {
+    const u = document.querySelector(sel).expmanChart.u;
+    return u.data[2].reduce((a, v) => (v == null ? a : a + v), 0) !== sum;
+  }, [`${chartSel('loss')} .chart-body`, s09.sums[2]]);
+  const s099 = await chartInfo(page, 'loss');
+  assert.notEqual(s099.sums[2], s09.sums[2], 'a new weight draws another smoothed path');
+  // The raw curve is still the data as written (M4 picks other rows for another smoothing).
+  const written = new Map(rows(1, 0.1).map((r) => [r[0], Number(r[1])]));
+  const raw = await page.$eval(`${chartSel('loss')} .chart-body`, (b) => {
+    const d = b.expmanChart.u.data;
+    return Array.from(d[0]).map((x, i) => [x, d[1][i]]).filter(([, v]) => v != null);
+  });
+  assert.ok(raw.length > 100);
+  for (const [x, v] of raw) assert.equal(v, written.get(x), `raw value at step ${x}`);
+  // Remembered for the next view.
+  const saved = await page.evaluate(() => JSON.parse(localStorage.getItem('expman.charts')));
+  assert.equal(saved.smooth, 'ema');
+  assert.equal(saved.ema, 0.99);
+  await page.selectOption('#chart-smooth', 'none');
+  await page.waitForFunction((sel) => document.querySelector(sel).dataset.raw === '0', `${chartSel('loss')} .chart-body`);
+});
+
+test('log y and log x toggles change the scales', { timeout: 30000 }, async () => {
+  const { page } = browser;
+  await openMetrics(page, expA);
+  await page.check('#chart-logy');
+  await page.waitForFunction((sel) => document.querySelector(sel).expmanChart.u.scales.y.distr === 3, `${chartSel('acc')} .chart-body`);
+  await page.check('#chart-logx');
+  await page.waitForFunction((sel) => document.querySelector(sel).expmanChart.u.scales.x.distr === 3, `${chartSel('acc')} .chart-body`);
+  await page.uncheck('#chart-logy');
+  await page.uncheck('#chart-logx');
+  await page.waitForFunction((sel) => {
+    const u = document.querySelector(sel).expmanChart.u;
+    return u.scales.x.distr === 1 && u.scales.y.distr === 1;
+  }, `${chartSel('acc')} .chart-body`);
+});
+
+test('the cursor is shared by the charts of a view', { timeout: 30000 }, async () => {
+  const { page } = browser;
+  await openMetrics(page, expA);
+  const over = await page.locator(`${chartSel('loss')} .u-over`).boundingBox();
+  await page.mouse.move(over.x + over.width * 0.5, over.y + over.height * 0.5);
+  await page.waitForFunction((sel) => {
+    const u = document.querySelector(sel).expmanChart.u;
+    return u.cursor.idx != null && u.cursor.left > 0;
+  }, `${chartSel('acc')} .chart-body`);
+  const [a, b] = await page.evaluate(([x, y]) => [x, y].map((s) => {
+    const u = document.querySelector(s).expmanChart.u;
+    return u.data[0][u.cursor.idx];
+  }), [`${chartSel('loss')} .chart-body`, `${chartSel('acc')} .chart-body`]);
+  assert.equal(a, b, 'both charts point at the same x');
+  await page.mouse.move(0, 0);
+});
+
+test('full screen, PNG and CSV downloads', { timeout: 30000 }, async () => {
+  const { page } = browser;
+  await openMetrics(page, expA);
+  await page.click(`${chartSel('loss')} .chart-btn[data-act="full"]`);
+  await page.waitForSelector(`${chartSel('loss')}.chart-full`);
+  const w = await page.$eval(`${chartSel('loss')} .chart-body`, (b) => b.expmanChart.u.width);
+  assert.ok(w > 1300, `drawn at the window's width: ${w}`);
+  await page.keyboard.press('Escape');
+  await page.waitForSelector(`${chartSel('loss')}:not(.chart-full)`);
+
+  const [png] = await Promise.all([page.waitForEvent('download'), page.click(`${chartSel('loss')} .chart-btn[data-act="png"]`)]);
+  const pngBytes = fs.readFileSync(await png.path());
+  assert.deepEqual([...pngBytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  assert.ok(pngBytes.length > 2000, `a real picture: ${pngBytes.length} bytes`);
+
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click(`${chartSel('acc')} .chart-btn[data-act="csv"]`)]);
+  const text = fs.readFileSync(await csv.path(), 'utf8').trim().split('\n');
+  const info = await chartInfo(page, 'acc');
+  assert.equal(text[0].split(',')[0], 'step');
+  assert.equal(text.length - 1, info.counts[0], 'one line per plotted x');
+  const lastRow = text[text.length - 1].split(',');
+  assert.equal(Number(lastRow[0]), STEPS);
+  assert.equal(Number(lastRow[1]), Number((1 - 1 / Math.sqrt(STEPS)).toFixed(5)));
+});
+
+test('compare: another experiment overlaid, legend names are the differing params', { timeout: 30000 }, async () => {
+  const { page } = browser;
+  await openMetrics(page, expA);
+  await page.click('#compare-btn');
+  await page.fill('#compare-picker input', 'ch-b');
+  await page.click(`#compare-picker .pick[data-pick-exp="${idOf(expB)}"]`);
+  await page.waitForFunction((sel) => document.querySelector(sel).expmanChart.spec.lines.length === 2, `${chartSel('loss')} .chart-body`);
+  const info = await chartInfo(page, 'loss');
+  assert.deepEqual(info.labels.slice(1), ['lr=0.1', 'lr=0.01']);
+});
+
+test('logs: colours, a collapsed progress bar, paging back to the first byte, search of the whole file', { timeout: 60000 }, async () => {
+  const { page } = browser;
+  await page.goto(`${server.url.split('?')[0]}?exp=${encodeURIComponent(idOf(expA))}&tab=logs`);
+  const blk = '#drawer .log-block[data-log="run_0001.log"]';
+  await page.waitForSelector(`${blk} pre`);
+  await page.waitForFunction((s) => /line 6000/.test(document.querySelector(`${s} pre`).textContent), blk);
+  assert.doesNotMatch(await page.textContent(`${blk} pre`), /first line of the log/, 'only the tail at first');
+  // Page back until the first byte.
+  for (let i = 0; i < 20; i++) {
+    if (await page.$eval(blk, (el) => el.dataset.first === '0')) break;
+    const before = await page.$eval(blk, (el) => el.dataset.first);
+    await page.click(`${blk} button[data-act="older"]`);
+    await page.waitForFunction(([s, b]) => document.querySelector(s).dataset.first !== b, [blk, before]);
+  }
+  const text = await page.textContent(`${blk} pre`);
+  assert.ok(text.startsWith('first line of the log\n'), text.slice(0, 80));
+  assert.match(text, /\nprogress 100%\n/);
+  assert.doesNotMatch(text, /progress {2}50%/);
+  assert.doesNotMatch(text, /\x1b/);
+  const colours = await page.$$eval(`${blk} pre span.ansi`, (els) => els.slice(0, 3).map((e) => [e.textContent, getComputedStyle(e).color, getComputedStyle(e).fontWeight]));
+  assert.deepEqual(colours[0], ['red error', 'rgb(205, 49, 49)', '400']);
+  assert.equal(colours[1][0], 'bold 256');
+  assert.equal(colours[1][2], '700');
+  assert.deepEqual(colours[2].slice(0, 2), ['truecolor', 'rgb(10, 200, 30)']);
+
+  // Search: six NEEDLE lines over the whole file, each a jump.
+  await page.click(`${blk} button[data-act="end"]`);
+  await page.fill(`${blk} .log-search`, 'NEEDLE');
+  await page.press(`${blk} .log-search`, 'Enter');
+  await page.waitForSelector(`${blk} .log-match`);
+  assert.match(await page.textContent(`${blk} .log-matches-head`), /^6 matching lines/);
+  const lines = await page.$$eval(`${blk} .log-match`, (els) => els.map((e) => Number(e.dataset.line)));
+  assert.deepEqual(lines, [1000, 2000, 3000, 4000, 5000, 6000]);
+  await page.click(`${blk} .log-match[data-line="1000"]`);
+  await page.waitForFunction((s) => document.querySelector(`${s} pre`).textContent.startsWith('line 1000 NEEDLE'), blk);
+  // The download link serves the whole file.
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`${blk} a[data-act="download"]`)]);
+  assert.equal(fs.readFileSync(await dl.path(), 'utf8'), logText());
+});
+
+test('dark theme follows prefers-color-scheme; the toggle overrides it', { timeout: 30000 }, async () => {
+  const { page } = browser;
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto(server.url);
+  await page.waitForSelector('.card');
+  const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(await bg(), 'rgb(18, 21, 27)');
+  await page.emulateMedia({ colorScheme: 'light' });
+  assert.equal(await bg(), 'rgb(245, 246, 248)');
+  await page.click('#theme-toggle'); // dark
+  assert.equal(await bg(), 'rgb(18, 21, 27)');
+  await page.click('#theme-toggle'); // light
+  await page.click('#theme-toggle'); // the system's again
+  await page.evaluate(() => localStorage.removeItem('expman.theme'));
+});
+
+test('1024x700: card values are not truncated', { timeout: 30000 }, async () => {
+  const { page } = browser;
+  await page.setViewportSize({ width: 1024, height: 700 });
+  await page.goto(server.url);
+  await page.waitForSelector(`${H.card('ch-a')} .card-metrics .v`);
+  const cut = await page.$$eval('.card-metrics .v, .card-metrics .k', (els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1 || /…/.test(e.textContent)).map((e) => e.textContent));
+  await H.screenshot(page, 'charts-1024.png');
+  assert.deepEqual(cut, []);
+  await page.setViewportSize({ width: 1440, height: 900 });
+});
+
+test('offline: Running cards dim and their clocks stop while the server is unreachable', { timeout: 60000 }, async () => {
+  const { page } = browser;
+  // A Running experiment whose process is this test's own (alive): status.json says so.
+  const run = F.writeExperiment(baseDir, path.join(baseDir, fs.readdirSync(baseDir).find((n) => n.startsWith('seed_'))), { name: 'ch-running', index: 3, columns: ['step'], rows: [[1]] });
+  const st = JSON.parse(fs.readFileSync(path.join(run, 'status.json'), 'utf8'));
+  // No recorded start time or supervisor: the server then checks only that the pid is alive.
+  Object.assign(st, { status: 'Running', pid: process.pid, pid_start_time: null, supervisor_pid: null, supervisor_start_time: null, end_time: null, exit_code: null });
+  fs.writeFileSync(path.join(run, 'status.json'), JSON.stringify(st));
+  await page.goto(server.url);
+  await page.waitForSelector(H.card('ch-running', 'Running'));
+  await H.stopProcess(server.child, 5000);
+  await page.waitForSelector('body.offline', { timeout: 40000 });
+  const opacity = await page.$eval(H.card('ch-running', 'Running'), (e) => getComputedStyle(e).opacity);
+  assert.equal(opacity, '0.5');
+  const t0 = await page.textContent(`${H.card('ch-running', 'Running')}`);
+  await page.waitForTimeout(1500); // a clock that still ticked would change within this
+  assert.equal(await page.textContent(`${H.card('ch-running', 'Running')}`), t0);
+});
