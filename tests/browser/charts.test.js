@@ -56,6 +56,9 @@ before(async () => {
   const cols = ['step', 'loss', 'acc', 'lr'];
   expA = F.writeExperiment(baseDir, seed, { name: 'ch-a', index: 1, params: { lr: 0.1, seed: 1, opt: 'sgd' }, columns: cols, rows: rows(1, 0.1) });
   expB = F.writeExperiment(baseDir, seed, { name: 'ch-b', index: 2, params: { lr: 0.01, seed: 1, opt: 'sgd' }, columns: cols, rows: rows(2, 0.01) });
+  // Second seeds of both learning rates: grouping by lr gives two groups of two.
+  F.writeExperiment(baseDir, seed, { name: 'ch-c', index: 4, params: { lr: 0.1, seed: 2, opt: 'sgd' }, columns: cols, rows: rows(3, 0.1) });
+  F.writeExperiment(baseDir, seed, { name: 'ch-d', index: 5, params: { lr: 0.01, seed: 2, opt: 'sgd' }, columns: cols, rows: rows(4, 0.01) });
   fs.writeFileSync(path.join(expA, 'logs', 'run_0001.log'), logText());
   server = await H.startServer(baseDir);
   browser = await H.openBrowser({ width: 1440, height: 900 });
@@ -66,6 +69,8 @@ after(async () => {
 });
 
 const idOf = (p) => path.basename(p);
+// The board, whatever view an earlier test left remembered (the table's compare test).
+const boardUrl = () => `${server.url.split('?')[0]}?view=board`;
 const block = '#drawer .table-block[data-table="run_0001"]';
 const chartSel = (col) => `${block} .chart[data-column="${col}"]`;
 
@@ -201,6 +206,47 @@ test('compare: another experiment overlaid, legend names are the differing param
   assert.deepEqual(info.labels.slice(1), ['lr=0.1', 'lr=0.01']);
 });
 
+test('compare from the table selection, then group by lr: two mean lines with ±1 std bands, runs faint behind, groups in the side table', { timeout: 60000 }, async () => {
+  const { page } = browser;
+  await page.goto(`${server.url.split('?')[0]}?view=table&sort=name`);
+  await page.waitForSelector('.tv-body .tr[data-i="3"] .td-check input');
+  for (let i = 0; i < 4; i++) await page.click(`.tv-body .tr[data-i="${i}"] .td-check input`);
+  await page.click('#bulk-compare');
+  await page.waitForSelector('#drawer:not([hidden]) .tab.on[data-tab="metrics"]');
+  await page.waitForFunction((sel) => {
+    const b = document.querySelector(sel);
+    return b && b.expmanChart && b.expmanChart.spec.lines.length === 4;
+  }, `${chartSel('loss')} .chart-body`);
+  // The side table: four runs, lr highlighted as the param that differs (seed too).
+  assert.equal(await page.locator(`${block} .compare-table tbody tr`).count(), 4);
+  const diffHeads = await page.$$eval(`${block} .compare-table th.diff`, (els) => els.map((e) => e.textContent));
+  assert.deepEqual(diffHeads, ['lr', 'seed']);
+  await page.selectOption('#group-by', 'params.lr');
+  await page.waitForFunction((sel) => document.querySelector(sel).expmanChart.spec.lines.some((l) => l.lo), `${chartSel('loss')} .chart-body`);
+  const g = await page.$eval(`${chartSel('loss')} .chart-body`, (b) => {
+    const c = b.expmanChart;
+    return {
+      lines: c.spec.lines.map((l) => ({ label: l.label, faint: Boolean(l.faint), band: Boolean(l.lo && l.hi) })),
+      bands: c.u.bands.length,
+      // At the last step: the group's mean lies inside its band, the band has width.
+      last: c.spec.lines.filter((l) => l.lo).map((l) => {
+        const i = l.y.length - 1;
+        return [l.lo[i], l.y[i], l.hi[i]];
+      }),
+    };
+  });
+  assert.equal(g.lines.filter((l) => l.faint).length, 4);
+  assert.deepEqual(g.lines.filter((l) => l.band).map((l) => l.label).sort(), ['lr=0.01 (2)', 'lr=0.1 (2)']);
+  assert.equal(g.bands, 2);
+  for (const [lo, y, hi] of g.last) assert.ok(lo < y && y < hi, `${lo} < ${y} < ${hi}`);
+  assert.equal(await page.locator(`${block} .compare-table tr.group-row`).count(), 2);
+  await page.selectOption('#group-band', 'minmax');
+  await page.waitForFunction((sel) => {
+    const l = document.querySelector(sel).expmanChart.spec.lines.find((x) => x.lo);
+    return l && l.lo[l.lo.length - 1] !== l.y[l.y.length - 1] - 0 && document.querySelector('#group-band').value === 'minmax';
+  }, `${chartSel('loss')} .chart-body`);
+});
+
 test('logs: colours, a collapsed progress bar, paging back to the first byte, search of the whole file', { timeout: 60000 }, async () => {
   const { page } = browser;
   await page.goto(`${server.url.split('?')[0]}?exp=${encodeURIComponent(idOf(expA))}&tab=logs`);
@@ -235,7 +281,8 @@ test('logs: colours, a collapsed progress bar, paging back to the first byte, se
   const lines = await page.$$eval(`${blk} .log-match`, (els) => els.map((e) => Number(e.dataset.line)));
   assert.deepEqual(lines, [1000, 2000, 3000, 4000, 5000, 6000]);
   await page.click(`${blk} .log-match[data-line="1000"]`);
-  await page.waitForFunction((s) => document.querySelector(`${s} pre`).textContent.startsWith('line 1000 NEEDLE'), blk);
+  // The page starts at the matching line (under the marker of what comes before it).
+  await page.waitForFunction((s) => /^… [^\n]* before this not shown …\nline 1000 NEEDLE/.test(document.querySelector(`${s} pre`).textContent), blk);
   // The download link serves the whole file.
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`${blk} a[data-act="download"]`)]);
   assert.equal(fs.readFileSync(await dl.path(), 'utf8'), logText());
@@ -244,7 +291,7 @@ test('logs: colours, a collapsed progress bar, paging back to the first byte, se
 test('dark theme follows prefers-color-scheme; the toggle overrides it', { timeout: 30000 }, async () => {
   const { page } = browser;
   await page.emulateMedia({ colorScheme: 'dark' });
-  await page.goto(server.url);
+  await page.goto(boardUrl());
   await page.waitForSelector('.card');
   const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.equal(await bg(), 'rgb(18, 21, 27)');
@@ -260,7 +307,7 @@ test('dark theme follows prefers-color-scheme; the toggle overrides it', { timeo
 test('1024x700: card values are not truncated', { timeout: 30000 }, async () => {
   const { page } = browser;
   await page.setViewportSize({ width: 1024, height: 700 });
-  await page.goto(server.url);
+  await page.goto(boardUrl());
   await page.waitForSelector(`${H.card('ch-a')} .card-metrics .v`);
   const cut = await page.$$eval('.card-metrics .v, .card-metrics .k', (els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1 || /…/.test(e.textContent)).map((e) => e.textContent));
   await H.screenshot(page, 'charts-1024.png');
@@ -274,9 +321,9 @@ test('offline: Running cards dim and their clocks stop while the server is unrea
   const run = F.writeExperiment(baseDir, path.join(baseDir, fs.readdirSync(baseDir).find((n) => n.startsWith('seed_'))), { name: 'ch-running', index: 3, columns: ['step'], rows: [[1]] });
   const st = JSON.parse(fs.readFileSync(path.join(run, 'status.json'), 'utf8'));
   // No recorded start time or supervisor: the server then checks only that the pid is alive.
-  Object.assign(st, { status: 'Running', pid: process.pid, pid_start_time: null, supervisor_pid: null, supervisor_start_time: null, end_time: null, exit_code: null });
+  Object.assign(st, { status: 'Running', pid: process.pid, pid_start_time: null, supervisor_pid: null, supervisor_start_time: null, finished_at: null, exit_code: null });
   fs.writeFileSync(path.join(run, 'status.json'), JSON.stringify(st));
-  await page.goto(server.url);
+  await page.goto(boardUrl());
   await page.waitForSelector(H.card('ch-running', 'Running'));
   await H.stopProcess(server.child, 5000);
   await page.waitForSelector('body.offline', { timeout: 40000 });

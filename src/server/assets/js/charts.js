@@ -155,20 +155,29 @@ export class Chart {
   build(spec) {
     this.spec = spec;
     const lines = spec.lines;
-    // Series order: every raw curve first (drawn under, kept out of the legend), then the lines.
-    const hasRaw = lines.some((l) => l.raw);
+    // Series order, bottom to top: raw curves, bands (lo, hi), then the lines (a `faint` line is
+    // an individual run behind its group's line). Only the lines proper have legend entries.
     const series = [{ label: spec.xLabel, value: this.legendValue(0) }];
-    this.lineIdx = [];
-    if (hasRaw) {
-      lines.forEach((l) => {
+    const bands = [];
+    const hidden = [];
+    this.layout(spec).forEach((c) => {
+      const l = lines[c.line];
+      if (c.role === 'raw') {
+        hidden.push(series.length);
         series.push({ label: `${l.label} (raw)`, stroke: faint(l.color, 0.25), width: 1, spanGaps: false, points: { show: false } });
-      });
-    }
-    lines.forEach((l) => {
-      this.lineIdx.push(series.length);
-      series.push({ label: l.label, stroke: l.color, width: 1.5, spanGaps: false, points: { size: 4 }, value: this.legendValue(series.length) });
+      } else if (c.role === 'lo' || c.role === 'hi') {
+        if (c.role === 'hi') bands.push({ series: [series.length, series.length - 1], fill: faint(l.color, 0.15) });
+        hidden.push(series.length);
+        series.push({ label: `${l.label} (${c.role})`, stroke: 'transparent', width: 0, spanGaps: false, points: { show: false } });
+      } else if (l.faint) {
+        hidden.push(series.length);
+        series.push({ label: l.label, stroke: faint(l.color, 0.3), width: 1, spanGaps: false, points: { show: false } });
+      } else {
+        series.push({ label: l.label, stroke: l.color, width: 1.5, spanGaps: false, points: { size: 4 }, value: this.legendValue(series.length) });
+      }
     });
     this.buildData(spec);
+    const hasRaw = lines.some((l) => l.raw);
     const axis = {
       stroke: css('--muted', '#687083'),
       font: axisFont,
@@ -194,6 +203,7 @@ export class Chart {
         Object.assign({}, axis, { size: 54, label: spec.yLabel, labelSize: 16, values: (u, vals) => vals.map(fmtTick) }),
       ],
       series,
+      bands,
       hooks: {
         setScale: [(u, key) => {
           if (key !== 'x' || !self.group || self.building) return;
@@ -210,9 +220,10 @@ export class Chart {
     if (this.u) this.u.destroy();
     this.u = new window.uPlot(opts, this.data, this.body);
     this.building = false;
-    // The raw curves stay out of the legend: one entry per line is what a reader looks up.
+    // Raw curves, bands and faint runs stay out of the legend: one entry per line is what a
+    // reader looks up.
     const rows = this.u.root.querySelectorAll('.u-legend .u-series');
-    if (hasRaw) for (let i = 1; i <= lines.length && i < rows.length; i++) rows[i].style.display = 'none';
+    for (const i of hidden) if (rows[i]) rows[i].style.display = 'none';
     this.body.dataset.lines = String(lines.length);
     this.body.dataset.raw = hasRaw ? '1' : '0';
   }
@@ -249,7 +260,10 @@ export class Chart {
   /** New data for the same lines (a poll, a zoom's refetch): the x scale stays where it is. */
   update(spec, keepRange) {
     const same = spec.lines.length === this.spec.lines.length &&
-      spec.lines.every((l, i) => l.label === this.spec.lines[i].label && l.color === this.spec.lines[i].color && Boolean(l.raw) === Boolean(this.spec.lines[i].raw)) &&
+      spec.lines.every((l, i) => {
+        const o = this.spec.lines[i];
+        return l.label === o.label && l.color === o.color && Boolean(l.raw) === Boolean(o.raw) && Boolean(l.lo) === Boolean(o.lo) && Boolean(l.faint) === Boolean(o.faint);
+      }) &&
       spec.logX === this.spec.logX && spec.logY === this.spec.logY && spec.xLabel === this.spec.xLabel && spec.yLabel === this.spec.yLabel;
     if (!same) {
       this.build(spec);
@@ -265,15 +279,31 @@ export class Chart {
     this.building = false;
   }
 
+  /** The columns drawn, in series order: {line, role: 'raw'|'lo'|'hi'|'y'}. */
+  layout(spec) {
+    const cols = [];
+    spec.lines.forEach((l, i) => { if (l.raw) cols.push({ line: i, role: 'raw' }); });
+    spec.lines.forEach((l, i) => { if (l.lo && l.hi) cols.push({ line: i, role: 'lo' }, { line: i, role: 'hi' }); });
+    spec.lines.forEach((l, i) => { if (l.faint) cols.push({ line: i, role: 'y' }); });
+    spec.lines.forEach((l, i) => { if (!l.faint) cols.push({ line: i, role: 'y' }); });
+    return cols;
+  }
+
   buildData(spec) {
     const lines = spec.lines;
-    const hasRaw = lines.some((l) => l.raw);
-    const perLine = lines.map((l) => ({ x: l.x, ys: hasRaw ? [l.raw || l.y.map(() => undefined), l.y] : [l.y] }));
+    const cols = this.layout(spec);
+    // One aligned table over every line's x; then the columns in series order.
+    const perLine = lines.map((l) => ({ x: l.x, ys: [] }));
+    const where = cols.map((c) => {
+      const l = lines[c.line];
+      perLine[c.line].ys.push(c.role === 'y' ? l.y : l[c.role]);
+      return [c.line, perLine[c.line].ys.length - 1];
+    });
     const aligned = alignMany(perLine);
-    const per = hasRaw ? 2 : 1;
-    const ordered = [aligned[0]];
-    if (hasRaw) for (let i = 0; i < lines.length; i++) ordered.push(aligned[1 + i * per]);
-    for (let i = 0; i < lines.length; i++) ordered.push(aligned[1 + i * per + per - 1]);
+    const start = [];
+    let k = 1;
+    perLine.forEach((p, i) => { start[i] = k; k += p.ys.length; });
+    const ordered = [aligned[0], ...where.map(([li, j]) => aligned[start[li] + j])];
     this.data = ordered;
     this.last = ordered.map((col) => {
       for (let i = col.length - 1; i >= 0; i--) if (col[i] != null) return col[i];
@@ -374,4 +404,69 @@ const fmtParam = (v) => (typeof v === 'number' ? fmtNum(v) : v == null ? '∅' :
 /** The older entry point: a plain chart of `lines` ({label, color, x, y}). */
 export function makeChart(body, xLabel, lines) {
   return new Chart(body, { xLabel, lines }).u;
+}
+
+/** Several runs' lines as one: on the union of their x, each run's value linearly interpolated
+ *  between its own points (never extrapolated past its first or last), then per x the mean (or
+ *  median) and a band of ±1 standard deviation (or min–max) over the runs that have a value.
+ *  `members`: [{x, y}], x ascending. */
+export function aggregate(members, agg, band) {
+  const xs = new Set();
+  for (const m of members) for (const x of m.x) if (toNum(x) != null) xs.add(x);
+  const X = Float64Array.from(xs).sort();
+  const vals = members.map((m) => {
+    const out = new Float64Array(X.length).fill(NaN);
+    const px = [];
+    const py = [];
+    for (let i = 0; i < m.x.length; i++) {
+      const v = toNum(m.y[i]);
+      if (v != null && toNum(m.x[i]) != null) {
+        px.push(m.x[i]);
+        py.push(v);
+      }
+    }
+    let j = 0;
+    for (let i = 0; i < X.length && px.length; i++) {
+      const x = X[i];
+      if (x < px[0] || x > px[px.length - 1]) continue;
+      while (j < px.length - 1 && px[j + 1] < x) j++;
+      if (px[j] === x || j === px.length - 1) out[i] = px[j] === x ? py[j] : NaN;
+      else out[i] = py[j] + ((py[j + 1] - py[j]) * (x - px[j])) / (px[j + 1] - px[j]);
+      if (px[j + 1] === x) out[i] = py[j + 1];
+    }
+    return out;
+  });
+  const y = [];
+  const lo = [];
+  const hi = [];
+  const n = [];
+  const col = [];
+  for (let i = 0; i < X.length; i++) {
+    col.length = 0;
+    for (const v of vals) if (!Number.isNaN(v[i])) col.push(v[i]);
+    n.push(col.length);
+    if (!col.length) {
+      y.push(null);
+      lo.push(null);
+      hi.push(null);
+      continue;
+    }
+    const mean = col.reduce((a, v) => a + v, 0) / col.length;
+    let center = mean;
+    if (agg === 'median') {
+      col.sort((a, b) => a - b);
+      const m = col.length >> 1;
+      center = col.length % 2 ? col[m] : (col[m - 1] + col[m]) / 2;
+    }
+    y.push(center);
+    if (band === 'minmax') {
+      lo.push(Math.min(...col));
+      hi.push(Math.max(...col));
+    } else {
+      const sd = Math.sqrt(col.reduce((a, v) => a + (v - mean) ** 2, 0) / col.length);
+      lo.push(center - sd);
+      hi.push(center + sd);
+    }
+  }
+  return { x: Array.from(X), y, lo, hi, n };
 }

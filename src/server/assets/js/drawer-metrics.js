@@ -7,7 +7,7 @@
 
 import { h, reconcile, fmtBytes, fmtNum, debounce, RUN_RE, runNum } from './util.js';
 import { api, expPath } from './api.js';
-import { COLORS, Chart, ChartGroup, chartsAvailable, loadSettings, saveSettings, seriesParams, saveBlob, shortNames, toNum } from './charts.js';
+import { COLORS, Chart, ChartGroup, aggregate, chartsAvailable, loadSettings, saveSettings, seriesParams, saveBlob, shortNames, toNum } from './charts.js';
 import { S } from './state.js';
 import { Compare } from './drawer-compare.js';
 
@@ -126,12 +126,13 @@ export class MetricsPane {
   newBlock(t, open) {
     const sizeLabel = h('span', { class: 'muted' });
     const chartsEl = h('div', { class: 'charts' });
+    const sideEl = h('div', { class: 'compare-side' });
     const previewEl = h('div');
     const note = h('div', { class: 'note' }, 'Loading…');
     const block = h('details', { class: 'table-block', dataset: { table: t.name }, open: open || null },
       h('summary', null, h('span', { class: 'mono' }, `${t.name}.csv`), sizeLabel),
-      h('div', { class: 'inner' }, note, chartsEl, previewEl));
-    const b = { name: t.name, block, sizeLabel, chartsEl, previewEl, note, charts: new Map(), loadedSize: null, stale: false, size: t.size, loading: false };
+      h('div', { class: 'inner' }, note, sideEl, chartsEl, previewEl));
+    const b = { name: t.name, block, sizeLabel, chartsEl, sideEl, previewEl, note, charts: new Map(), loadedSize: null, stale: false, size: t.size, loading: false };
     block.addEventListener('toggle', () => {
       if (!block.open) return;
       if (b.loadedSize !== b.size || b.stale) this.loadBlock(b, b.size);
@@ -229,7 +230,61 @@ export class MetricsPane {
     }
     if (!shown.length) els.push(h('p', { class: 'note' }, `No column matches “${this.filter}”.`));
     reconcile(b.chartsEl, els);
+    this.renderSide(b, base, overlays, b.numeric);
     this.resize();
+  }
+
+  /** The compare side table: per run (or per group), the params (those that differ between the
+   *  runs highlighted) and each column's final, min and max (exact: M4 keeps every bucket's
+   *  extremes and the last row); per group, the mean ± std of the runs' values. */
+  renderSide(b, base, overlays, cols) {
+    if (!overlays.length) {
+      b.sideEl.replaceChildren();
+      return;
+    }
+    const id = this.ctx.id;
+    const runs = [{ exp: id, label: this.compare.lineLabel(id, b.name), color: COLORS[0], s: base },
+      ...overlays.map(({ o, table, series }) => ({ exp: o.exp, label: o.exp === id ? table : this.compare.lineLabel(o.exp, table), color: o.color, s: series }))];
+    const stats = (s, c) => {
+      const v = ((s.series || {})[c] || []).filter((x) => toNum(x) != null);
+      return v.length ? { final: v[v.length - 1], min: Math.min(...v), max: Math.max(...v) } : null;
+    };
+    const params = runs.map((r) => ((S.exps.get(r.exp) || {}).params) || {});
+    const keys = [...new Set(params.flatMap((p) => Object.keys(p)))].sort();
+    const differs = new Set(keys.filter((k) => params.some((p) => JSON.stringify(p[k]) !== JSON.stringify(params[0][k]))));
+    const shownKeys = [...keys.filter((k) => differs.has(k)), ...keys.filter((k) => !differs.has(k))].slice(0, 12);
+    const fmtP = (v) => (v === undefined ? '' : typeof v === 'number' ? fmtNum(v) : typeof v === 'string' ? v : JSON.stringify(v));
+    const statCols = cols.slice(0, 6);
+    const head = h('tr', null, h('th', null, this.compare.group.by ? 'Run / group' : 'Run'),
+      shownKeys.map((k) => h('th', { class: differs.has(k) ? 'diff' : null }, k)),
+      statCols.map((c) => h('th', { class: 'num' }, `${c} final · min · max`)));
+    const body = runs.map((r, i) => h('tr', { dataset: { exp: r.exp } },
+      h('td', null, h('span', { class: 'swatch', style: `background:${r.color}` }), r.label),
+      shownKeys.map((k) => h('td', { class: differs.has(k) ? 'diff' : null }, fmtP(params[i][k]))),
+      statCols.map((c) => {
+        const st = stats(r.s, c);
+        return h('td', { class: 'num' }, st ? `${fmtNum(st.final)} · ${fmtNum(st.min)} · ${fmtNum(st.max)}` : '');
+      })));
+    if (this.compare.group.by) {
+      const groups = new Map();
+      runs.forEach((r) => {
+        const g = this.compare.groupOf(r.exp);
+        if (!groups.has(g)) groups.set(g, []);
+        groups.get(g).push(r);
+      });
+      for (const [g, members] of groups) {
+        body.push(h('tr', { class: 'group-row', dataset: { group: g } }, h('td', null, `${g} (${members.length} runs)`),
+          shownKeys.map(() => h('td')),
+          statCols.map((c) => {
+            const finals = members.map((r) => stats(r.s, c)).filter(Boolean).map((st) => st.final);
+            if (!finals.length) return h('td');
+            const mean = finals.reduce((a, v) => a + v, 0) / finals.length;
+            const sd = Math.sqrt(finals.reduce((a, v) => a + (v - mean) ** 2, 0) / finals.length);
+            return h('td', { class: 'num' }, `${fmtNum(mean)} ± ${fmtNum(sd)} (min ${fmtNum(Math.min(...finals))}, max ${fmtNum(Math.max(...finals))})`);
+          })));
+      }
+    }
+    b.sideEl.replaceChildren(h('div', { class: 'table-wrap' }, h('table', { class: 'grid compare-table' }, h('thead', null, head), h('tbody', null, body))));
   }
 
   /** A zoom in one of the block's charts: the range is fetched again (full resolution when it
@@ -322,11 +377,32 @@ export class MetricsPane {
       }));
       srcs.forEach((x, i) => { x.label = names[i]; });
     }
-    return srcs.map(({ label, color, s }) => {
+    const lines = srcs.map(({ exp, label, color, s }) => {
       const raw = s.series[col] || [];
       const sm = s.smoothed && s.smoothed[col];
-      return { label, color, x: s.x_values || [], y: sm || raw, raw: sm ? raw : null, gaps: (s.gaps || {})[col] || [] };
+      return { exp, label, color, x: s.x_values || [], y: sm || raw, raw: sm ? raw : null, gaps: (s.gaps || {})[col] || [] };
     });
+    return this.compare.group.by && lines.length > 1 ? this.grouped(lines) : lines;
+  }
+
+  /** One line per group (mean or median, with its band), the runs faint behind it. */
+  grouped(lines) {
+    const G = this.compare.group;
+    const groups = new Map();
+    for (const l of lines) {
+      const g = this.compare.groupOf(l.exp);
+      if (!groups.has(g)) groups.set(g, []);
+      groups.get(g).push(l);
+    }
+    const out = [];
+    let i = 0;
+    for (const [g, members] of groups) {
+      const color = COLORS[i++ % COLORS.length];
+      for (const m of members) out.push({ label: m.label, color, x: m.x, y: m.y, faint: true });
+      const a = aggregate(members, G.agg, G.band);
+      out.push({ label: `${g} (${members.length})`, color, x: a.x, y: a.y, lo: a.lo, hi: a.hi, group: g, n: members.length });
+    }
+    return out;
   }
 
   /** Draws every loaded block again from what it has (a column filter or a pin changed). */

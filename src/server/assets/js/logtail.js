@@ -131,6 +131,7 @@ export class LogTail {
     if (this.end == null) {
       if (this.chars === 0 && this.pre.querySelector('.mark')) this.clear();
       if (this.first == null || this.chars === 0) this.first = r.start;
+      if (r.start > 0) this.headMark();
     } else if (r.start < this.end) {
       this.clear();
       this.mark('… the log shrank or was replaced; showing its end …');
@@ -195,6 +196,7 @@ export class LogTail {
       }
       n.remove();
     }
+    if (this.first > 0) this.headMark();
   }
 
   /** Prepends a page of whole lines (rendered from plain colours: an SGR set before the page
@@ -203,14 +205,23 @@ export class LogTail {
     const p = this.pre;
     const h0 = p.scrollHeight;
     const top = p.scrollTop;
+    if (this.head) this.head.remove();
     p.prepend(renderAnsi(collapseCR(text), plainState()));
     this.chars += text.length;
     this.first = start;
+    if (start > 0) this.headMark();
     p.scrollTop = top + (p.scrollHeight - h0);
     this.updateBar();
   }
 
-  /** The "older" marker at the top: how many bytes come before what is shown. */
+  /** The marker at the top: how many bytes come before what is shown (paged back to by
+   *  older()). */
+  headMark() {
+    if (this.head) this.head.remove();
+    this.head = h('span', { class: 'mark head' }, `… ${fmtBytes(this.first)} before this not shown …\n`);
+    this.pre.prepend(this.head);
+  }
+
   updateBar() {
     if (this.onUpdate) this.onUpdate(this);
   }
@@ -234,6 +245,7 @@ export class LogTail {
     this.clear();
     this.follow = false;
     this.first = r.start;
+    if (r.start > 0) this.headMark();
     this.end = r.end;
     this.size = r.size;
     this.write(r.text || '');
