@@ -60,6 +60,9 @@ before(async () => {
   F.writeExperiment(baseDir, seed, { name: 'ch-c', index: 4, params: { lr: 0.1, seed: 2, opt: 'sgd' }, columns: cols, rows: rows(3, 0.1) });
   F.writeExperiment(baseDir, seed, { name: 'ch-d', index: 5, params: { lr: 0.01, seed: 2, opt: 'sgd' }, columns: cols, rows: rows(4, 0.01) });
   fs.writeFileSync(path.join(expA, 'logs', 'run_0001.log'), logText());
+  // Enough experiments to fill a 1440x900 table in the compact density (their names sort
+  // after ch-*, so the compare test's first rows stay ch-a..ch-d).
+  for (let i = 0; i < 45; i++) F.writeExperiment(baseDir, seed, { name: `zz-${String(i).padStart(2, '0')}`, index: 10 + i, params: { lr: 0.1, seed: i }, columns: ['step'], rows: [[1]] });
   server = await H.startServer(baseDir);
   browser = await H.openBrowser({ width: 1440, height: 900 });
 });
@@ -286,6 +289,24 @@ test('logs: colours, a collapsed progress bar, paging back to the first byte, se
   // The download link serves the whole file.
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`${blk} a[data-act="download"]`)]);
   assert.equal(fs.readFileSync(await dl.path(), 'utf8'), logText());
+});
+
+test('compact density: at least 40 runs in view on 1440x900', { timeout: 30000 }, async () => {
+  const { page } = browser;
+  await page.goto(`${server.url.split('?')[0]}?view=table&sort=name`);
+  await page.waitForSelector('.tv-body .tr[data-i="10"]');
+  const inView = () => page.$$eval('.tv-body .tr:not(.tr-run)', (els) => els.filter((e) => {
+    const r = e.getBoundingClientRect();
+    return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
+  }).length);
+  const before = await inView();
+  await page.click('#density-toggle');
+  await page.waitForFunction(() => document.body.classList.contains('compact'));
+  await page.waitForFunction(() => document.querySelector('.tv-body .tr[data-i="45"]'));
+  const after = await inView();
+  await H.screenshot(page, 'charts-compact.png');
+  assert.ok(after >= 40, `${after} rows in view (was ${before})`);
+  await page.click('#density-toggle');
 });
 
 test('dark theme follows prefers-color-scheme; the toggle overrides it', { timeout: 30000 }, async () => {

@@ -167,6 +167,7 @@ async function start() {
   Monitor.initMonitor();
   $('#refresh').addEventListener('click', () => poll(true));
   initTheme();
+  initDensity();
   setInterval(() => {
     // Offline, a Running card's clock would count time the page cannot vouch for: it stops,
     // and the cards are dimmed (CSS) until the server answers again.
@@ -181,6 +182,33 @@ async function start() {
   writeUrl(false, Drawer.urlState());
   await poll(true);
   if (S.lastOk) Monitor.prune();
+}
+
+/** The density toggle (remembered): compact rows and cards. */
+function initDensity() {
+  const KEY = 'expman.compact';
+  const btn = $('#density-toggle');
+  let on = false;
+  try {
+    on = localStorage.getItem(KEY) === '1';
+  } catch (e) {
+    /* no storage: comfortable */
+  }
+  const apply = () => {
+    Table.setDensity(on);
+    btn.classList.toggle('on', on);
+    btn.setAttribute('aria-pressed', String(on));
+  };
+  apply();
+  btn.addEventListener('click', () => {
+    on = !on;
+    apply();
+    try {
+      localStorage.setItem(KEY, on ? '1' : '0');
+    } catch (e) {
+      /* the choice lasts for this page */
+    }
+  });
 }
 
 /** The theme toggle: follow the system (no attribute), dark, light; remembered. */
