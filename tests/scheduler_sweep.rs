@@ -686,7 +686,10 @@ fn dry_run_into_a_closed_pipe_is_not_a_panic() {
         &format!(
             "{HEAD}[[experiments]]\nname = \"a\"\ncommand = \"train {{x}}\"\n\
              [experiments.sweep]\ngrid = {{ x = [{}] }}\n",
-            (0..20_000).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+            (0..20_000)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     );
     let mut cmd = exp();
