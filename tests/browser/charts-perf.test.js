@@ -29,14 +29,15 @@ function cpuMs(pid) {
 
 before(async () => {
   H.checkPrerequisites();
-  dir = H.tempDir('ui-charts-perf', { memory: true });
+  dir = H.tempDir('ui-charts-perf'); // about 1 GB: on disk, not in memory
   const { baseDir, seed } = F.realSeed(dir);
-  // One million rows, written once and copied (each copy is its own file, parsed on its own).
-  const lines = ['step,loss'];
+  // One million rows as expman writes them, made once and written to every run (each copy is
+  // its own file, parsed on its own). One timestamp for all: the chart's x is the step.
+  const lines = ['timestamp,run_id,step,loss'];
   let x = 12345;
   for (let s = 0; s < ROWS; s++) {
     x = (x * 1103515245 + 12345) % 2147483648;
-    lines.push(`${s},${(1 / Math.sqrt(s + 1) + (x / 2147483648) * 0.1).toFixed(5)}`);
+    lines.push(`2025-09-26T14:30:00.000000,run_0001,${s},${(1 / Math.sqrt(s + 1) + (x / 2147483648) * 0.1).toFixed(5)}`);
   }
   const text = `${lines.join('\n')}\n`;
   for (let i = 0; i < RUNS; i++) {
@@ -66,7 +67,9 @@ test(`${RUNS} runs x ${ROWS} rows overlaid in one chart: fetched and drawn`, { t
       const q = new URLSearchParams({ columns: 'loss', max_points: '1000' });
       if (sm) q.set('smooth', sm);
       const r = await fetch(`/api/experiments/${encodeURIComponent(id)}/tables/run_0001/series?${q}`);
-      return r.json();
+      const body = await r.json();
+      if (!r.ok) throw new Error(`${id}: ${r.status} ${JSON.stringify(body)}`);
+      return body;
     }));
     const t1 = performance.now();
     const lines = all.map((s, i) => ({
@@ -74,21 +77,32 @@ test(`${RUNS} runs x ${ROWS} rows overlaid in one chart: fetched and drawn`, { t
       y: s.smoothed ? s.smoothed.loss : s.series.loss, raw: s.smoothed ? s.series.loss : null,
     }));
     const c = new Chart(host, { xLabel: 'step', yLabel: 'loss', lines });
+    const tBuilt = performance.now();
     await new Promise((r) => requestAnimationFrame(() => r()));
     const t2 = performance.now();
     const points = all.reduce((a, s) => a + s.x_values.length, 0);
     c.destroy();
     host.remove();
-    return { fetchMs: t1 - t0, drawMs: t2 - t1, totalMs: t2 - t0, points, rows: all.reduce((a, s) => a + s.rows, 0) };
+    return { fetchMs: t1 - t0, drawMs: t2 - t1, buildMs: tBuilt - t1, totalMs: t2 - t0, points, rows: all.reduce((a, s) => a + s.rows, 0) };
   }, [ids, smooth]);
+  // The renderer's main-thread CPU time (Chromium's ThreadTime): on a loaded shared machine the
+  // wall time says as much about the neighbours as about the page.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const threadMs = async () => {
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    return metrics.find((m) => m.name === 'ThreadTime').value * 1000;
+  };
   const rounds = [];
   for (const [name, sm] of [['cold', null], ['warm', null], ['warm', null], ['warm', null], ['warm ema:0.9', 'ema:0.9'], ['warm ema:0.9', 'ema:0.9']]) {
     const c0 = cpuMs(server.child.pid);
+    const p0 = await threadMs();
     const r = await measure(sm);
+    r.pageCpuMs = (await threadMs()) - p0;
     r.serverCpuMs = cpuMs(server.child.pid) - c0;
     r.name = name;
     rounds.push(r);
-    console.log(`# ${name}: ${r.rows} rows, ${r.points} points: fetched ${r.fetchMs.toFixed(0)} ms + drawn ${r.drawMs.toFixed(0)} ms = ${r.totalMs.toFixed(0)} ms (server CPU ${r.serverCpuMs.toFixed(0)} ms)`);
+    console.log(`${name}: ${r.rows} rows, ${r.points} points: fetched ${r.fetchMs.toFixed(0)} ms + drawn ${r.drawMs.toFixed(0)} ms (chart built ${r.buildMs.toFixed(0)} ms) = ${r.totalMs.toFixed(0)} ms ; CPU: page main thread ${r.pageCpuMs.toFixed(0)} ms, server ${r.serverCpuMs.toFixed(0)} ms`);
   }
-  console.log(`# load average: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores; EXP_BIN=${H.EXP_BIN}`);
+  console.log(`load average: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores; EXP_BIN=${H.EXP_BIN}`);
 });

@@ -333,6 +333,9 @@ test('1024x700: card values are not truncated', { timeout: 30000 }, async () => 
   const cut = await page.$$eval('.card-metrics .v, .card-metrics .k', (els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1 || /…/.test(e.textContent)).map((e) => e.textContent));
   await H.screenshot(page, 'charts-1024.png');
   assert.deepEqual(cut, []);
+  // The header fits: the logo is not under the view toggle.
+  const [logo, toggle] = await page.evaluate(() => ['.logo', '#view-toggle'].map((s) => document.querySelector(s).getBoundingClientRect().toJSON()));
+  assert.ok(logo.right <= toggle.left, `logo ends at ${logo.right}, the toggle starts at ${toggle.left}`);
   await page.setViewportSize({ width: 1440, height: 900 });
 });
 
