@@ -195,7 +195,8 @@ export class Chart {
         sync: this.group ? { key: this.group.key, setSeries: false } : undefined,
       },
       scales: {
-        x: { time: false, distr: spec.logX ? 3 : 1 },
+        // x = wall: Unix seconds, shown as dates and times (uPlot's time axis is in seconds).
+        x: { time: Boolean(spec.time) && !spec.logX, distr: spec.logX ? 3 : 1 },
         y: { distr: spec.logY ? 3 : 1 },
       },
       axes: [
@@ -232,7 +233,9 @@ export class Chart {
   legendValue(si) {
     return (u, v, _si, idx) => {
       const x = idx == null ? this.last[si] : v;
-      return x == null ? (idx == null ? '' : 'gap') : fmtNum(x);
+      if (x == null) return idx == null ? '' : 'gap';
+      if (si === 0 && this.spec.time) return new Date(x * 1000).toISOString().replace('T', ' ').slice(0, 19);
+      return fmtNum(x);
     };
   }
 
@@ -264,7 +267,7 @@ export class Chart {
         const o = this.spec.lines[i];
         return l.label === o.label && l.color === o.color && Boolean(l.raw) === Boolean(o.raw) && Boolean(l.lo) === Boolean(o.lo) && Boolean(l.faint) === Boolean(o.faint);
       }) &&
-      spec.logX === this.spec.logX && spec.logY === this.spec.logY && spec.xLabel === this.spec.xLabel && spec.yLabel === this.spec.yLabel;
+      spec.logX === this.spec.logX && Boolean(spec.time) === Boolean(this.spec.time) && spec.logY === this.spec.logY && spec.xLabel === this.spec.xLabel && spec.yLabel === this.spec.yLabel;
     if (!same) {
       this.build(spec);
       return;

@@ -299,7 +299,7 @@ export class MetricsPane {
    *  rebuilt when they changed (an overlay added, smoothing switched, an axis changed). */
   chartFor(b, col, xLabel, lines) {
     const st = this.settings;
-    const spec = { xLabel, yLabel: col, lines, logX: st.logX, logY: st.logY, group: b.group, height: st.height };
+    const spec = { xLabel, yLabel: col, lines, logX: st.logX, logY: st.logY, time: xLabel === 'wall', group: b.group, height: st.height };
     let c = b.charts.get(col);
     if (c) {
       c.chart.update(spec, b.zoomed);
