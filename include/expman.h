@@ -134,6 +134,17 @@
 #define EXPMAN_STATE_ERROR 3
 
 /**
+ * A table read back as columns, each one contiguous buffer: typed as expman_metrics_read()
+ * types them, read by the parser behind expman_arrow_read_table() (in parallel for a large
+ * file).
+ *
+ * Created by expman_columns_read(); owned by the caller, released with expman_columns_free().
+ * Every pointer it hands out is borrowed from it and valid until then. Immutable: any number
+ * of threads may read one at once.
+ */
+typedef struct expman_columns expman_columns;
+
+/**
  * An experiment run: the directory, the run this process works on, and its tables.
  *
  * Create with expman_experiment_create(), _open() or _attach(); release with
@@ -209,6 +220,46 @@ typedef struct expman_value {
      */
     size_t s_len;
 } expman_value;
+
+/**
+ * A text column as one buffer (expman_columns_text()). Value `i` is the `offsets[i + 1] -
+ * offsets[i] - 1` bytes of UTF-8 at `data + offsets[i]`: every value is followed by one byte,
+ * `sep` when `sep` is not -1 (a control character that no value holds, so that the whole
+ * buffer can be split on it in one call), else 0.
+ *
+ * When `codes` is NULL there is one value per row (an empty cell is an empty value; see
+ * expman_columns_valid()). Otherwise the column is dictionary-encoded, as for text with few
+ * distinct values: there are `n_values` distinct values and `codes` holds one int32_t per row,
+ * the index of the row's value, or -1 where the cell is empty. All pointers are borrowed from
+ * the expman_columns.
+ */
+typedef struct expman_text {
+    /**
+     * The values, each followed by one separator byte.
+     */
+    const uint8_t *data;
+    /**
+     * The length of `data` in bytes, separators included.
+     */
+    size_t data_len;
+    /**
+     * `n_values + 1` offsets into `data`: where each value starts, then `data_len`.
+     */
+    const int64_t *offsets;
+    /**
+     * The number of values.
+     */
+    size_t n_values;
+    /**
+     * NULL, or one index into the values per row (-1: empty cell).
+     */
+    const int32_t *codes;
+    /**
+     * The byte after every value (0 to 31), or -1 when every control character occurs in
+     * the text (each value is then followed by a 0 byte that may also occur inside values).
+     */
+    int32_t sep;
+} expman_text;
 
 /**
  * Success.
@@ -868,6 +919,95 @@ expman_status expman_metrics_column_f64(const struct expman_metrics *m,
                                         size_t col,
                                         double *out,
                                         size_t n);
+
+/**
+ * Reads the metrics table at `csv_path` (a path as bytes) into columns and stores them in
+ * `*out`. Safe while others write the file: a last line still being written is left out. The
+ * caller owns `*out` and releases it with expman_columns_free(); `*out` is written only on
+ * success. EXPMAN_ERR_UNSUPPORTED without the `arrow` feature. Thread-safe.
+ *
+ * # Safety
+ * `csv_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+expman_status expman_columns_read(const char *csv_path, struct expman_columns **out);
+
+/**
+ * Releases columns read back, and every buffer borrowed from them. NULL is a no-op.
+ *
+ * # Safety
+ * `c` is NULL or a live pointer from expman_columns_read, not used again.
+ */
+void expman_columns_free(struct expman_columns *c);
+
+/**
+ * The number of columns, `timestamp` and `run_id` included; 0 if `c` is NULL.
+ *
+ * # Safety
+ * `c` is NULL or live.
+ */
+size_t expman_columns_n_columns(const struct expman_columns *c);
+
+/**
+ * The number of rows; 0 if `c` is NULL.
+ *
+ * # Safety
+ * `c` is NULL or live.
+ */
+size_t expman_columns_n_rows(const struct expman_columns *c);
+
+/**
+ * The name of column `col`. Borrowed: valid until expman_columns_free(). NULL if `c` is NULL
+ * or `col` is out of range (expman_last_error() says which).
+ *
+ * # Safety
+ * `c` is NULL or live.
+ */
+const char *expman_columns_name(const struct expman_columns *c, size_t col);
+
+/**
+ * The type of column `col`: EXPMAN_TYPE_NULL, _BOOL, _INT, _FLOAT or _STR (the rules of
+ * expman_metrics_column_type()); -1 if `c` is NULL or `col` is out of range.
+ *
+ * # Safety
+ * `c` is NULL or live.
+ */
+int32_t expman_columns_type(const struct expman_columns *c, size_t col);
+
+/**
+ * Stores in `*out` the values of column `col`, one per row: `uint8_t` 0 or 1 for a BOOL
+ * column, `int64_t` for INT, `double` for FLOAT (NaN where a cell is empty, and where it
+ * holds NaN: expman_columns_valid() tells them apart); empty cells of BOOL and INT columns
+ * read 0. NULL for a NULL column and for a table without rows. Borrowed: valid until
+ * expman_columns_free(). A STR column is an EXPMAN_ERR_ARGUMENT (use expman_columns_text());
+ * `*out` is written only on success.
+ *
+ * # Safety
+ * `c` is NULL or live; `out` is NULL or writable.
+ */
+expman_status expman_columns_values(const struct expman_columns *c, size_t col, const void **out);
+
+/**
+ * Stores in `*out` which cells of column `col` hold a value: one `uint8_t` per row, 1 for a
+ * value and 0 for an empty cell. NULL when no cell is empty, and for a NULL column (where
+ * every cell is). Borrowed: valid until expman_columns_free(). `*out` is written only on
+ * success.
+ *
+ * # Safety
+ * `c` is NULL or live; `out` is NULL or writable.
+ */
+expman_status expman_columns_valid(const struct expman_columns *c, size_t col, const uint8_t **out);
+
+/**
+ * Stores in `*out` the text of column `col` (see expman_text). The buffers are borrowed:
+ * valid until expman_columns_free(). A column that is not STR is an EXPMAN_ERR_ARGUMENT;
+ * `*out` is written only on success.
+ *
+ * # Safety
+ * `c` is NULL or live; `out` is NULL or writable.
+ */
+expman_status expman_columns_text(const struct expman_columns *c,
+                                  size_t col,
+                                  struct expman_text *out);
 
 /**
  * Serves the web UI for the experiments directory `dir` on background threads and stores the

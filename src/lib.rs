@@ -52,8 +52,8 @@ pub mod store;
 pub use error::{Error, ErrorKind, Result};
 pub use experiment::{ENV_EXPERIMENT_DIR, ENV_RUN_ID, Experiment, ExperimentBuilder};
 pub use metrics::{
-    ColumnType, FieldId, Metrics, RunSummary, SyncPolicy, TableSummary, TableWriter, Value,
-    read_table, summary,
+    ColumnType, FieldId, FlatColumn, FlatTable, FlatText, Metrics, RunSummary, SyncPolicy,
+    TableSummary, TableWriter, Value, read_table, summary,
 };
 pub use run_id::RunId;
 pub use store::{Config, ExperimentDir, RunState, Status};

@@ -263,6 +263,16 @@ mod tests {
     }
 
     #[test]
+    fn floats_round_trip_exactly_through_json() {
+        // serde_json's default float parser may be off by one ulp (found through
+        // Lightning's params); `float_roundtrip` makes config.json give back what was logged.
+        let lr = 0.9296180107064481_f64;
+        let text = serde_json::to_string(&ParamValue::Float(lr)).expect("serializes");
+        let back: ParamValue = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, ParamValue::Float(lr), "{text}");
+    }
+
+    #[test]
     fn nested_objects_flatten_and_lists_are_refused() {
         let nested = serde_json::json!({"opt": {"lr": 1e-3, "sched": {"kind": "cos"}}});
         let params = flatten_json(&nested).expect("flattens");

@@ -812,7 +812,7 @@ fn hostile_parameters_are_answered_4xx_and_the_server_keeps_serving() {
             404,
             "",
         ),
-        (format!("/api/experiments/../tables/t/series"), 400, ""),
+        ("/api/experiments/../tables/t/series".to_string(), 400, ""),
         (format!("{logs}/bad.log?offset=-5"), 400, "offset"),
         (format!("{logs}/bad.log?before=-1"), 400, "before"),
         (format!("{logs}/bad.log?length=x"), 400, "length"),

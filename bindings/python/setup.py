@@ -2,6 +2,7 @@
 
     pip install ./bindings/python                     # release build of ../../Cargo.toml
     EXPMAN_FEATURES=parquet pip install ./bindings/python  # with more Cargo features
+    ./scripts/build-wheel     # the manylinux wheel (with "parquet") that installs without Rust
 
 The library and the `EXP` command are built with the same features ("ui": server, scheduler
 and GPU discovery; "arrow": load_metrics_arrow(), load_metrics_df() through Arrow and
@@ -35,6 +36,10 @@ rust_extensions = [
         binding=Binding.NoBinding,
         features=FEATURES,
         py_limited_api=False,
+        # Cargo.toml's own crate types: setuptools-rust would otherwise build the lib as a
+        # cdylib alone, and the EXP build below (which compiles the lib with all three) would
+        # compile the whole crate a second time (about a CPU-minute in release).
+        args=["--crate-type", "rlib,cdylib,staticlib"],
     ),
 ]
 
@@ -54,7 +59,7 @@ rust_extensions.append(
 # -------------------------------------------------------------------------------------------
 
 setup(
-    packages=["expman", "experiment_manager", "experiment_manager.core"],
+    packages=["expman", "expman.integrations", "experiment_manager", "experiment_manager.core"],
     rust_extensions=rust_extensions,
     zip_safe=False,
 )

@@ -104,11 +104,15 @@ impl Column {
     }
 
     /// Appends the cell `cell` (its text, unquoted), changing the column's type if the cell
-    /// does not fit it. `rows` is the expected number of cells, to allocate once.
+    /// does not fit it. `rows` is the expected number of cells, to allocate once. Returns
+    /// whether the column turned from numbers or booleans into text: their text is then as
+    /// expman writes them, which may not be the file's (`007` reads `7`), so the caller parses
+    /// the rows again with the column as text from the start.
     #[inline]
-    pub(crate) fn push(&mut self, cell: &[u8], rows: usize) {
+    pub(crate) fn push(&mut self, cell: &[u8], rows: usize) -> bool {
         if cell.is_empty() {
-            return self.push_null();
+            self.push_null();
+            return false;
         }
         match self {
             Column::Str(offsets, data, nulls) => {
@@ -122,7 +126,7 @@ impl Column {
                     v.push(f);
                     nulls.append_non_null();
                 }
-                None => self.widen_to_text(cell),
+                None => return self.widen_to_text(cell),
             },
             Column::Int(v, nulls) => match parse_i64(cell) {
                 Some(i) => {
@@ -141,7 +145,7 @@ impl Column {
                         nulls.append_non_null();
                         *self = Column::Float(floats, nulls, Some(ints));
                     }
-                    None => self.widen_to_text(cell),
+                    None => return self.widen_to_text(cell),
                 },
             },
             Column::Bool(v, nulls) => match parse_bool(cell) {
@@ -149,7 +153,7 @@ impl Column {
                     v.append(b);
                     nulls.append_non_null();
                 }
-                None => self.widen_to_text(cell),
+                None => return self.widen_to_text(cell),
             },
             Column::Null(n) => {
                 let n = *n;
@@ -180,6 +184,7 @@ impl Column {
                 };
             }
         }
+        false
     }
 
     /// The fast path for a number column: parses the unquoted cell at the start of `rest`
@@ -238,10 +243,11 @@ impl Column {
     /// Turns the column into text (formatting the values read so far as expman writes them)
     /// and appends `cell`.
     #[cold]
-    fn widen_to_text(&mut self, cell: &[u8]) {
+    fn widen_to_text(&mut self, cell: &[u8]) -> bool {
         let column = std::mem::replace(self, Column::Null(0));
         *self = column.into_text();
         self.push(cell, 0);
+        true
     }
 
     /// The column as text. Numbers and booleans are formatted as expman writes them, which is

@@ -64,12 +64,14 @@ mod column;
 mod concat;
 mod dir;
 mod export;
+mod flat;
 mod parse;
 mod pool;
 
 pub use dir::{Progress, Stage};
 pub use dir::{Selection, parse_status, read_dir};
 pub use export::{ExportSummary, Format, export, write_table};
+pub use flat::read_columns;
 
 /// Record batches that share one schema: a table read back in chunks, or many runs' tables as
 /// one long table. Nothing is copied to make it: each batch is a chunk of one file.

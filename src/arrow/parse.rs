@@ -12,6 +12,7 @@ use crate::metrics::framing;
 
 use super::column::Column;
 use super::pool;
+use crate::ColumnType;
 use crate::error::{Error, IoContext, Result};
 
 /// Files larger than this are split across threads.
@@ -97,21 +98,63 @@ pub(crate) fn parse_bytes(bytes: &[u8], path: &Path, threads: usize) -> Result<P
     }
     let width = names.len();
     let rows = estimate_rows(body, body.len());
-    let parse = |(start, end): (usize, usize)| {
+    let parse = |(start, end): (usize, usize), text: &[bool]| {
         let part = &body[start..end];
         let rows = rows * part.len() / body.len() + 16;
-        let mut columns = new_columns(width, rows);
-        parse_rows(part, &mut columns, usize::MAX, rows)
-            .map(|_| columns)
+        let mut columns = new_columns(width, rows, text);
+        let mut widened = vec![false; width];
+        parse_rows(part, &mut columns, usize::MAX, rows, &mut widened)
+            .map(|_| (columns, widened))
             .map_err(|(offset, reason)| {
                 let at = body_start + start + offset;
                 Error::corrupt(path, Some(line_at(&bytes[..at])), reason)
             })
     };
-    let chunks = pool::map(split(body, threads), threads, parse)
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
+    let ranges = split(body, threads);
+    let chunks = pool::map(ranges.clone(), threads, |range| {
+        let (columns, widened) = parse(range, &[])?;
+        match widened.contains(&true) {
+            false => Ok(columns),
+            true => parse(range, &widened).map(|(columns, _)| columns),
+        }
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
+    let chunks = text_as_written(chunks, |k, text| parse(ranges[k], text).map(|(c, _)| c))?;
     Ok(Parsed { names, chunks })
+}
+
+/// Chunks whose column holds numbers or booleans where another chunk made it text, parsed
+/// again (with `parse(chunk index, columns to read as text)`) with that column as text: so the
+/// column's text is the file's (`007`, `1e5`), not numbers formatted again. Only a column
+/// whose type changes between parts of the file pays for this.
+fn text_as_written(
+    mut chunks: Vec<Vec<Column>>,
+    parse: impl Fn(usize, &[bool]) -> Result<Vec<Column>>,
+) -> Result<Vec<Vec<Column>>> {
+    let Some(width) = chunks.first().map(Vec::len) else {
+        return Ok(chunks);
+    };
+    let mut types = vec![ColumnType::Null; width];
+    for chunk in &chunks {
+        for (ty, column) in types.iter_mut().zip(chunk) {
+            *ty = ty.unify(column.column_type());
+        }
+    }
+    for (k, chunk) in chunks.iter_mut().enumerate() {
+        let text: Vec<bool> = chunk
+            .iter()
+            .zip(&types)
+            .map(|(column, &ty)| {
+                ty == ColumnType::Str
+                    && !matches!(column.column_type(), ColumnType::Str | ColumnType::Null)
+            })
+            .collect();
+        if text.contains(&true) {
+            *chunk = parse(k, &text)?;
+        }
+    }
+    Ok(chunks)
 }
 
 /// The 1-based line at the end of `before`.
@@ -130,11 +173,12 @@ fn estimate_rows(sample: &[u8], len: usize) -> usize {
     len * rows / sample.len() * 21 / 20 + 16
 }
 
-/// Columns for a chunk of about `rows` rows: `timestamp` and `run_id` are always text, the
-/// others start untyped.
-fn new_columns(width: usize, rows: usize) -> Vec<Column> {
+/// Columns for a chunk of about `rows` rows: `timestamp` and `run_id` are always text, and so
+/// is column `c` where `text[c]`; the others start untyped.
+fn new_columns(width: usize, rows: usize, text: &[bool]) -> Vec<Column> {
     (0..width)
         .map(|c| match c {
+            _ if c > 1 && text.get(c) == Some(&true) => Column::text(rows, rows * 8),
             // An ISO-8601 timestamp with microseconds, and run_NNNN.
             0 => Column::text(rows, rows * 26),
             1 => Column::text(rows, rows * 8),
@@ -188,9 +232,16 @@ fn read_parallel(file: &File, len: usize, path: &Path, threads: usize) -> Result
             _ => break,
         }
     }
-    let part = |start: usize, stop: Option<usize>| {
-        parse_part(file, start, stop, len, width, rows)
+    let part_as = |start: usize, stop: Option<usize>, text: &[bool]| {
+        parse_part(file, start, stop, len, width, rows, text)
             .map_err(|failure| failure.into_error(file, path))
+    };
+    let part = |start: usize, stop: Option<usize>| {
+        let (columns, end, widened) = part_as(start, stop, &[])?;
+        match widened.contains(&true) {
+            false => Ok((columns, end)),
+            true => part_as(start, stop, &widened).map(|(columns, end, _)| (columns, end)),
+        }
     };
     let ranges: Vec<(usize, Option<usize>)> = starts
         .iter()
@@ -199,6 +250,7 @@ fn read_parallel(file: &File, len: usize, path: &Path, threads: usize) -> Result
         .collect();
     let mut results = pool::map(ranges, threads, |(start, stop)| part(start, stop));
     let mut chunks = Vec::with_capacity(results.len());
+    let mut spans = Vec::with_capacity(results.len());
     let mut end = body_start;
     for (k, result) in results.drain(..).enumerate() {
         let stop = starts.get(k + 1).copied();
@@ -210,6 +262,7 @@ fn read_parallel(file: &File, len: usize, path: &Path, threads: usize) -> Result
             // The guessed start was inside a quoted cell: parse again from the true row start.
             part(end, stop)?
         };
+        spans.push((end, stop));
         end = part_end;
         chunks.push(columns);
     }
@@ -220,6 +273,10 @@ fn read_parallel(file: &File, len: usize, path: &Path, threads: usize) -> Result
         let failure = PartFailure::Row(end, crate::metrics::unclosed_quote(None));
         return Err(failure.into_error(file, path));
     }
+    let mut chunks = text_as_written(chunks, |k, text| {
+        let (start, stop) = spans[k];
+        part_as(start, stop, text).map(|(columns, _, _)| columns)
+    })?;
     chunks.retain(|c| c.first().is_some_and(|c| c.len() > 0));
     Ok(Parsed { names, chunks })
 }
@@ -246,9 +303,14 @@ impl PartFailure {
     }
 }
 
+/// What [`parse_part`] returns.
+type Part = (Vec<Column>, usize, Vec<bool>);
+
 /// Parses the rows starting in `[start, stop)` (to the end of the file's whole rows when
-/// `stop` is `None`), reading from `start` in blocks. Returns the columns and the offset just
-/// past the last row parsed: `stop` itself when `stop` is where a row starts.
+/// `stop` is `None`), reading from `start` in blocks, with column `c` as text where `text[c]`.
+/// Returns the columns, the offset just past the last row parsed (`stop` itself when `stop` is
+/// where a row starts), and which columns turned from numbers into text (see
+/// [`Column::push`]).
 fn parse_part(
     file: &File,
     start: usize,
@@ -256,8 +318,10 @@ fn parse_part(
     len: usize,
     width: usize,
     rows: usize,
-) -> std::result::Result<(Vec<Column>, usize), PartFailure> {
-    let mut columns = new_columns(width, rows);
+    text: &[bool],
+) -> std::result::Result<Part, PartFailure> {
+    let mut columns = new_columns(width, rows, text);
+    let mut widened = vec![false; width];
     let mut buffer: Vec<u8> = Vec::with_capacity(2 * BLOCK_BYTES);
     let mut at = start; // the file offset of buffer[0], always a row start
     let mut read_to = start;
@@ -267,7 +331,7 @@ fn parse_part(
         read_to += got;
         let complete = framing::complete_len(&buffer);
         let limit = stop.map_or(usize::MAX, |stop| stop - at);
-        let end = parse_rows(&buffer[..complete], &mut columns, limit, rows)
+        let end = parse_rows(&buffer[..complete], &mut columns, limit, rows, &mut widened)
             .map_err(|(offset, reason)| PartFailure::Row(at + offset, reason))?;
         at += end;
         buffer.drain(..end);
@@ -275,7 +339,7 @@ fn parse_part(
             break; // the file shrank: only a torn last line can go
         }
     }
-    Ok((columns, at))
+    Ok((columns, at, widened))
 }
 
 /// Appends up to `n` bytes read at `offset` to `buffer`; fewer only at the end of the file.
@@ -380,12 +444,14 @@ fn line_end(chunk: &[u8], at: usize) -> Option<usize> {
 /// Parses the whole rows of `chunk` (which ends with a newline outside quotes) that start
 /// before `limit` into `columns`, each of which gets one cell per row (`rows` is about how many
 /// rows they will hold in the end). Returns the offset where parsing stopped (a row start), or
-/// the offset of a bad row and what is wrong with it.
+/// the offset of a bad row and what is wrong with it. Sets `widened[c]` when column `c` turned
+/// from numbers or booleans into text (see [`Column::push`]).
 fn parse_rows(
     chunk: &[u8],
     columns: &mut [Column],
     limit: usize,
     rows: usize,
+    widened: &mut [bool],
 ) -> std::result::Result<usize, (usize, String)> {
     let width = columns.len();
     let n = chunk.len();
@@ -478,7 +544,9 @@ fn parse_rows(
                     ),
                 ));
             };
-            column.push(cell, rows);
+            if column.push(cell, rows) {
+                widened[col] = true;
+            }
             col += 1;
             pos = next;
             if terminator == b'\n' {

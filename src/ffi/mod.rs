@@ -29,6 +29,8 @@ mod table;
 
 mod metrics;
 
+mod columns;
+
 mod server;
 
 mod gpu;
@@ -39,6 +41,7 @@ mod catalog;
 
 pub use arrow::*;
 pub use catalog::*;
+pub use columns::*;
 pub use experiment::*;
 pub use gpu::*;
 pub use metrics::*;

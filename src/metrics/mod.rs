@@ -6,6 +6,7 @@
 
 mod coordination;
 mod file_ops;
+mod flat;
 mod format;
 pub(crate) mod framing;
 mod pad;
@@ -16,6 +17,7 @@ mod summary;
 mod value;
 mod writer;
 
+pub use flat::{FlatColumn, FlatTable, FlatText};
 #[cfg(any(feature = "server", feature = "arrow"))]
 pub(crate) use format::table_columns;
 #[cfg(any(feature = "server", feature = "arrow"))]

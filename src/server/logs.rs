@@ -78,7 +78,7 @@ fn flag(query: &Query, key: &str) -> Result<bool, Reply> {
 /// `before = start` walks the file line by line to byte 0. A line longer than `length` is
 /// returned in pieces (the page then starts inside it, at a character boundary:
 /// `line_start` is false).
-pub fn page_before(path: &Path, before: u64, length: u64) -> crate::Result<LogChunk> {
+pub(crate) fn page_before(path: &Path, before: u64, length: u64) -> crate::Result<LogChunk> {
     let file = File::open(path).at("open the log", path)?;
     let size = file.metadata().at("stat", path)?.len();
     let end = before.min(size);
@@ -118,7 +118,8 @@ pub fn page_before(path: &Path, before: u64, length: u64) -> crate::Result<LogCh
 
 /// What is searched for.
 enum Matcher {
-    Literal(memmem::Finder<'static>),
+    // Boxed: the finder's tables are several times the regex's handle.
+    Literal(Box<memmem::Finder<'static>>),
     Regex(regex::bytes::Regex),
 }
 
@@ -200,7 +201,7 @@ fn search(path: &Path, text: &str, query: &Query) -> Result<Reply, Reply> {
                 "search holds a line break: matches are within one line",
             ));
         }
-        Matcher::Literal(memmem::Finder::new(text.as_bytes()).into_owned())
+        Matcher::Literal(Box::new(memmem::Finder::new(text.as_bytes()).into_owned()))
     };
     let file = File::open(path)
         .at("open the log", path)
@@ -354,7 +355,7 @@ mod tests {
         text.extend_from_slice(b"needle\nlast needle\n");
         std::fs::write(&path, &text).unwrap();
         let file = File::open(&path).unwrap();
-        let finder = Matcher::Literal(memmem::Finder::new(b"needle").into_owned());
+        let finder = Matcher::Literal(Box::new(memmem::Finder::new(b"needle").into_owned()));
         let found = scan(&file, &finder, 0, 10).unwrap();
         assert_eq!(found.count, 3);
         assert_eq!(lines_of(&found), vec![1, 2, 3]);

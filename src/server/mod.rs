@@ -16,7 +16,7 @@ mod confine;
 mod exception;
 mod http;
 mod index;
-pub mod logs;
+mod logs;
 mod reply;
 mod routes;
 mod series;

@@ -63,6 +63,12 @@ def run_script(code, cwd, env=None, timeout=120, check=True):
     return run_python([str(script)], cwd, env=env, timeout=timeout, check=check)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "integrations: trains tiny models with Lightning, transformers and Keras "
+        "(test_integrations.py; the slowest Python tests)")
+
+
 @pytest.fixture(autouse=True)
 def _no_expman_env(monkeypatch):
     """Tests run as if no scheduler launched them, whatever the outer environment says."""

@@ -76,6 +76,19 @@ class ExpmanValue(Structure):
     ]
 
 
+class ExpmanText(Structure):
+    """``expman_text``: a text column as one buffer (see ``expman_columns_text``)."""
+
+    _fields_ = [
+        ("data", c_void_p),
+        ("data_len", c_size_t),
+        ("offsets", c_void_p),
+        ("n_values", c_size_t),
+        ("codes", c_void_p),
+        ("sep", c_int32),
+    ]
+
+
 # Opaque handles are plain addresses on the Python side.
 _handle = c_void_p
 _out_handle = POINTER(c_void_p)
@@ -155,6 +168,16 @@ _SIGNATURES = [
     ("expman_metrics_column_type", c_int32, [_handle, c_size_t]),
     ("expman_metrics_get", _status, [_handle, c_size_t, c_size_t, POINTER(ExpmanValue)]),
     ("expman_metrics_column_f64", _status, [_handle, c_size_t, _array, c_size_t]),
+    # Columns (read back as buffers; EXPMAN_ERR_UNSUPPORTED without the `arrow` feature)
+    ("expman_columns_read", _status, [_str, _out_handle]),
+    ("expman_columns_free", None, [_handle]),
+    ("expman_columns_n_columns", c_size_t, [_handle]),
+    ("expman_columns_n_rows", c_size_t, [_handle]),
+    ("expman_columns_name", c_char_p, [_handle, c_size_t]),
+    ("expman_columns_type", c_int32, [_handle, c_size_t]),
+    ("expman_columns_values", _status, [_handle, c_size_t, POINTER(c_void_p)]),
+    ("expman_columns_valid", _status, [_handle, c_size_t, POINTER(c_void_p)]),
+    ("expman_columns_text", _status, [_handle, c_size_t, POINTER(ExpmanText)]),
     # Server (EXPMAN_ERR_UNSUPPORTED without the `server` feature)
     ("expman_server_start", _status, [_str, _str, ctypes.c_uint16, _out_handle]),
     ("expman_server_url", c_char_p, [_handle]),

@@ -144,3 +144,168 @@ class _Metrics(Handle):
             value = ExpmanValue()
             return np.array([self.cell(r, col, value) for r in range(n)], dtype=np.int64)
         return floats.astype(np.int64)
+
+
+class _Columns(Handle):
+    """Owns an ``expman_columns`` pointer: a table as one buffer per column, wrapped by numpy
+    without a Python object per number (``numpy.frombuffer``) and with one ``str`` per text
+    cell made in bulk (one ``decode`` and one ``split`` per column).
+
+    Numeric arrays are views of the library's buffers: each keeps this object, and so the
+    buffers, alive (``_view``), and the finaliser frees them once the last view is gone."""
+
+    def __init__(self, ptr):
+        self._ptr = ptr
+        try:
+            self.n_cols = lib.expman_columns_n_columns(ptr)
+            self.n_rows = lib.expman_columns_n_rows(ptr)
+            self.names = [_ffi.decode(lib.expman_columns_name(ptr, c)) for c in range(self.n_cols)]
+            self.types = [lib.expman_columns_type(ptr, c) for c in range(self.n_cols)]
+        except BaseException:
+            self.close()
+            raise
+
+    def _free(self, ptr):
+        lib.expman_columns_free(ptr)
+
+    def _view(self, address, dtype, np, n=None):
+        """``n`` (default ``n_rows``) values of ``dtype`` at ``address`` as a read-only numpy
+        array that keeps this object alive."""
+        n = self.n_rows if n is None else n
+        if not address or not n:
+            return np.zeros(n, dtype)
+        raw = (ctypes.c_char * (n * np.dtype(dtype).itemsize)).from_address(address)
+        raw._owner = self  # the buffers live as long as any view of them
+        view = np.frombuffer(raw, dtype)
+        # The library's buffers are immutable: pandas copies before any write.
+        view.flags.writeable = False
+        return view
+
+    def values(self, col, np):
+        """Column ``col``'s values as a numpy array (bool, int64 or float64; NaN where a float
+        cell is empty, 0 or False where an int or bool cell is)."""
+        out = _c_void_p()
+        _ffi.check(lib.expman_columns_values(self._ptr, col, _byref(out)))
+        dtype = {KIND_BOOL: np.bool_, KIND_INT: np.int64, KIND_FLOAT: np.float64}[self.types[col]]
+        return self._view(out.value, dtype, np)
+
+    def valid(self, col, np):
+        """Which cells of column ``col`` hold a value (numpy bool), or None when all do."""
+        out = _c_void_p()
+        _ffi.check(lib.expman_columns_valid(self._ptr, col, _byref(out)))
+        return None if not out.value else self._view(out.value, np.bool_, np)
+
+    def text(self, col, np, missing, na=frozenset()):
+        """Column ``col``'s text as a numpy object array of ``str``, ``missing`` where a cell
+        is empty or its text is in ``na``."""
+        t = _ffi.ExpmanText()
+        _ffi.check(lib.expman_columns_text(self._ptr, col, _byref(t)))
+        values = _split_values(t, np)
+        if t.codes:
+            # A dictionary: each distinct value is one str, shared by all its cells (-1, an
+            # empty cell, picks the `missing` appended last).
+            table = np.empty(len(values) + 1, dtype=object)
+            table[:-1] = values
+            table[-1] = missing
+            for i, value in enumerate(values):
+                if value in na:
+                    table[i] = missing
+            return table[self._view(t.codes, np.int32, np)]
+        out = np.empty(self.n_rows, dtype=object)
+        out[:] = values
+        valid = self.valid(col, np)
+        if valid is not None:
+            out[~valid] = missing
+        if na:
+            # Only short cells can be one of the NA words: look at those alone.
+            lengths = np.diff(self._view(t.offsets, np.int64, np, t.n_values + 1)) - 1
+            longest = max(len(word.encode()) for word in na)
+            for i in np.flatnonzero(lengths <= longest).tolist():
+                if out[i] in na:
+                    out[i] = missing
+        return out
+
+    def dataframe_column(self, col, np):
+        """Column ``col`` as ``pandas.read_csv`` types it: int64 (float64 with NaN when a cell
+        is empty), float64, bool (object with NaN when a cell is empty), text as objects with
+        NaN (pandas infers its string dtype) for empty cells and for the words read_csv reads
+        as missing (``NA``, ``nan``, ``None``, ...), float64 NaN for a column of empty cells."""
+        ty = self.types[col]
+        if ty == KIND_NULL:
+            return np.full(self.n_rows, np.nan)
+        if ty == KIND_STR:
+            return self.text(col, np, np.nan, _pandas_na_words())
+        values = self.values(col, np)
+        valid = self.valid(col, np)
+        if valid is None or ty == KIND_FLOAT:  # floats carry NaN in their empty cells already
+            return values
+        if ty == KIND_INT:
+            floats = values.astype(np.float64)
+            floats[~valid] = np.nan
+            return floats
+        out = values.astype(object)
+        out[~valid] = np.nan
+        return out
+
+    def python_column(self, col, np):
+        """Column ``col`` as a list of Python values, None for empty cells."""
+        ty = self.types[col]
+        if ty == KIND_NULL:
+            return [None] * self.n_rows
+        if ty == KIND_STR:
+            return self.text(col, np, None).tolist()
+        values = self.values(col, np).tolist()
+        valid = self.valid(col, np)
+        if valid is None:
+            return values
+        return [v if ok else None for v, ok in zip(values, valid.tolist())]
+
+    def to_dataframe(self):
+        import numpy as np
+        import pandas as pd
+
+        data = {name: self.dataframe_column(c, np) for c, name in enumerate(self.names)}
+        return pd.DataFrame(data, columns=self.names)
+
+    def to_dicts(self):
+        import numpy as np
+
+        columns = [self.python_column(c, np) for c in range(self.n_cols)]
+        names = self.names
+        return [dict(zip(names, row)) for row in zip(*columns)]
+
+
+def _pandas_na_words():
+    """The texts ``pandas.read_csv`` reads as NaN by default (``na_values``)."""
+    try:
+        from pandas._libs.parsers import STR_NA_VALUES
+    except ImportError:  # moved: the list of pandas 1 to 3
+        STR_NA_VALUES = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                         "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None",
+                         "n/a", "nan", "null"}
+    return frozenset(STR_NA_VALUES)
+
+
+def _split_values(t, np):
+    """The values of an ``expman_text`` as a list of ``str``."""
+    n = t.n_values
+    if not n:
+        return []
+    data = ctypes.string_at(t.data, t.data_len)
+    if t.sep >= 0:
+        # One decode and one split for the whole column; the separator is a control
+        # character no value holds. The buffer ends with one, after the last value.
+        return data[:-1].decode("utf-8", "surrogateescape").split(chr(t.sep))
+    # Every control character occurs in the text (rare): cut the values out one by one.
+    offsets = np.frombuffer(ctypes.string_at(t.offsets, (n + 1) * 8), np.int64).tolist()
+    return [
+        data[a : b - 1].decode("utf-8", "surrogateescape") for a, b in zip(offsets, offsets[1:])
+    ]
+
+
+def read_columns(path):
+    """The table at ``path`` as a ``_Columns``; raises UnsupportedError without the library's
+    ``arrow`` feature and IoError for a missing file."""
+    out = _c_void_p()
+    _ffi.check(lib.expman_columns_read(_ffi.encode(path, "csv_path"), _byref(out)))
+    return _Columns(out.value)

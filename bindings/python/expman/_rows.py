@@ -15,9 +15,9 @@ import struct
 from array import array
 
 from . import _ffi
-from ._errors import InvalidStateError, IoError, shown
+from ._errors import InvalidStateError, IoError, UnsupportedError, shown
 from ._ffi import KIND_FLOAT, KIND_STR, ExpmanValue, lib
-from ._readback import _Metrics, _pandas_missing
+from ._readback import _Metrics, _pandas_missing, read_columns
 from ._values import (
     _ACCEPTED,
     _CELL_FORMATS,
@@ -193,20 +193,34 @@ class _Rows:
         return loaded
 
     def _load_df(self, table):
-        """A table as a DataFrame: through Arrow when pyarrow is there, else the plain reader;
-        both type the columns as pandas.read_csv would."""
+        """A table as a DataFrame: through Arrow when pyarrow is there, else from the
+        library's column buffers; both type the columns as pandas.read_csv would."""
         from . import arrow
 
-        if not arrow.available():
-            return self._load(table).to_dataframe()
         try:
             import pandas  # noqa: F401
         except ImportError:
             raise _pandas_missing() from None
+        if not arrow.available():
+            return self._load_columns(table).to_dataframe()
         loaded = self._arrow_or_empty(table)
         if isinstance(loaded, _Metrics):
             return loaded.to_dataframe()
         return arrow.to_pandas(loaded)
+
+    def _load_dicts(self, table):
+        """A table as a list of dicts, one per row, typed values, None for empty cells."""
+        return self._load_columns(table).to_dicts()
+
+    def _load_columns(self, table):
+        """Reads a table back (``None``: the run's own) as column buffers (a _Columns), or as
+        a _Metrics (same conversions, cell by cell) for a table never written (the library's
+        rule decides what it reads as) and in a library built without ``arrow``."""
+        self._owner()._check_open()
+        try:
+            return read_columns(self._table_path(table))
+        except (IoError, UnsupportedError):
+            return self._load(table)  # raises what the library raises for this table
 
     def _load(self, table):
         """Reads a table back (``None``: the run's own) as a _Metrics to convert; a table never
@@ -244,7 +258,7 @@ class Table(_Rows):
 
     def load_dicts(self):
         """The table as a list of dicts, one per row (see ``Experiment.load_metrics_dict``)."""
-        return self._load(self.name).to_dicts()
+        return self._load_dicts(self.name)
 
     def sync(self):
         """fsyncs the rows this table has written, whatever the sync policy."""

@@ -109,16 +109,51 @@ def read_dir(base_dir, name=None, status=None, tag=None):
     )
 
 
+def _na_words(pa):
+    """The texts ``pandas.read_csv`` reads as missing, as a pyarrow array."""
+    from ._readback import _pandas_na_words
+
+    return pa.array(sorted(_pandas_na_words()), pa.string())
+
+
+def _na_as_null(pa, pc, column):
+    """A string column with read_csv's NA words (``NA``, ``nan``, ``None``, ...) as nulls.
+    Only cells as short as the longest word are looked up."""
+    words = _na_words(pa)
+    longest = max(len(w.as_py().encode()) for w in words)
+    if not pc.any(pc.less_equal(pc.binary_length(column), longest)).as_py():
+        return column
+    found = pc.is_in(column, value_set=words)
+    if not pc.any(found).as_py():
+        return column
+    return pc.if_else(found, pa.scalar(None, pa.string()), column)
+
+
+def _one_dictionary(pa, column):
+    """A dictionary column whose chunks share one dictionary (``read_dir``'s meta columns) as
+    one chunk: pandas then makes its categorical without unifying a dictionary per chunk."""
+    chunks = column.chunks
+    if len(chunks) < 2:
+        return column
+    first = chunks[0].dictionary
+    if not all(c.dictionary.equals(first) for c in chunks[1:]):
+        return column
+    indices = pa.concat_arrays([c.indices for c in chunks])
+    return pa.chunked_array([pa.DictionaryArray.from_arrays(indices, first)])
+
+
 def to_pandas(table):
     """A ``pyarrow.Table`` from this module as a pandas DataFrame typed as ``pandas.read_csv``
     types the same CSV: int64 columns without empty cells stay int64, those with empty cells
     become float64 with NaN; doubles float64; booleans bool (object with NaN where cells are
-    empty); text as pandas' default string dtype with NaN for empty cells; a column of nothing
+    empty); text as pandas' default string dtype with NaN for empty cells and for the words
+    read_csv reads as missing (``NA``, ``nan``, ``None``, ...); a column of nothing
     but empty cells float64 NaN. Dictionary columns (``experiment``, ``status``, ...) become
     categoricals. For nullable or Arrow-backed dtypes instead, call ``table.to_pandas()``
     yourself (for example with ``types_mapper=pandas.ArrowDtype``)."""
     pa = _pyarrow()
     import numpy as np
+    import pyarrow.compute as pc
 
     fixes = []
     for i, field in enumerate(table.schema):
@@ -126,7 +161,15 @@ def to_pandas(table):
             # read_csv reads a column of empty cells as float64 NaN.
             float_field = pa.field(field.name, pa.float64())
             table = table.set_column(i, float_field, pa.nulls(table.num_rows, pa.float64()))
-        elif (pa.types.is_boolean(field.type) or pa.types.is_string(field.type)) and (
+            continue
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field, _one_dictionary(pa, table.column(i)))
+            continue
+        # expman writes timestamp and run_id itself: never one of read_csv's NA words, and
+        # looking them up costs a hash per cell.
+        if pa.types.is_string(field.type) and field.name not in ("timestamp", "run_id"):
+            table = table.set_column(i, field, _na_as_null(pa, pc, table.column(i)))
+        if (pa.types.is_boolean(field.type) or pa.types.is_string(field.type)) and (
             table.column(i).null_count
         ):
             fixes.append(field.name)

@@ -136,3 +136,20 @@ fn reason(status: u16) -> &'static str {
         _ => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::disposition;
+
+    #[test]
+    fn a_file_name_cannot_break_out_of_its_header() {
+        assert_eq!(
+            disposition("run_0001.log"),
+            "attachment; filename=\"run_0001.log\"; filename*=UTF-8''run_0001.log"
+        );
+        let hostile = disposition("a\"b\r\nSet-Cookie: x=1;ü.pt");
+        assert!(!hostile.contains(['\r', '\n']));
+        assert!(hostile.starts_with("attachment; filename=\"a_b__Set-Cookie: x=1;_.pt\""));
+        assert!(hostile.ends_with("filename*=UTF-8''a%22b%0D%0ASet-Cookie%3A%20x%3D1%3B%C3%BC.pt"));
+    }
+}

@@ -302,17 +302,33 @@ fn naive(text: &str) -> Option<(i64, f64)> {
     Some((days * 86_400 + hh * 3600 + mm * 60 + ss, fraction))
 }
 
-/// How many derived arrays (rows in x order, smoothed columns) are kept: a chart's requests
-/// while zooming and panning reuse them (the smoothing does not depend on the range).
-const DERIVED_ENTRIES: usize = 24;
+/// How many bytes of derived arrays (rows in x order, smoothed columns, M4 blocks) are kept: a
+/// chart's requests while zooming and panning reuse them (the smoothing does not depend on the
+/// range).
+const DERIVED_BUDGET: usize = 256 << 20;
+
+/// What a derived value holds, for [`DERIVED_BUDGET`].
+pub(crate) trait Weigh {
+    /// Bytes held.
+    fn bytes(&self) -> usize;
+}
+
+impl Weigh for Vec<f64> {
+    fn bytes(&self) -> usize {
+        self.len() * 8
+    }
+}
 
 /// The parsed tables, least recently used last, within [`CACHE_BUDGET`] bytes, and arrays
 /// derived from them.
 #[derive(Default)]
 pub(crate) struct Cache {
     entries: Mutex<Vec<Entry>>,
-    derived: Mutex<Vec<(String, Arc<dyn Any + Send + Sync>)>>,
+    derived: Mutex<Vec<Derived>>,
 }
+
+/// A derived value: its key, the value, and its size in bytes.
+type Derived = (String, Arc<dyn Any + Send + Sync>, usize);
 
 struct Entry {
     dev: u64,
@@ -384,8 +400,9 @@ impl Cache {
     }
 
     /// The value derived from `columns` under `key` (which names how), made by `make` when it
-    /// is not kept. Made outside the lock; the most recent [`DERIVED_ENTRIES`] are kept.
-    pub(crate) fn derived<T: Send + Sync + 'static>(
+    /// is not kept. Made outside the lock; the most recently used are kept, within
+    /// [`DERIVED_BUDGET`] bytes.
+    pub(crate) fn derived<T: Weigh + Send + Sync + 'static>(
         &self,
         columns: &Columns,
         key: &str,
@@ -396,7 +413,7 @@ impl Cache {
         let lock = || self.derived.lock().unwrap_or_else(|p| p.into_inner());
         {
             let mut derived = lock();
-            if let Some(i) = derived.iter().position(|(k, _)| *k == key) {
+            if let Some(i) = derived.iter().position(|(k, _, _)| *k == key) {
                 let entry = derived.remove(i);
                 let value = Arc::clone(&entry.1);
                 derived.insert(0, entry);
@@ -406,10 +423,18 @@ impl Cache {
             }
         }
         let value = Arc::new(make());
+        let bytes = value.bytes();
         let mut derived = lock();
-        derived.retain(|(k, _)| *k != key);
-        derived.insert(0, (key, Arc::clone(&value) as Arc<dyn Any + Send + Sync>));
-        derived.truncate(DERIVED_ENTRIES);
+        derived.retain(|(k, _, _)| *k != key);
+        derived.insert(
+            0,
+            (key, Arc::clone(&value) as Arc<dyn Any + Send + Sync>, bytes),
+        );
+        let mut total = 0;
+        derived.retain(|(_, _, bytes)| {
+            total += bytes;
+            total <= DERIVED_BUDGET
+        });
         value
     }
 

@@ -17,6 +17,7 @@
 //!   aligned arrays, and listed per column with their kind and x extent.
 
 mod columns;
+mod m4;
 mod smooth;
 
 use std::borrow::Cow;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 pub(crate) use columns::Cache;
 use columns::{Columns, is_null};
+use m4::Blocks;
 use smooth::Smooth;
 
 use super::reply::Reply;
@@ -292,15 +294,13 @@ fn ordered(table: &Columns, ask: &Ask) -> Order {
     let mut xs = Vec::with_capacity(n);
     let mut rows = Vec::with_capacity(n);
     let mut missing = 0usize;
-    let mut position = 0usize;
-    for r in (0..n).filter(|&r| wanted(r)) {
+    for (position, r) in (0..n).filter(|&r| wanted(r)).enumerate() {
         let x = match ask.x {
             X::Column(_) => column.map_or(f64::NAN, |c| c[r]),
             X::Row => position as f64,
             X::Wall => table.wall[r],
             X::Relative => table.wall[r] - first_wall[table.runs[r] as usize],
         };
-        position += 1;
         if x.is_finite() {
             xs.push(x);
             rows.push(r as u32);
@@ -316,7 +316,13 @@ fn ordered(table: &Columns, ask: &Ask) -> Order {
         xs = order.iter().map(|&i| xs[i]).collect();
         rows = order.iter().map(|&i| rows[i]).collect();
     }
-    Order { xs, rows, missing }
+    let identity = rows.len() == n && rows.iter().enumerate().all(|(i, &r)| i == r as usize);
+    Order {
+        xs,
+        rows,
+        missing,
+        identity,
+    }
 }
 
 /// The rows asked for in x order (see [`ordered`]).
@@ -324,6 +330,14 @@ struct Order {
     xs: Vec<f64>,
     rows: Vec<u32>,
     missing: usize,
+    /// The rows are the table's, in the file's order.
+    identity: bool,
+}
+
+impl columns::Weigh for Order {
+    fn bytes(&self) -> usize {
+        self.xs.len() * 12
+    }
 }
 
 /// Builds the answer's JSON.
@@ -336,8 +350,7 @@ fn compute(cache: &Cache, table: &Columns, ask: &Ask) -> Vec<u8> {
     // Every column's values along x; with log_y, the smoothing sees log10 of positive values.
     // When the rows are the table's, in order (the common case), the cached columns are used
     // as they are; otherwise they are gathered in x order.
-    let identity =
-        rows.len() == table.rows && rows.iter().enumerate().all(|(i, &r)| i == r as usize);
+    let identity = order.identity;
     let raw: Vec<Cow<'_, [f64]>> = ask
         .columns
         .iter()
@@ -372,35 +385,51 @@ fn compute(cache: &Cache, table: &Columns, ask: &Ask) -> Vec<u8> {
     if exact {
         buckets.extend((lo..hi).map(|j| (j, j + 1)));
     } else {
+        // Bucket b holds the rows with from + b·w <= x < from + (b+1)·w (the last one up to
+        // `to`): its end is found by binary search, not by a division per row.
         let width = (to - from) / ask.max_points as f64;
         let mut start = lo;
-        let mut current = usize::MAX;
-        for (j, &x) in xs.iter().enumerate().take(hi).skip(lo) {
-            let b = if width > 0.0 {
-                (((x - from) / width) as usize).min(ask.max_points - 1)
+        for b in 1..=ask.max_points {
+            let end = if b == ask.max_points || width <= 0.0 {
+                hi
             } else {
-                0
+                let edge = from + b as f64 * width;
+                start + xs[start..hi].partition_point(|&x| x < edge)
             };
-            if b != current {
-                if j > start {
-                    buckets.push((start, j));
-                }
-                start = j;
-                current = b;
+            if end > start {
+                buckets.push((start, end));
             }
-        }
-        if hi > start {
-            buckets.push((start, hi));
+            start = end;
+            if start == hi {
+                break;
+            }
         }
     }
     // Keep, per bucket, the M4 rows of every series and the first row of every gap run.
     let mut gaps: Vec<Vec<GapRun>> = ask.columns.iter().map(|_| Vec::new()).collect();
     let mut keep: Vec<usize> = Vec::new();
     let mut picked: Vec<usize> = Vec::new();
+    let raw_blocks: Vec<Arc<Blocks>> = raw
+        .iter()
+        .zip(&ask.columns)
+        .map(|(values, c)| {
+            let key = format!("blocks|{shape}|{c}|{}", ask.log_y);
+            cache.derived(table, &key, || Blocks::new(values, ask.log_y))
+        })
+        .collect();
+    let smoothed_blocks: Vec<Arc<Blocks>> = smoothed
+        .iter()
+        .zip(&ask.columns)
+        .map(|(values, c)| {
+            let text = ask.smooth.as_ref().map_or("", |(_, t)| t.as_str());
+            let key = format!("blocks|{shape}|{c}|{text}|{}", ask.log_y);
+            cache.derived(table, &key, || Blocks::new(values, false))
+        })
+        .collect();
     for (b, &(a, e)) in buckets.iter().enumerate() {
         picked.clear();
         for (c, values) in raw.iter().enumerate() {
-            if !m4(&values[a..e], a, ask.log_y, &mut picked) {
+            if !raw_blocks[c].m4(values, a, e, &mut picked) {
                 continue;
             }
             for (j, &v) in values.iter().enumerate().take(e).skip(a) {
@@ -431,8 +460,8 @@ fn compute(cache: &Cache, table: &Columns, ask: &Ask) -> Vec<u8> {
                 }
             }
         }
-        for values in &smoothed {
-            m4(&values[a..e], a, false, &mut picked);
+        for (values, blocks) in smoothed.iter().zip(&smoothed_blocks) {
+            blocks.m4(values, a, e, &mut picked);
         }
         if exact {
             // Every row of the range, whether or not it opened a gap run.
@@ -467,32 +496,6 @@ fn smoothen(smooth: Smooth, values: &[f64], log_y: bool) -> Vec<f64> {
         *v = 10f64.powf(*v);
     }
     out
-}
-
-/// Pushes the positions (offset by `base`) of the first, last, smallest and largest drawable
-/// value of `values`; says whether any value is not drawable (a gap).
-fn m4(values: &[f64], base: usize, log_y: bool, out: &mut Vec<usize>) -> bool {
-    let drawable = |v: f64| v.is_finite() && !(log_y && v <= 0.0);
-    let Some(first) = values.iter().position(|&v| drawable(v)) else {
-        return !values.is_empty();
-    };
-    let mut gaps = first > 0;
-    let last = values.iter().rposition(|&v| drawable(v)).unwrap_or(first);
-    let (mut min, mut max) = (first, first);
-    for (j, &v) in values.iter().enumerate().skip(first + 1) {
-        if !drawable(v) {
-            gaps = true;
-            continue;
-        }
-        if v < values[min] {
-            min = j;
-        }
-        if v > values[max] {
-            max = j;
-        }
-    }
-    out.extend([first, last, min, max].map(|j| j + base));
-    gaps
 }
 
 fn number(out: &mut Vec<u8>, v: f64) {

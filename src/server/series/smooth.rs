@@ -129,7 +129,7 @@ pub(crate) fn running_median(values: &[f64], k: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(n);
     // The window [lo, hi) currently in the sets.
     let (mut lo, mut hi) = (0usize, 0usize);
-    for i in 0..n {
+    for (i, &value) in values.iter().enumerate() {
         let want_lo = i.saturating_sub(half);
         let want_hi = (i + half + 1).min(n);
         while hi < want_hi {
@@ -145,8 +145,8 @@ pub(crate) fn running_median(values: &[f64], k: usize) -> Vec<f64> {
             lo += 1;
         }
         balance(&mut low, &mut high);
-        if !finite(i) {
-            out.push(values[i]);
+        if !value.is_finite() {
+            out.push(value);
             continue;
         }
         let top = *low.last().expect("the window holds position i");
