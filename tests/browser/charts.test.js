@@ -60,6 +60,8 @@ before(async () => {
   F.writeExperiment(baseDir, seed, { name: 'ch-c', index: 4, params: { lr: 0.1, seed: 2, opt: 'sgd' }, columns: cols, rows: rows(3, 0.1) });
   F.writeExperiment(baseDir, seed, { name: 'ch-d', index: 5, params: { lr: 0.01, seed: 2, opt: 'sgd' }, columns: cols, rows: rows(4, 0.01) });
   fs.writeFileSync(path.join(expA, 'logs', 'run_0001.log'), logText());
+  fs.mkdirSync(path.join(expA, 'checkpoints', 'epoch_2'), { recursive: true });
+  fs.writeFileSync(path.join(expA, 'checkpoints', 'epoch_2', 'model.pt'), Buffer.alloc(123456, 7));
   // Enough experiments to fill a 1440x900 table in the compact density (their names sort
   // after ch-*, so the compare test's first rows stay ch-a..ch-d).
   for (let i = 0; i < 45; i++) F.writeExperiment(baseDir, seed, { name: `zz-${String(i).padStart(2, '0')}`, index: 10 + i, params: { lr: 0.1, seed: i }, columns: ['step'], rows: [[1]] });
@@ -307,6 +309,39 @@ test('compact density: at least 40 runs in view on 1440x900', { timeout: 30000 }
   await H.screenshot(page, 'charts-compact.png');
   assert.ok(after >= 40, `${after} rows in view (was ${before})`);
   await page.click('#density-toggle');
+});
+
+test('keyboard: a card opens the drawer on its Overview with focus in it; arrows move between tabs and cards; checkpoints listed and downloaded', { timeout: 30000 }, async () => {
+  const { page } = browser;
+  await page.goto(boardUrl());
+  await page.waitForSelector(H.card('ch-b'));
+  // A drawer left on Logs, then another experiment: it starts on its Overview.
+  await page.goto(`${server.url.split('?')[0]}?view=board&exp=${encodeURIComponent(idOf(expB))}&tab=logs`);
+  await page.waitForSelector('#drawer .tab.on[data-tab="logs"]');
+  await page.focus(H.card('ch-a'));
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /ch-a/.test(document.querySelector('#drawer h2').textContent));
+  assert.equal(await page.getAttribute('#drawer .tab.on', 'data-tab'), 'overview');
+  assert.equal(await page.evaluate(() => document.activeElement.closest('#drawer') != null), true, 'focus is in the drawer');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForSelector('#drawer .tab.on[data-tab="metrics"]');
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForSelector('#drawer .tab.on[data-tab="overview"]');
+  // Checkpoints: name, size, a link that downloads the bytes.
+  const row = '#drawer [data-section="checkpoints"] tbody tr';
+  await page.waitForSelector(row);
+  assert.match(await page.textContent(row), /epoch_2\/model\.pt.*121 KB/);
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`${row} a`)]);
+  const bytes = fs.readFileSync(await dl.path());
+  assert.equal(bytes.length, 123456);
+  assert.equal(bytes[100], 7);
+  // Arrow keys between cards: down the column, and back up.
+  await page.keyboard.press('Escape');
+  await page.focus(H.card('ch-a'));
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.evaluate(() => document.activeElement.querySelector('.card-name').textContent), 'ch-b');
+  await page.keyboard.press('ArrowUp');
+  assert.equal(await page.evaluate(() => document.activeElement.querySelector('.card-name').textContent), 'ch-a');
 });
 
 test('dark theme follows prefers-color-scheme; the toggle overrides it', { timeout: 30000 }, async () => {

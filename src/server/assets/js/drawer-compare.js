@@ -22,14 +22,29 @@ export class Compare {
     this.bar = h('div', { class: 'compare-bar' });
   }
 
+  /** A run's colour: from a hash of its experiment and run, so the same run keeps its colour
+   *  whatever else is compared or in which order (the next free colour on a clash). The first
+   *  colour stays this experiment's. */
+  colorFor(exp, run) {
+    const key = `${exp}/${run}`;
+    let hash = 2166136261;
+    for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 16777619) >>> 0;
+    const used = new Set(this.overlays.map((o) => o.color));
+    const n = COLORS.length - 1;
+    for (let k = 0; k < n; k++) {
+      const c = COLORS[1 + ((hash + k) % n)];
+      if (!used.has(c)) return c;
+    }
+    return COLORS[1 + (hash % n)];
+  }
+
   has(exp, run) {
     return this.overlays.some((o) => o.exp === exp && o.run === run);
   }
 
   add(exp, run) {
     if (this.has(exp, run)) return;
-    const used = new Set(this.overlays.map((o) => o.color));
-    const color = COLORS.slice(1).find((c) => !used.has(c)) || COLORS[(this.overlays.length + 1) % COLORS.length];
+    const color = this.colorFor(exp, run);
     const s = S.exps.get(exp);
     const label = exp === this.ctx.id ? run : `${s ? s.name : exp} · ${run}`;
     this.overlays.push({ exp, run, color, label });
@@ -41,8 +56,7 @@ export class Compare {
     const cur = this.ctx.summary();
     for (const { exp, run } of list) {
       if (!run || this.has(exp, run) || (exp === this.ctx.id && cur && run === cur.run_id)) continue;
-      const used = new Set(this.overlays.map((o) => o.color));
-      const color = COLORS.slice(1).find((c) => !used.has(c)) || COLORS[(this.overlays.length + 1) % COLORS.length];
+      const color = this.colorFor(exp, run);
       const s = S.exps.get(exp);
       this.overlays.push({ exp, run, color, label: exp === this.ctx.id ? run : `${s ? s.name : exp} · ${run}` });
     }

@@ -204,9 +204,11 @@ export async function reload() {
     if (!D.detail) D.els.panes[D.tab].replaceChildren(h('p', { class: 'err-note' }, `Cannot load ${id}: ${e.message}`));
   } finally {
     D.loading = false;
-    if (D.reloadAgain) {
+    // Asked again mid-request, for this experiment or for another one opened meanwhile (whose
+    // own reload() found this request in flight and left it to us).
+    if (D.reloadAgain || (D.id && D.id !== id)) {
       D.reloadAgain = false;
-      if (D.id === id) reload();
+      if (D.id) reload();
     }
   }
 }
