@@ -374,7 +374,7 @@ test('1024x700: card values are not truncated', { timeout: 30000 }, async () => 
   await page.setViewportSize({ width: 1440, height: 900 });
 });
 
-test('offline: Running cards dim and their clocks stop while the server is unreachable', { timeout: 60000 }, async () => {
+test('offline: Running cards dim and their clocks stop, the monitor log windows back off while the server is unreachable; the monitor 2x2 layout', { timeout: 90000 }, async () => {
   const { page } = browser;
   // A Running experiment whose process is this test's own (alive): status.json says so.
   const run = F.writeExperiment(baseDir, path.join(baseDir, fs.readdirSync(baseDir).find((n) => n.startsWith('seed_'))), { name: 'ch-running', index: 3, columns: ['step'], rows: [[1]] });
@@ -384,6 +384,18 @@ test('offline: Running cards dim and their clocks stop while the server is unrea
   fs.writeFileSync(path.join(run, 'status.json'), JSON.stringify(st));
   await page.goto(boardUrl());
   await page.waitForSelector(H.card('ch-running', 'Running'));
+  // Two monitor windows; the 2x2 layout puts them in two columns of a two-row grid.
+  await page.click(`${H.card('ch-a')} [data-act="monitor"]`);
+  await page.click(`${H.card('ch-b')} [data-act="monitor"]`);
+  await page.waitForFunction(() => document.querySelectorAll('#monitor .mwin').length >= 2);
+  await page.click('#monitor [data-cols="4"]');
+  await page.waitForSelector('#monitor-grid.two-rows');
+  assert.equal(await page.$eval('#monitor-grid', (g) => getComputedStyle(g).gridTemplateColumns.split(' ').length), 2);
+  // Every attempt at ch-a's log once the server is gone (each fails: nothing listens).
+  const tries = [];
+  page.on('requestfailed', (r) => {
+    if (r.url().includes(`/api/experiments/${encodeURIComponent(idOf(expA))}/logs/`)) tries.push(Date.now());
+  });
   await H.stopProcess(server.child, 5000);
   await page.waitForSelector('body.offline', { timeout: 40000 });
   const opacity = await page.$eval(H.card('ch-running', 'Running'), (e) => getComputedStyle(e).opacity);
@@ -391,4 +403,9 @@ test('offline: Running cards dim and their clocks stop while the server is unrea
   const t0 = await page.textContent(`${H.card('ch-running', 'Running')}`);
   await page.waitForTimeout(1500); // a clock that still ticked would change within this
   assert.equal(await page.textContent(`${H.card('ch-running', 'Running')}`), t0);
+  // The log window backs off: every wait twice the one before (1 s polls: 2 s, 4 s, 8 s...).
+  await H.waitUntil('four failed attempts at the log', () => tries.length >= 4, { timeout: 40000 });
+  const gaps = tries.slice(1).map((t, i) => t - tries[i]);
+  assert.ok(gaps[1] > gaps[0] * 1.5 && gaps[2] > gaps[1] * 1.5, `growing waits: ${gaps.join(', ')} ms`);
+  await page.click('#monitor-clear');
 });
