@@ -175,6 +175,34 @@ test('the cursor is shared by the charts of a view', { timeout: 30000 }, async (
   await page.mouse.move(0, 0);
 });
 
+test('zoom: a drag zooms every chart of the block and fetches that range again, every row of it', { timeout: 30000 }, async () => {
+  const { page } = browser;
+  await openMetrics(page, expA);
+  const acc = `${chartSel('acc')} .chart-body`;
+  const before = await page.$eval(acc, (b) => b.expmanChart.u.data[0].length);
+  assert.ok(before < 3000, `thinned before the zoom: ${before} points`);
+  const over = await page.locator(`${chartSel('loss')} .u-over`).boundingBox();
+  const y = over.y + over.height / 2;
+  await page.mouse.move(over.x + over.width * 0.40, y);
+  await page.mouse.down();
+  await page.mouse.move(over.x + over.width * 0.45, y, { steps: 5 });
+  await page.mouse.up();
+  // The other chart follows, with the range's rows fetched again: every step in view is there.
+  await page.waitForFunction((sel) => {
+    const u = document.querySelector(sel).expmanChart.u;
+    const xs = Array.from(u.data[0]).filter((x) => x >= u.scales.x.min && x <= u.scales.x.max);
+    return xs.length > 10 && xs.length === Math.floor(u.scales.x.max) - Math.ceil(u.scales.x.min) + 1;
+  }, acc);
+  const [lo, hi] = await page.$eval(acc, (b) => [b.expmanChart.u.scales.x.min, b.expmanChart.u.scales.x.max]);
+  assert.ok(lo > 1000 && hi < 1500 && hi > lo, `zoomed to ${lo}..${hi}`);
+  // A double-click goes back to the whole series.
+  await page.mouse.dblclick(over.x + over.width / 2, y);
+  await page.waitForFunction((sel) => {
+    const u = document.querySelector(sel).expmanChart.u;
+    return u.scales.x.max >= 3000 && u.scales.x.min <= 1;
+  }, acc);
+});
+
 test('full screen, PNG and CSV downloads', { timeout: 30000 }, async () => {
   const { page } = browser;
   await openMetrics(page, expA);
