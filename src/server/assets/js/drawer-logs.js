@@ -98,28 +98,45 @@ export class LogsPane {
     return t;
   }
 
-  /** Searches the whole file on the server; lists the matching lines, each a jump to it. */
-  async search(t, q, box) {
+  /** Searches the whole file on the server; lists the matching lines, each a jump to it.
+   *  `from`: the next page of matches (lines starting at or after that byte), appended. */
+  async search(t, q, box, from) {
     if (!q) {
       box.hidden = true;
       return;
     }
     box.hidden = false;
-    box.replaceChildren(h('p', { class: 'note' }, 'Searching…'));
+    if (from == null) box.replaceChildren(h('p', { class: 'note' }, 'Searching…'));
     let r;
     try {
-      r = await api('GET', expPath(this.ctx.id, 'logs', t.name), { search: q, max: 200 });
+      r = await api('GET', expPath(this.ctx.id, 'logs', t.name), { search: q, max: 200, from: from || null });
     } catch (e) {
       box.replaceChildren(h('p', { class: 'err-note' }, `Search failed: ${e.message}`));
+      return;
+    }
+    if (from != null) {
+      const more = box.querySelector('.log-more');
+      if (more) more.remove();
+      box.append(...this.matchItems(t, r));
       return;
     }
     const head = h('div', { class: 'log-matches-head' },
       `${r.count.toLocaleString('en-US')} matching line${r.count === 1 ? '' : 's'}${r.truncated ? ` (first ${r.matches.length} listed)` : ''}`,
       h('button', { type: 'button', class: 'btn btn-xs btn-ghost', onclick: () => { box.hidden = true; } }, 'Close'));
-    box.replaceChildren(head, ...r.matches.map((m) => h('button', {
+    box.replaceChildren(head, ...this.matchItems(t, r));
+  }
+
+  /** The listed matches of answer `r`, and a button for the next ones when there are more. */
+  matchItems(t, r) {
+    const items = r.matches.map((m) => h('button', {
       type: 'button', class: 'log-match', dataset: { line: m.line, offset: m.offset },
       onclick: () => t.tail.jumpTo(m.offset).then(() => t.tail.onUpdate(t.tail)).catch((e) => toast(`Cannot read ${t.name}: ${e.message}`, 'err')),
-    }, h('span', { class: 'ln' }, String(m.line)), h('span', { class: 'tx' }, m.text))));
+    }, h('span', { class: 'ln' }, String(m.line)), h('span', { class: 'tx' }, m.text)));
+    if (r.truncated && r.matches.length) {
+      const next = r.matches[r.matches.length - 1].offset + 1;
+      items.push(h('button', { type: 'button', class: 'btn btn-xs btn-ghost log-more', onclick: (e) => this.search(t, r.search, e.currentTarget.parentNode, next) }, 'More matches…'));
+    }
+    return items;
   }
 
   /** Only the shown tab polls its logs. */
