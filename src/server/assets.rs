@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("board.js", "js/board.js", JS),
     asset!("actions.js", "js/actions.js", JS),
     asset!("logtail.js", "js/logtail.js", JS),
+    asset!("ansi.js", "js/ansi.js", JS),
     asset!("charts.js", "js/charts.js", JS),
     asset!("drawer.js", "js/drawer.js", JS),
     asset!("drawer-overview.js", "js/drawer-overview.js", JS),

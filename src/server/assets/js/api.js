@@ -20,7 +20,8 @@ export class ApiError extends Error {
   }
 }
 
-function apiUrl(path, params) {
+/** The URL of `path` with `params` (and the token, for a link the browser follows itself). */
+export function apiUrl(path, params) {
   const q = new URLSearchParams();
   if (params) {
     for (const [k, v] of Object.entries(params)) if (v != null) q.set(k, String(v));

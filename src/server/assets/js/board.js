@@ -29,8 +29,36 @@ export function initBoard() {
   const board = $('#board');
   board.addEventListener('click', onClick);
   board.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && e.target.classList.contains('card')) openDrawer(e.target.dataset.id);
+    if (!e.target.classList.contains('card')) return;
+    if (e.key === 'Enter') openDrawer(e.target.dataset.id);
+    else if (e.key.startsWith('Arrow')) moveFocus(e);
   });
+}
+
+/** Arrow keys between cards: up and down within a column, left and right to the card at the
+ *  same height in the next column that has cards. */
+function moveFocus(e) {
+  const card = e.target;
+  const col = card.closest('.column');
+  const cards = (c) => [...c.querySelectorAll('.card')];
+  const mine = cards(col);
+  const i = mine.indexOf(card);
+  let next = null;
+  if (e.key === 'ArrowDown') next = mine[i + 1];
+  else if (e.key === 'ArrowUp') next = mine[i - 1];
+  else {
+    const colsEls = [...document.querySelectorAll('#board .column')];
+    const step = e.key === 'ArrowRight' ? 1 : -1;
+    for (let j = colsEls.indexOf(col) + step; j >= 0 && j < colsEls.length && !next; j += step) {
+      const other = cards(colsEls[j]);
+      if (other.length) next = other[Math.min(i, other.length - 1)];
+    }
+  }
+  if (next) {
+    e.preventDefault();
+    next.focus();
+    next.scrollIntoView({ block: 'nearest' });
+  }
 }
 
 function onClick(e) {

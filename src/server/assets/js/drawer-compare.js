@@ -7,7 +7,7 @@ import { S } from './state.js';
 import { toast } from './notify.js';
 import { COLORS } from './charts.js';
 
-const PICKER_MAX = 50; // other experiments listed at once
+const PICKER_PAGE = 100; // other experiments listed per "more" (the search reaches them all)
 
 export class Compare {
   /** `ctx`: the drawer ({id, detail, summary(), body}); `onChange`: the overlays changed. */
@@ -15,8 +15,27 @@ export class Compare {
     this.ctx = ctx;
     this.onChange = onChange;
     this.overlays = []; // [{exp, run, color, label}]
+    // Grouping: '' (none), 'tag', or 'params.<name>'; the line at the mean or median, the band
+    // ±1 std or min–max.
+    this.group = { by: '', agg: 'mean', band: 'std' };
     this.picker = null;
     this.bar = h('div', { class: 'compare-bar' });
+  }
+
+  /** A run's colour: from a hash of its experiment and run, so the same run keeps its colour
+   *  whatever else is compared or in which order (the next free colour on a clash). The first
+   *  colour stays this experiment's. */
+  colorFor(exp, run) {
+    const key = `${exp}/${run}`;
+    let hash = 2166136261;
+    for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 16777619) >>> 0;
+    const used = new Set(this.overlays.map((o) => o.color));
+    const n = COLORS.length - 1;
+    for (let k = 0; k < n; k++) {
+      const c = COLORS[1 + ((hash + k) % n)];
+      if (!used.has(c)) return c;
+    }
+    return COLORS[1 + (hash % n)];
   }
 
   has(exp, run) {
@@ -25,8 +44,7 @@ export class Compare {
 
   add(exp, run) {
     if (this.has(exp, run)) return;
-    const used = new Set(this.overlays.map((o) => o.color));
-    const color = COLORS.slice(1).find((c) => !used.has(c)) || COLORS[(this.overlays.length + 1) % COLORS.length];
+    const color = this.colorFor(exp, run);
     const s = S.exps.get(exp);
     const label = exp === this.ctx.id ? run : `${s ? s.name : exp} · ${run}`;
     this.overlays.push({ exp, run, color, label });
@@ -38,8 +56,7 @@ export class Compare {
     const cur = this.ctx.summary();
     for (const { exp, run } of list) {
       if (!run || this.has(exp, run) || (exp === this.ctx.id && cur && run === cur.run_id)) continue;
-      const used = new Set(this.overlays.map((o) => o.color));
-      const color = COLORS.slice(1).find((c) => !used.has(c)) || COLORS[(this.overlays.length + 1) % COLORS.length];
+      const color = this.colorFor(exp, run);
       const s = S.exps.get(exp);
       this.overlays.push({ exp, run, color, label: exp === this.ctx.id ? run : `${s ? s.name : exp} · ${run}` });
     }
@@ -83,7 +100,38 @@ export class Compare {
         h('button', { type: 'button', title: 'Remove', 'aria-label': `Remove ${o.label}`, onclick: () => this.remove(o) }, '×')));
     }
     chips.push(h('button', { type: 'button', class: 'btn btn-sm', id: 'compare-btn', onclick: (e) => this.togglePicker(e.currentTarget) }, '+ Compare with…'));
+    if (this.overlays.length) chips.push(...this.groupControls());
     this.bar.replaceChildren(...chips);
+  }
+
+  /** Group by a parameter or the tags: a select of the params of the plotted runs. */
+  groupControls() {
+    const keys = new Set();
+    for (const exp of [this.ctx.id, ...this.overlays.map((o) => o.exp)]) {
+      const s = S.exps.get(exp);
+      for (const k of Object.keys((s && s.params) || {})) keys.add(k);
+    }
+    const G = this.group;
+    const by = h('select', { id: 'group-by', 'aria-label': 'Group by', onchange: () => { G.by = by.value; this.changed(); } },
+      h('option', { value: '' }, 'No grouping'), h('option', { value: 'tag' }, 'group by tags'),
+      [...keys].sort().map((k) => h('option', { value: `params.${k}` }, `group by ${k}`)));
+    by.value = G.by;
+    const agg = h('select', { id: 'group-agg', 'aria-label': 'Group line', hidden: !G.by, onchange: () => { G.agg = agg.value; this.changed(); } },
+      h('option', { value: 'mean' }, 'mean'), h('option', { value: 'median' }, 'median'));
+    agg.value = G.agg;
+    const band = h('select', { id: 'group-band', 'aria-label': 'Group band', hidden: !G.by, onchange: () => { G.band = band.value; this.changed(); } },
+      h('option', { value: 'std' }, '± 1 std'), h('option', { value: 'minmax' }, 'min–max'));
+    band.value = G.band;
+    return [h('span', { class: 'muted', style: 'margin-left:8px' }, ''), by, agg, band];
+  }
+
+  /** The group of experiment `exp` (its value of the grouping key). */
+  groupOf(exp) {
+    const s = S.exps.get(exp);
+    if (this.group.by === 'tag') return ((s && s.tags) || []).slice().sort().join(', ') || '(no tags)';
+    const k = this.group.by.slice(7);
+    const v = s && s.params ? s.params[k] : undefined;
+    return `${k}=${v === undefined ? '∅' : typeof v === 'string' ? v : JSON.stringify(v)}`;
   }
 
   togglePicker(anchor) {
@@ -101,8 +149,8 @@ export class Compare {
     box.style.top = `${r.bottom - hr.top + host.scrollTop + 4}px`;
     host.style.position = 'relative';
     host.append(box);
-    this.picker = { box, input, list, expanded: new Map() };
-    input.addEventListener('input', debounce(() => this.renderPicker(), 100));
+    this.picker = { box, input, list, expanded: new Map(), limit: PICKER_PAGE };
+    input.addEventListener('input', debounce(() => { this.picker.limit = PICKER_PAGE; this.renderPicker(); }, 100));
     this.renderPicker();
     input.focus();
   }
@@ -141,15 +189,22 @@ export class Compare {
       others.push(s);
     }
     others.sort((a, b) => (b._start || b._created) - (a._start || a._created));
-    const items = [h('h4', null, `Other experiments${others.length > PICKER_MAX ? ` (${PICKER_MAX} of ${others.length})` : ''}`)];
+    const limit = this.picker.limit;
+    const items = [h('h4', null, `Other experiments${others.length > limit ? ` (${limit} of ${others.length})` : ''}`)];
     if (!others.length) items.push(h('p', { class: 'note', style: 'margin:4px 8px' }, 'No other experiment matches.'));
-    for (const s of others.slice(0, PICKER_MAX)) {
+    for (const s of others.slice(0, limit)) {
       items.push(h('button', {
         type: 'button', class: 'pick', dataset: { pickExp: s.id }, title: `Overlay ${s.name} ${s.run_id}`,
         onclick: () => (this.has(s.id, s.run_id) ? null : this.add(s.id, s.run_id)),
       }, h('span', { class: `pill s-${s.status}` }, s.status[0]), h('span', { class: 'name' }, s.name),
       h('span', { class: 'meta' }, s.run_id)));
       if (s.runs > 1) items.push(this.runsOfOther(s));
+    }
+    if (others.length > limit) {
+      items.push(h('button', { type: 'button', class: 'btn btn-xs btn-ghost', id: 'picker-more', onclick: () => {
+        this.picker.limit += PICKER_PAGE * 5;
+        this.renderPicker();
+      } }, `Show more (${(others.length - limit).toLocaleString('en-US')} not listed)`));
     }
     return items;
   }

@@ -2,7 +2,8 @@
  * line of its log), its runs (the history in status.json plus the current run, each with its
  * log), and its metadata: config.json and status.json as they are. */
 
-import { h, fmtDuration, fmtTime, parseTime, runNum, runIdOf } from './util.js';
+import { h, fmtBytes, fmtDuration, fmtTime, parseTime, runNum, runIdOf } from './util.js';
+import { apiUrl, expPath } from './api.js';
 import { S, elapsedOf } from './state.js';
 import { followLog } from './commands.js';
 
@@ -24,6 +25,7 @@ export class OverviewPane {
     this.el.replaceChildren(
       h('div', { class: 'section' }, h('dl', { class: 'kv' }, facts(s, d.config || {}, d.status || {}))),
       h('div', { class: 'section' }, h('h3', null, `Runs (${runs.length})`), this.runTable(runs, d)),
+      checkpoints(this.ctx.id, d.checkpoints),
       // The seed kept this in one metadata.json; expman splits what was asked (config.json)
       // from what happened (status.json). The heading keeps the seed's name for it.
       h('div', { class: 'section', dataset: { section: 'metadata' } },
@@ -127,4 +129,17 @@ function jsonView(value) {
   }
   if (last < text.length) pre.append(text.slice(last));
   return pre;
+}
+
+/** The files under checkpoints/ with their sizes, each a download (the server streams it). */
+function checkpoints(id, list) {
+  if (!list || !list.length) return '';
+  return h('div', { class: 'section', dataset: { section: 'checkpoints' } },
+    h('h3', null, `Checkpoints (${list.length})`),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
+      h('thead', null, h('tr', null, ['File', 'Size', 'Modified'].map((c) => h('th', null, c)))),
+      h('tbody', null, list.map((c) => h('tr', null,
+        h('td', { class: 'mono' }, h('a', { href: apiUrl(expPath(id, 'checkpoints', ...c.name.split('/'))), download: c.name.split('/').pop() }, c.name)),
+        h('td', { class: 'num', title: `${c.size} bytes` }, fmtBytes(c.size)),
+        h('td', null, c.mtime ? fmtTime(new Date(c.mtime * 1000).toISOString()) : '')))))));
 }

@@ -50,6 +50,7 @@ export const urlState = () => (D.id ? { id: D.id, tab: D.tab, run: D.run } : nul
  *  [{exp, run}, ...] overlaid on the charts (the table's Compare). */
 export function open(id, tab, opts = {}) {
   const before = JSON.stringify(urlState());
+  const switched = D.id !== id;
   if (D.id !== id || opts.compare) {
     teardown();
     D.id = id;
@@ -59,7 +60,9 @@ export function open(id, tab, opts = {}) {
   }
   D.run = opts.run || null;
   if (opts.compare && opts.compare.length) D.panes.metrics.compare.addMany(opts.compare);
+  // Another experiment starts on its Overview unless a tab was asked for.
   if (tab) D.tab = tab;
+  else if (switched) D.tab = 'overview';
   el.hidden = false;
   for (const c of document.querySelectorAll('.card.selected')) c.classList.remove('selected');
   const entry = S.cards.get(id);
@@ -67,6 +70,12 @@ export function open(id, tab, opts = {}) {
   renderHead();
   showTab(D.tab, true);
   reload();
+  // Keyboard users land in the drawer (Esc closes it); not when the page opens from a link
+  // that someone may be typing into.
+  if (switched && !opts.quiet && !(document.activeElement && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName))) {
+    const tabBtn = D.els.tabs.querySelector('.tab.on');
+    if (tabBtn) tabBtn.focus({ preventScroll: true });
+  }
   if (JSON.stringify(urlState()) !== before && !opts.quiet) stateChanged(true);
 }
 
@@ -103,6 +112,15 @@ function buildShell() {
       type: 'button', class: 'tab', role: 'tab', dataset: { tab: t },
       onclick: () => showTab(t),
     }, t[0].toUpperCase() + t.slice(1))));
+  // Arrow keys move between the tabs (the ARIA tablist pattern).
+  tabs.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+    const i = TABS.indexOf(D.tab);
+    const t = TABS[(i + (e.key === 'ArrowRight' ? 1 : TABS.length - 1)) % TABS.length];
+    e.preventDefault();
+    showTab(t);
+    tabs.querySelector(`[data-tab="${t}"]`).focus();
+  });
   const panes = Object.fromEntries(TABS.map((t) => [t, h('div', { class: 'pane', dataset: { pane: t } })]));
   const body = h('div', { class: 'drawer-body' }, TABS.map((t) => panes[t]));
   el.append(
@@ -186,9 +204,11 @@ export async function reload() {
     if (!D.detail) D.els.panes[D.tab].replaceChildren(h('p', { class: 'err-note' }, `Cannot load ${id}: ${e.message}`));
   } finally {
     D.loading = false;
-    if (D.reloadAgain) {
+    // Asked again mid-request, for this experiment or for another one opened meanwhile (whose
+    // own reload() found this request in flight and left it to us).
+    if (D.reloadAgain || (D.id && D.id !== id)) {
       D.reloadAgain = false;
-      if (D.id === id) reload();
+      if (D.id) reload();
     }
   }
 }

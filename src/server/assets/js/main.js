@@ -166,8 +166,13 @@ async function start() {
   initKeys();
   Monitor.initMonitor();
   $('#refresh').addEventListener('click', () => poll(true));
+  initTheme();
+  initDensity();
   setInterval(() => {
-    tickClocks();
+    // Offline, a Running card's clock would count time the page cannot vouch for: it stops,
+    // and the cards are dimmed (CSS) until the server answers again.
+    document.body.classList.toggle('offline', Boolean(S.failures));
+    if (!S.failures) tickClocks();
     Drawer.tick();
   }, 1000);
   setInterval(renderConn, 5000);
@@ -177,6 +182,62 @@ async function start() {
   writeUrl(false, Drawer.urlState());
   await poll(true);
   if (S.lastOk) Monitor.prune();
+}
+
+/** The density toggle (remembered): compact rows and cards. */
+function initDensity() {
+  const KEY = 'expman.compact';
+  const btn = $('#density-toggle');
+  let on = false;
+  try {
+    on = localStorage.getItem(KEY) === '1';
+  } catch (e) {
+    /* no storage: comfortable */
+  }
+  const apply = () => {
+    Table.setDensity(on);
+    btn.classList.toggle('on', on);
+    btn.setAttribute('aria-pressed', String(on));
+  };
+  apply();
+  btn.addEventListener('click', () => {
+    on = !on;
+    apply();
+    try {
+      localStorage.setItem(KEY, on ? '1' : '0');
+    } catch (e) {
+      /* the choice lasts for this page */
+    }
+  });
+}
+
+/** The theme toggle: follow the system (no attribute), dark, light; remembered. */
+function initTheme() {
+  const KEY = 'expman.theme';
+  const btn = $('#theme-toggle');
+  const apply = (t) => {
+    if (t === 'dark' || t === 'light') document.documentElement.dataset.theme = t;
+    else delete document.documentElement.dataset.theme;
+    btn.title = `Theme: ${t || 'follows the system'} (click to change)`;
+    btn.setAttribute('aria-label', btn.title);
+  };
+  let cur = null;
+  try {
+    cur = localStorage.getItem(KEY);
+  } catch (e) {
+    /* no storage: the system's theme */
+  }
+  apply(cur);
+  btn.addEventListener('click', () => {
+    cur = cur === 'dark' ? 'light' : cur === 'light' ? null : 'dark';
+    apply(cur);
+    try {
+      if (cur) localStorage.setItem(KEY, cur);
+      else localStorage.removeItem(KEY);
+    } catch (e) {
+      /* the choice lasts for this page */
+    }
+  });
 }
 
 window.expman = { state: S, drawer: Drawer, monitor: Monitor, table: Table, render: renderBoard }; // for the console

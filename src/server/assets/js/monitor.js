@@ -18,7 +18,7 @@ function load() {
   try {
     const saved = JSON.parse(localStorage.getItem(STORE) || 'null');
     if (!saved) return;
-    M.cols = [1, 2, 3].includes(saved.cols) ? saved.cols : 2;
+    M.cols = [1, 2, 3, 4].includes(saved.cols) ? saved.cols : 2; // 4: the 2×2 grid
     M.page = saved.page | 0;
     M.open = !!saved.open;
     M.tall = !!saved.tall;
@@ -105,7 +105,9 @@ function render() {
   M.page = Math.min(Math.max(0, M.page), pages - 1);
   panel.hidden = !M.open;
   panel.classList.toggle('tall', M.tall);
-  grid.style.setProperty('--cols', String(M.cols));
+  // M.cols is windows per page: 1 to 3 side by side (1×N), or 4 as two rows of two.
+  grid.style.setProperty('--cols', String(M.cols === 4 ? 2 : M.cols));
+  grid.classList.toggle('two-rows', M.cols === 4);
   const first = M.page * M.cols;
   const visible = M.wins.slice(first, first + M.cols);
   reconcile(grid, visible.map((w) => w.el));
