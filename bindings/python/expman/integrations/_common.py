@@ -34,6 +34,31 @@ def require(module, extra, what):
         ) from e
 
 
+class ExperimentSettings:
+    """The ``Experiment`` arguments an integration was given, kept until the framework says
+    training starts (on rank 0 only, for Lightning): then ``create`` makes the experiment, the
+    same way for every integration."""
+
+    def __init__(self, name, base_dir, tags, params, description, capture_output):
+        self.name = name
+        self.base_dir = base_dir
+        self.tags = tags
+        self.params = params
+        self.description = description
+        self.capture_output = capture_output
+
+    def create(self, name=None):
+        """A new ``Experiment`` named ``name`` (default: the given name) for this process's
+        command line, with the given parameters flattened."""
+        from ..experiment import Experiment
+
+        return Experiment(
+            name=name or self.name, command=command_line(), base_dir=self.base_dir,
+            tags=self.tags, description=self.description, capture_output=self.capture_output,
+            params=flatten_params(self.params) if self.params else None,
+        )
+
+
 def command_line():
     """This process's command line, as the experiment's ``command``."""
     argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]

@@ -14,11 +14,10 @@
   scheduler's (``EXP run``) leaves its status to the scheduler.
 """
 
-from ._common import command_line, flatten_params, metric_value, param_value, require
+from ._common import ExperimentSettings, flatten_params, metric_value, param_value, require
 
 keras = require("keras", "keras", "expman.integrations.keras")
 
-from ..experiment import Experiment  # noqa: E402
 
 __all__ = ["ExpmanCallback"]
 
@@ -34,12 +33,8 @@ class ExpmanCallback(keras.callbacks.Callback):
         if batches is not False and (type(batches) is not int or batches < 1):
             raise ValueError(f"batches must be True, False or a positive int, got {batches!r}")
         self._every = batches or 0
-        self._exp_name = name
-        self._base_dir = base_dir
-        self._tags = tags
-        self._params = params
-        self._description = description
-        self._capture_output = capture_output
+        self._settings = ExperimentSettings(name, base_dir, tags, params, description,
+                                            capture_output)
         self._exp = experiment
         self._batch_table = None
         self._epoch = 0
@@ -52,12 +47,7 @@ class ExpmanCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if self._exp is None:
-            self._exp = Experiment(
-                name=self._exp_name, command=command_line(), base_dir=self._base_dir,
-                tags=self._tags, description=self._description,
-                capture_output=self._capture_output,
-                params=flatten_params(self._params) if self._params else None,
-            )
+            self._exp = self._settings.create()
         self._exp.log_params(self._model_params())
 
     def _model_params(self):

@@ -21,7 +21,7 @@
 
 import sys
 
-from ._common import command_line, flatten_params, metric_value, require
+from ._common import ExperimentSettings, flatten_params, metric_value, require
 
 require("lightning", "lightning", "expman.integrations.lightning")
 
@@ -47,12 +47,8 @@ class ExpmanLogger(Logger):
     def __init__(self, name="lightning", base_dir="experiments", tags=None, params=None,
                  description="", capture_output=True, experiment=None):
         super().__init__()
-        self._exp_name = name
-        self._base_dir = base_dir
-        self._tags = tags
-        self._params = params
-        self._description = description
-        self._capture_output = capture_output
+        self._settings = ExperimentSettings(name, base_dir, tags, params, description,
+                                            capture_output)
         self._exp = experiment
         self._step = _NO_STEP  # the step of the pending row
         self._pending = {}
@@ -64,12 +60,7 @@ class ExpmanLogger(Logger):
     def experiment(self):
         """The ``expman.Experiment`` (created on first use, on global rank 0)."""
         if self._exp is None:
-            self._exp = Experiment(
-                name=self._exp_name, command=command_line(), base_dir=self._base_dir,
-                tags=self._tags, description=self._description,
-                capture_output=self._capture_output,
-                params=flatten_params(self._params) if self._params else None,
-            )
+            self._exp = self._settings.create()
         return self._exp
 
     @property
@@ -86,7 +77,7 @@ class ExpmanLogger(Logger):
     @property
     def experiment_name(self):
         """The experiment's name (``name=``)."""
-        return self._exp.name if self._exp is not None else self._exp_name
+        return self._exp.name if self._exp is not None else self._settings.name
 
     @property
     def run_id(self):

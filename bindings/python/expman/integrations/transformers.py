@@ -19,13 +19,12 @@
 
 from pathlib import Path
 
-from ._common import command_line, flatten_params, metric_value, require
+from ._common import ExperimentSettings, flatten_params, metric_value, require
 
 require("transformers", "transformers", "expman.integrations.transformers")
 
 from transformers import TrainerCallback  # noqa: E402
 
-from ..experiment import Experiment  # noqa: E402
 
 __all__ = ["ExpmanCallback"]
 
@@ -39,12 +38,8 @@ class ExpmanCallback(TrainerCallback):
 
     def __init__(self, name=None, base_dir="experiments", tags=None, params=None,
                  description="", capture_output=True, experiment=None):
-        self._exp_name = name
-        self._base_dir = base_dir
-        self._tags = tags
-        self._params = params
-        self._description = description
-        self._capture_output = capture_output
+        self._settings = ExperimentSettings(name, base_dir, tags, params, description,
+                                            capture_output)
         self._exp = experiment
         self._step = None
         self._pending = {}
@@ -58,14 +53,10 @@ class ExpmanCallback(TrainerCallback):
     def setup(self, args, model=None):
         """Creates the experiment (once) and records the arguments and the model config."""
         if self._exp is None:
-            name = self._exp_name or getattr(args, "run_name", None) or "transformers"
+            name = self._settings.name or getattr(args, "run_name", None) or "transformers"
             if Path(str(name)).name != str(name):  # run_name defaults to output_dir: a path
                 name = Path(str(name)).name or "transformers"
-            self._exp = Experiment(
-                name=name, command=command_line(), base_dir=self._base_dir, tags=self._tags,
-                description=self._description, capture_output=self._capture_output,
-                params=flatten_params(self._params) if self._params else None,
-            )
+            self._exp = self._settings.create(name)
         params = flatten_params(args)
         config = getattr(model, "config", None)
         if config is not None:
