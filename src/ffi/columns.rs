@@ -8,7 +8,8 @@ use std::ptr;
 
 use super::{
     EXPMAN_TYPE_BOOL, EXPMAN_TYPE_FLOAT, EXPMAN_TYPE_INT, EXPMAN_TYPE_NULL, EXPMAN_TYPE_STR,
-    Failure, FfiResult, c_out, c_path, expman_status, ffi_status, ffi_value, to_c_string,
+    Failure, FfiResult, c_out, c_path, check_column, expman_status, ffi_status, ffi_value,
+    to_c_string,
 };
 use crate::{ColumnType, FlatColumn, FlatTable};
 
@@ -63,13 +64,8 @@ impl expman_columns {
     }
 
     fn column(&self, col: usize) -> FfiResult<&FlatColumn> {
-        self.table.columns.get(col).ok_or_else(|| {
-            Failure::Argument(format!(
-                "column {col} is out of range: the table has {} columns (0 to {})",
-                self.names.len(),
-                self.names.len().saturating_sub(1)
-            ))
-        })
+        check_column(col, self.table.columns.len())?;
+        Ok(&self.table.columns[col])
     }
 }
 

@@ -6,8 +6,8 @@ use std::ptr;
 use super::{
     EXPMAN_TYPE_BOOL, EXPMAN_TYPE_FLOAT, EXPMAN_TYPE_INT, EXPMAN_TYPE_NULL, EXPMAN_TYPE_STR,
     EXPMAN_VALUE_BOOL, EXPMAN_VALUE_FLOAT, EXPMAN_VALUE_INT, EXPMAN_VALUE_NULL, EXPMAN_VALUE_STR,
-    Failure, FfiResult, c_out, c_path, c_slice_mut, expman_status, expman_value, ffi_status,
-    ffi_value, to_c_string,
+    Failure, FfiResult, c_out, c_path, c_slice_mut, check_column, expman_status, expman_value,
+    ffi_status, ffi_value, to_c_string,
 };
 use crate::{ColumnType, Metrics, Value, read_table};
 
@@ -39,15 +39,7 @@ impl expman_metrics {
     }
 
     fn column(&self, col: usize) -> FfiResult<()> {
-        if col < self.columns.len() {
-            Ok(())
-        } else {
-            Err(Failure::Argument(format!(
-                "column {col} is out of range: the table has {} columns (0 to {})",
-                self.columns.len(),
-                self.columns.len().saturating_sub(1)
-            )))
-        }
+        check_column(col, self.columns.len())
     }
 }
 

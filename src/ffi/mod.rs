@@ -515,6 +515,17 @@ impl<T> Out<T> {
     }
 }
 
+/// Checks a column index the caller passed against a table of `columns` columns.
+pub(crate) fn check_column(col: usize, columns: usize) -> FfiResult<()> {
+    if col < columns {
+        return Ok(());
+    }
+    Err(Failure::Argument(format!(
+        "column {col} is out of range: the table has {columns} columns (0 to {})",
+        columns.saturating_sub(1)
+    )))
+}
+
 /// A C string from text expman produced (a path, a name, a cell), cut at a NUL byte should one
 /// ever be there, so it never fails.
 pub(crate) fn to_c_string(bytes: &[u8]) -> CString {
