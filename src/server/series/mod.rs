@@ -32,6 +32,7 @@ use smooth::Smooth;
 
 use super::reply::Reply;
 use super::target::Query;
+use crate::metrics::STEP_COLUMNS;
 
 /// The most buckets a request may ask for (bounded work and answer size per request).
 pub(crate) const MAX_POINTS: usize = 10_000;
@@ -39,13 +40,11 @@ pub(crate) const MAX_POINTS: usize = 10_000;
 const DEFAULT_POINTS: usize = 2000;
 /// The most columns one request may name.
 const MAX_COLUMNS: usize = 64;
-/// The columns taken as the step when `x=step` (or no `x`) is asked, in this order.
-const STEP_LIKE: [&str; 4] = ["step", "epoch", "global_step", "iteration"];
 
 /// What x is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum X {
-    /// A numeric column (the step-like one, or one named).
+    /// A numeric column (the step column, see [`STEP_COLUMNS`], or one named).
     Column(usize),
     /// The row's position among the rows asked for (0-based).
     Row,
@@ -142,7 +141,7 @@ fn resolve(
             .join(", ")
     };
     let step_like = || {
-        STEP_LIKE.iter().find_map(|name| {
+        STEP_COLUMNS.iter().find_map(|name| {
             let i = table.index(name)?;
             table.numeric(i).map(|_| (X::Column(i), name.to_string()))
         })
