@@ -153,3 +153,39 @@ fn query_errors_show_a_caret_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere"));
 }
+
+/// A `config.json` edited by hand into something expman cannot read (params as a list) is
+/// listed as Error and named on stderr with the reason, not shown silently.
+#[test]
+fn a_hand_broken_config_is_named_on_stderr() {
+    let base = tempfile::tempdir().unwrap();
+    sweep(base.path());
+    let dir = std::fs::read_dir(base.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("config.json").is_file())
+        .unwrap();
+    let path = dir.join("config.json");
+    let mut config: Json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["params"] = json!({"lr": [1, 2]});
+    std::fs::write(&path, config.to_string()).unwrap();
+    let out = ls(
+        base.path(),
+        &["--format", "json", "--columns", "name,status"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&dir.display().to_string()) && stderr.contains("config.json is unreadable"),
+        "{stderr}"
+    );
+    let rows: Json = serde_json::from_str(&stdout(&out)).unwrap();
+    let broken = dir.file_name().unwrap().to_str().unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == broken && r["status"] == "Error"),
+        "{rows}"
+    );
+}

@@ -46,6 +46,10 @@ pub struct ExperimentRecord {
     pub params: Params,
     /// Summaries of the latest run's numeric, non-parameter columns.
     pub metrics: Metrics,
+    /// The state files that could not be read and why (also part of `error`): what `EXP ls`
+    /// warns about, so a hand-edited `config.json` is named rather than silently shown as Error.
+    #[serde(skip)]
+    pub unreadable: Vec<String>,
     #[serde(skip)]
     created: Option<SystemTime>,
 }
@@ -69,6 +73,7 @@ impl ExperimentRecord {
             name,
             status,
             error,
+            unreadable: state.problems.clone(),
             tags: config.tags.clone(),
             description: config.description.clone(),
             command: config.command.clone(),

@@ -63,6 +63,14 @@ pub fn ls(args: &LsArgs) -> expman::Result<ExitCode> {
     if let Err(e) = listing::check(&query, &catalog) {
         return Ok(refuse("--where", &e));
     }
+    for record in catalog.records() {
+        for problem in &record.unreadable {
+            eprintln!(
+                "EXP ls: warning: {}: {problem}; listed as Error until the file is fixed",
+                args.dir.join(&record.id).display()
+            );
+        }
+    }
     let mut records = catalog.select(&query, &keys);
     records.truncate(args.limit.unwrap_or(usize::MAX));
     if columns.is_empty() {
