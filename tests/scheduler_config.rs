@@ -7,52 +7,6 @@ mod scheduler_support;
 
 use scheduler_support::*;
 
-/// Runs `EXP run` on `config` (with the dry run too) and checks: exit code 2, one error line on
-/// stderr starting with `<path>:<line>:<column>: ` and holding every `needle`, and no base
-/// directory afterwards.
-fn assert_rejected(config: &str, line: usize, column: usize, needles: &[&str]) {
-    let sb = Sandbox::new();
-    let path = sb.write("bad.toml", config);
-    for dry_run in [false, true] {
-        let mut cmd = exp();
-        cmd.arg("run").arg("--config").arg(&path);
-        if dry_run {
-            cmd.arg("--dry-run");
-        }
-        let out = run(cmd);
-        out.expect_code(2);
-        let errors: Vec<&str> = out
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("EXP: ") && !l.contains("no GPU pool"))
-            .collect();
-        assert_eq!(errors.len(), 1, "one error:\n{}", out.stderr);
-        let origin = format!("EXP: {}:{line}:{column}: ", path.display());
-        assert!(
-            errors[0].starts_with(&origin),
-            "expected the error at {origin:?}, got:\n{}",
-            errors[0]
-        );
-        for needle in needles {
-            assert!(
-                errors[0].contains(needle),
-                "{needle:?} missing from:\n{}",
-                errors[0]
-            );
-        }
-        assert!(
-            out.stdout.is_empty(),
-            "nothing planned or run: {}",
-            out.stdout
-        );
-        assert!(
-            !sb.base().exists(),
-            "a rejected config created {}",
-            sb.base().display()
-        );
-    }
-}
-
 #[test]
 fn misspelled_key_is_named_with_a_suggestion() {
     assert_rejected(

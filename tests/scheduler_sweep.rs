@@ -366,42 +366,6 @@ fn commands_without_params_are_not_templates() {
     );
 }
 
-/// Runs `EXP run` and `EXP run --dry-run` on `config`: exit code 2, one error line starting
-/// with `<path>:<line>:<column>: ` holding every needle, and nothing created.
-fn assert_rejected(config: &str, line: usize, column: usize, needles: &[&str]) {
-    let sb = Sandbox::new();
-    let path = sb.write("bad.toml", config);
-    for dry_run in [false, true] {
-        let mut cmd = exp();
-        cmd.arg("run").arg("--config").arg(&path);
-        if dry_run {
-            cmd.arg("--dry-run");
-        }
-        let out = run(cmd);
-        out.expect_code(2);
-        let errors: Vec<&str> = out
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("EXP: ") && !l.contains("no GPU pool"))
-            .collect();
-        assert_eq!(errors.len(), 1, "one error:\n{}", out.stderr);
-        let origin = format!("EXP: {}:{line}:{column}: ", path.display());
-        assert!(
-            errors[0].starts_with(&origin),
-            "expected the error at {origin:?}, got:\n{}",
-            errors[0]
-        );
-        for needle in needles {
-            assert!(
-                errors[0].contains(needle),
-                "{needle:?} missing from:\n{}",
-                errors[0]
-            );
-        }
-        assert!(!sb.base().exists(), "a rejected config created files");
-    }
-}
-
 /// Every bad params or sweep spec: one error at the value that is wrong, saying what to write.
 #[test]
 fn bad_params_and_sweeps_point_at_the_mistake() {

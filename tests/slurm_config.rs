@@ -8,45 +8,6 @@ mod scheduler_support;
 
 use scheduler_support::*;
 
-/// `EXP run` (and the dry run) on `config` fails with exit code 2 and one error line starting
-/// with `<path>:<line>:<column>: ` that holds every `needle`; nothing is created.
-fn assert_rejected(config: &str, line: usize, column: usize, needles: &[&str]) {
-    let sb = Sandbox::new();
-    let path = sb.write("bad.toml", config);
-    for dry_run in [false, true] {
-        let mut cmd = exp();
-        cmd.arg("run").arg("--config").arg(&path);
-        if dry_run {
-            cmd.arg("--dry-run");
-        }
-        let out = run(cmd);
-        out.expect_code(2);
-        let errors: Vec<&str> = out
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("EXP: "))
-            .collect();
-        assert_eq!(errors.len(), 1, "one error:\n{}", out.stderr);
-        let origin = format!("EXP: {}:{line}:{column}: ", path.display());
-        assert!(
-            errors[0].starts_with(&origin),
-            "expected the error at {origin:?}, got:\n{}",
-            errors[0]
-        );
-        for needle in needles {
-            assert!(
-                errors[0].contains(needle),
-                "{needle:?} missing from:\n{}",
-                errors[0]
-            );
-        }
-        assert!(
-            !sb.base().exists(),
-            "a rejected config created the base dir"
-        );
-    }
-}
-
 const HEAD: &str = "[scheduler]\nbase_dir = \"experiments\"\nbackend = \"slurm\"\n";
 
 #[test]
