@@ -38,6 +38,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 
+# The 1,000-run directory is the one the Arrow bench reads (same rows, same cache under --dir).
+sys.path.insert(0, str(HERE.parent))
+from arrow_bench import make_many  # noqa: E402
+
 
 def make_table(base, rows, wide):
     """A run's table of ``rows`` rows, 5 columns (timestamp, run_id, epoch, loss, acc) or 12
@@ -69,40 +73,6 @@ def make_table(base, rows, wide):
     exp.close()
     marker.write_text(json.dumps({"path": str(path)}))
     return path
-
-
-def make_many(base, runs, run_rows):
-    """``runs`` experiments of one run of ``run_rows`` rows (epoch, loss, acc): one run written
-    by expman, its directory copied."""
-    root = base / f"many-{runs}x{run_rows}"
-    if (root / ".complete").exists():
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    import random
-
-    from expman import Experiment
-
-    seed = base / "many-seed"
-    shutil.rmtree(seed, ignore_errors=True)
-    exp = Experiment(name="sweep", command="readback_bench.py", base_dir=seed, tags=["lr0"])
-    rnd = random.Random(11)
-    for row in range(run_rows):
-        exp.upd_row(epoch=row, loss=rnd.random(), acc=rnd.random())
-        exp.save_row()
-    exp.set_finished()
-    src = exp.dir
-    exp.close()
-    root.mkdir(parents=True)
-    for i in range(runs):
-        dst = root / f"sweep{i % 10}_2026-01-01__00-00-{i:04d}"
-        shutil.copytree(src, dst)
-        config = json.loads((dst / "config.json").read_text())
-        config["name"] = f"sweep{i % 10}"
-        config["tags"] = [f"lr{i % 3}"]
-        (dst / "config.json").write_text(json.dumps(config))
-    shutil.rmtree(seed)
-    (root / ".complete").write_text("")
-    return root
 
 
 def measure(cases, repeat):
