@@ -91,8 +91,8 @@ impl ColumnSummary {
 enum Text {
     /// No text cell yet.
     None,
-    /// Every cell so far was the same text.
-    Constant,
+    /// Every cell so far was this text.
+    Constant(String),
     /// Different strings, or text mixed with numbers.
     Varied,
 }
@@ -108,8 +108,6 @@ struct Column {
     /// The numeric summary, while every value is a number.
     numeric: Option<ColumnSummary>,
     text: Text,
-    /// The first text cell, which every later one must equal for the column to stay constant.
-    first_text: Option<String>,
     /// The latest cell, for reporting the column as a parameter (the buffer is reused).
     last_cell: String,
 }
@@ -122,7 +120,6 @@ impl Column {
             last_row: 0,
             numeric: None,
             text: Text::None,
-            first_text: None,
             last_cell: String::new(),
         }
     }
@@ -170,7 +167,7 @@ impl RunSummary {
         let before_metrics = self
             .first_metric_row
             .is_some_and(|first| column.last_row < first);
-        before_metrics || column.text == Text::Constant
+        before_metrics || matches!(column.text, Text::Constant(_))
     }
 
     /// Whether `column` is a parameter of the run (see the module docs).
@@ -237,16 +234,13 @@ impl RunSummary {
                     _ => column.text = Text::Varied,
                 },
                 Err(_) => {
-                    column.text = match (&column.text, &column.first_text) {
+                    column.text = match std::mem::replace(&mut column.text, Text::Varied) {
                         // Numbers before this text: a mixed column, neither metric nor param.
-                        (Text::None, _) if column.count > 1 => Text::Varied,
-                        (Text::None, _) => Text::Constant,
-                        (Text::Constant, Some(first)) if first == cell => Text::Constant,
+                        Text::None if column.count > 1 => Text::Varied,
+                        Text::None => Text::Constant(cell.clone()),
+                        Text::Constant(first) if first == *cell => Text::Constant(first),
                         _ => Text::Varied,
                     };
-                    if column.first_text.is_none() {
-                        column.first_text = Some(cell.clone());
-                    }
                     column.numeric = None;
                 }
             }
