@@ -155,6 +155,9 @@ fn check_toy_demo(base: &Path, finished: &[&str], failed: Option<&str>) {
 struct Ui {
     child: Child,
     lines: Vec<String>,
+    /// What EXP wrote to stderr, collected by a thread: shown when a test fails with the UI
+    /// up, so a server that went away says why (it was seen to, once, under a loaded machine).
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Ui {
@@ -164,9 +167,19 @@ impl Ui {
         let mut child = exp_in(cwd, &[dir, "--no-browser", "--port", "0"])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start EXP");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let errors = BufReader::new(child.stderr.take().unwrap());
+        let collected = std::sync::Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in errors.lines().map_while(std::result::Result::ok) {
+                let mut text = collected.lock().unwrap_or_else(|p| p.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
         // Read on a thread, so a line that never comes fails the test instead of hanging it;
         // the thread drains the rest until EXP exits, so its later output never hits a closed
         // pipe.
@@ -184,7 +197,11 @@ impl Ui {
                 Err(_) => panic!("EXP printed {got:?}, expected {lines} line(s)"),
             }
         }
-        Ui { child, lines: got }
+        Ui {
+            child,
+            lines: got,
+            stderr,
+        }
     }
 
     /// Ctrl-C, as a user stops it; waits for it to exit (at most [`LIMIT`]).
@@ -216,6 +233,11 @@ impl Ui {
 
 impl Drop for Ui {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let exited = self.child.try_wait().ok().flatten();
+            let stderr = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+            eprintln!("EXP (the UI) exited: {exited:?}; its stderr:\n{stderr}");
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
