@@ -366,3 +366,30 @@ fn a_table_reads_as_batches_of_one_schema() {
     let rows: usize = table.into_reader().map(|b| b.unwrap().num_rows()).sum();
     assert_eq!(rows, 60_000);
 }
+
+/// The parallel reader reads a large file in 1 MiB blocks: a row longer than two of them must
+/// still come back whole, in every part.
+#[test]
+fn a_row_longer_than_a_read_block_comes_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = writer(dir.path(), "long_rows");
+    let long_text = "x,\"y\n".repeat(600_000); // 3 MB as written (quotes doubled)
+    for i in 0..40_000i64 {
+        t.set("step", i).unwrap();
+        if i % 10_000 == 5_000 {
+            t.set("text", long_text.as_str()).unwrap();
+        }
+        t.save_row().unwrap();
+    }
+    let path = t.path().to_path_buf();
+    drop(t);
+    assert!(std::fs::metadata(&path).unwrap().len() > 12 << 20);
+    let one = read_table_chunks(&path, 1).unwrap().concat().unwrap();
+    let many = read_table_chunks(&path, 3).unwrap().concat().unwrap();
+    assert_eq!(many, one);
+    let text = one.column_by_name("text").unwrap().as_string::<i32>();
+    assert_eq!(text.value(5_000), long_text);
+    assert_eq!(text.value(35_000), long_text);
+    assert!(text.is_null(5_001));
+    assert_agrees_with_read_table(&path, &one);
+}

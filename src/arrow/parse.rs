@@ -322,19 +322,28 @@ fn parse_part(
 ) -> std::result::Result<Part, PartFailure> {
     let mut columns = new_columns(width, rows, text);
     let mut widened = vec![false; width];
-    let mut buffer: Vec<u8> = Vec::with_capacity(2 * BLOCK_BYTES);
+    // Zeroed once (fresh pages from the kernel), then only read into: the rows a block leaves
+    // unfinished move to the front, and the next block is read behind them.
+    let mut buffer = vec![0u8; 2 * BLOCK_BYTES];
+    let mut filled = 0;
     let mut at = start; // the file offset of buffer[0], always a row start
     let mut read_to = start;
     while stop.is_none_or(|stop| at < stop) && read_to < len {
         let want = BLOCK_BYTES.min(len - read_to);
-        let got = read_block(file, read_to, want, &mut buffer).map_err(PartFailure::Io)?;
+        if buffer.len() < filled + want {
+            buffer.resize(filled + want, 0); // a row longer than a block
+        }
+        let got = read_at_most(file, read_to, &mut buffer[filled..filled + want])
+            .map_err(PartFailure::Io)?;
         read_to += got;
-        let complete = framing::complete_len(&buffer);
+        filled += got;
+        let complete = framing::complete_len(&buffer[..filled]);
         let limit = stop.map_or(usize::MAX, |stop| stop - at);
         let end = parse_rows(&buffer[..complete], &mut columns, limit, rows, &mut widened)
             .map_err(|(offset, reason)| PartFailure::Row(at + offset, reason))?;
         at += end;
-        buffer.drain(..end);
+        buffer.copy_within(end..filled, 0);
+        filled -= end;
         if got < want {
             break; // the file shrank: only a torn last line can go
         }
@@ -351,19 +360,22 @@ fn read_block(
 ) -> std::io::Result<usize> {
     let old = buffer.len();
     buffer.resize(old + n, 0);
+    let result = read_at_most(file, offset, &mut buffer[old..]);
+    buffer.truncate(old + *result.as_ref().unwrap_or(&0));
+    result
+}
+
+/// Fills `out` with the bytes at `offset`; fewer only at the end of the file.
+fn read_at_most(file: &File, offset: usize, out: &mut [u8]) -> std::io::Result<usize> {
     let mut done = 0;
-    while done < n {
-        match file.read_at(&mut buffer[old + done..], (offset + done) as u64) {
+    while done < out.len() {
+        match file.read_at(&mut out[done..], (offset + done) as u64) {
             Ok(0) => break,
             Ok(got) => done += got,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buffer.truncate(old);
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         }
     }
-    buffer.truncate(old + done);
     Ok(done)
 }
 
