@@ -135,6 +135,30 @@ def test_load_experiments_gives_one_dataframe_with_filters(tmp_path):
         expman.load_experiments(tmp_path / "missing")
 
 
+def test_meta_columns_are_the_categoricals_pyarrow_makes(tmp_path):
+    """to_pandas builds read_dir's meta categoricals from the keys itself: the same frame as
+    pyarrow's own conversion, also for a run whose status is unknown (a null key) and for a
+    table filtered down to slices of its batches."""
+    import json
+
+    import pyarrow.compute as pc
+
+    made = make_experiments(tmp_path)
+    status_path = Path(made[1].dir) / "status.json"
+    status = json.loads(status_path.read_text())
+    status["run_id"] = "run_0099"  # run_0001's state is no longer on record
+    status_path.write_text(json.dumps(status))
+    table = expman.arrow.read_dir(tmp_path)
+    assert table.column("status").null_count == 3
+    meta = ["experiment", "name", "status", "tags"]
+    for t in (table, table.filter(pc.greater(table.column("step"), 0))):
+        ours = expman.arrow.to_pandas(t)[meta]
+        theirs = t.select(meta).to_pandas()
+        pd.testing.assert_frame_equal(ours, theirs)
+        assert ours["status"].isna().sum() == (3 if t is table else 2)
+        assert ours["experiment"].cat.codes.dtype == "int8"
+
+
 def test_polars_reads_the_arrow_table(tmp_path):
     pl = pytest.importorskip("polars")
     make_experiments(tmp_path)
