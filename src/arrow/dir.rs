@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::io::ErrorKind as IoErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, DictionaryArray, Int32Array, StringArray, new_null_array};
@@ -244,6 +244,20 @@ pub(crate) fn read_dir_grouped(
     ];
     let state_values = Arc::new(StringArray::from_iter_values(states.map(|s| s.as_str())));
 
+    // A meta column's array of one value and length is built once and shared by the batches
+    // that have it (a name, a state or tags is common to many runs of equal length).
+    let shared: Mutex<HashMap<(usize, Option<i32>, usize), ArrayRef>> = Mutex::default();
+    let meta_column = |column: usize, values: &Arc<StringArray>, key: Option<i32>, rows: usize| {
+        // A poisoned lock only means another thread panicked while inserting: the map holds
+        // whole entries still.
+        let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            shared
+                .entry((column, key, rows))
+                .or_insert_with(|| constant(values, key, rows)),
+        )
+    };
+
     let runs = parsed.len();
     let built = pool::map(
         parsed.into_iter().zip(positions).collect(),
@@ -265,10 +279,11 @@ pub(crate) fn read_dir_grouped(
                     columns[i] = Some(array);
                 }
                 let meta = [
+                    // Unique to the experiment: nothing to share.
                     constant(&ids, Some(e as i32), rows),
-                    constant(&name_values, Some(name_keys[e]), rows),
-                    constant(&state_values, status_key, rows),
-                    constant(&tag_values, Some(tag_keys[e]), rows),
+                    meta_column(1, &name_values, Some(name_keys[e]), rows),
+                    meta_column(2, &state_values, status_key, rows),
+                    meta_column(3, &tag_values, Some(tag_keys[e]), rows),
                 ];
                 let columns = meta
                     .into_iter()
