@@ -154,6 +154,20 @@ def without_pyarrow(args, goals):
         exp.close()
 
 
+def one_thread(fn):
+    """``fn()`` with the library limited to one thread (it reads EXPMAN_THREADS per call): the
+    parse's speed per core, to set beside read_csv's C engine, which uses one."""
+    old = os.environ.get("EXPMAN_THREADS")
+    os.environ["EXPMAN_THREADS"] = "1"
+    try:
+        return fn()
+    finally:
+        if old is None:
+            del os.environ["EXPMAN_THREADS"]
+        else:
+            os.environ["EXPMAN_THREADS"] = old
+
+
 def with_pyarrow(args, goals):
     import pandas as pd
     import pyarrow as pa
@@ -177,6 +191,8 @@ def with_pyarrow(args, goals):
         (pa_engine, lambda: pd.read_csv(path, engine="pyarrow")),
         ("  where: expman.arrow.read_table (parse + import)", lambda: expman.arrow.read_table(path)),
         ("  where: expman.arrow.to_pandas of that table", lambda: expman.arrow.to_pandas(table)),
+        ("  per core: expman.arrow.read_table on 1 thread", lambda: one_thread(
+            lambda: expman.arrow.read_table(path))),
     ], args.repeat)
     del table
     for label in times:

@@ -24,6 +24,6 @@ def test_readback_bench_runs(tmp_path):
     # Exit status 1 means a goal was missed: tiny tables prove nothing either way.
     assert proc.returncode in (0, 1), proc.stderr
     for label in ("exp.load_metrics_df()", "pandas.read_csv(path)", "csv.DictReader",
-                  "engine=\"pyarrow\"", "where: expman.arrow.to_pandas",
+                  "engine=\"pyarrow\"", "where: expman.arrow.to_pandas", "per core:",
                   "expman.load_experiments", "goal:"):
         assert label in out, out
