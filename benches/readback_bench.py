@@ -209,7 +209,7 @@ def with_pyarrow(args, goals):
     times = measure([
         (label, lambda: expman.load_experiments(root)),
         ("  where: expman.arrow.read_dir -> pyarrow.Table", lambda: expman.arrow.read_dir(root)),
-    ], max(1, args.repeat // 2 + 1))
+    ], args.repeat)
     for name in times:
         show(times, name)
     median = statistics.median(times[label])
