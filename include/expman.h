@@ -951,7 +951,7 @@ expman_status expman_metrics_column_f64(const struct expman_metrics *m,
  * Reads the metrics table at `csv_path` (a path as bytes) into columns and stores them in
  * `*out`. Safe while others write the file: a last line still being written is left out. The
  * caller owns `*out` and releases it with expman_columns_free(); `*out` is written only on
- * success. EXPMAN_ERR_UNSUPPORTED without the `arrow` feature. Thread-safe.
+ * success. Thread-safe.
  *
  * # Safety
  * `csv_path` is NULL or a NUL-terminated string; `out` is NULL or writable.

@@ -2,12 +2,12 @@
 //! values, validity bytes, text (one value per cell and dictionary-encoded, with its
 //! separator), every error through the status and the last error; and the Rust API behind
 //! them on a table parsed in parallel parts, whose text stays as the file has it.
-#![cfg(feature = "arrow")]
 
 use std::ffi::{CStr, CString, c_void};
 use std::path::Path;
 use std::ptr;
 
+use expman::FlatColumn;
 use expman::ffi::{
     EXPMAN_ERR_ARGUMENT, EXPMAN_ERR_IO, EXPMAN_ERR_NULL, EXPMAN_OK, EXPMAN_TYPE_BOOL,
     EXPMAN_TYPE_FLOAT, EXPMAN_TYPE_INT, EXPMAN_TYPE_NULL, EXPMAN_TYPE_STR, expman_columns,
@@ -15,7 +15,7 @@ use expman::ffi::{
     expman_columns_read, expman_columns_text, expman_columns_type, expman_columns_valid,
     expman_columns_values, expman_last_error, expman_text,
 };
-use expman::{FlatColumn, arrow};
+use expman::metrics::read_columns;
 
 fn last_error() -> String {
     // SAFETY: never NULL, valid until the next call on this thread.
@@ -207,7 +207,7 @@ fn a_large_table_is_joined_from_parts_with_its_text_as_written() {
     }
     std::fs::write(&path, text).unwrap();
     assert!(std::fs::metadata(&path).unwrap().len() > 4 << 20);
-    let table = arrow::read_columns(&path, 2).unwrap();
+    let table = read_columns(&path, 2).unwrap();
     assert_eq!(table.rows, n);
     let FlatColumn::Int { values, valid } = &table.columns[2] else {
         panic!("step: {:?}", table.columns[2].column_type());

@@ -11,9 +11,10 @@ use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, DictionaryArray, Int32Array, StringArray, new_null_array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::column::data_type;
-use super::{Table, batch, parse, pool};
+use super::column::{self, data_type};
+use super::{Table, batch};
 use crate::error::{Error, Result};
+use crate::metrics::columnar::{parse, pool};
 use crate::{ColumnType, Config, ExperimentDir, RunId, RunState, Status};
 
 /// The columns a long table puts before the tables' own: the experiment's directory name, its
@@ -246,7 +247,8 @@ pub(crate) fn read_dir_grouped(
 
     // A meta column's array of one value and length is built once and shared by the batches
     // that have it (a name, a state or tags is common to many runs of equal length).
-    let shared: Mutex<HashMap<(usize, Option<i32>, usize), ArrayRef>> = Mutex::default();
+    type Key = (usize, Option<i32>, usize); // (meta column, value, rows)
+    let shared: Mutex<HashMap<Key, ArrayRef>> = Mutex::default();
     let meta_column = |column: usize, values: &Arc<StringArray>, key: Option<i32>, rows: usize| {
         // A poisoned lock only means another thread panicked while inserting: the map holds
         // whole entries still.
@@ -273,8 +275,7 @@ pub(crate) fn read_dir_grouped(
                 let rows = chunk.first().map_or(0, |c| c.len());
                 let mut columns: Vec<Option<ArrayRef>> = vec![None; names.len()];
                 for (column, &i) in chunk.into_iter().zip(&position) {
-                    let array = column
-                        .finish(types[i])
+                    let array = column::array(column, types[i])
                         .map_err(|reason| Error::corrupt(&run.path, None, reason))?;
                     columns[i] = Some(array);
                 }

@@ -57,21 +57,20 @@ use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
 pub use arrow_array;
 pub use arrow_schema;
 
-use crate::ColumnType;
 use crate::error::{Error, Result};
+use crate::metrics::columnar::{parse, pool};
 
 mod column;
 mod concat;
 mod dir;
 mod export;
-mod flat;
-mod parse;
-mod pool;
 
+/// Moved to [`crate::metrics::read_columns`] (every build has it); kept here for the callers
+/// of earlier versions.
+pub use crate::metrics::read_columns;
 pub use dir::{Progress, Stage};
 pub use dir::{Selection, parse_status, read_dir};
 pub use export::{ExportSummary, Format, export, write_table};
-pub use flat::read_columns;
 
 /// Record batches that share one schema: a table read back in chunks, or many runs' tables as
 /// one long table. Nothing is copied to make it: each batch is a chunk of one file.
@@ -156,13 +155,7 @@ pub fn parse_table(bytes: &[u8], path: impl AsRef<Path>) -> Result<RecordBatch> 
 
 /// One file's chunks as batches of a common schema.
 fn table_of(parsed: parse::Parsed, path: &Path) -> Result<Table> {
-    let mut types = vec![ColumnType::Null; parsed.names.len()];
-    types[..2].fill(ColumnType::Str);
-    for chunk in &parsed.chunks {
-        for (ty, column) in types.iter_mut().zip(chunk) {
-            *ty = ty.unify(column.column_type());
-        }
-    }
+    let types = parse::column_types(&parsed);
     let schema = Arc::new(Schema::new(
         parsed
             .names
@@ -178,7 +171,7 @@ fn table_of(parsed: parse::Parsed, path: &Path) -> Result<Table> {
             let columns = chunk
                 .into_iter()
                 .zip(&types)
-                .map(|(column, &ty)| column.finish(ty))
+                .map(|(c, &ty)| column::array(c, ty))
                 .collect::<std::result::Result<Vec<_>, String>>()
                 .map_err(|reason| Error::corrupt(path, None, reason))?;
             batch(&schema, columns)

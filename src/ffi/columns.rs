@@ -1,7 +1,5 @@
 //! `expman_columns`: a table read back as one buffer per column ([`FlatTable`]), for bindings
-//! that wrap memory (numpy) instead of asking for one cell at a time. Answers
-//! EXPMAN_ERR_UNSUPPORTED in a build without the `arrow` feature, whose parser fills the
-//! columns (the symbols exist in every build).
+//! that wrap memory (numpy) instead of asking for one cell at a time. Every build has it.
 
 use std::ffi::{CString, c_char, c_void};
 use std::ptr;
@@ -81,7 +79,7 @@ unsafe fn columns<'a>(c: *const expman_columns) -> FfiResult<&'a expman_columns>
 /// Reads the metrics table at `csv_path` (a path as bytes) into columns and stores them in
 /// `*out`. Safe while others write the file: a last line still being written is left out. The
 /// caller owns `*out` and releases it with expman_columns_free(); `*out` is written only on
-/// success. EXPMAN_ERR_UNSUPPORTED without the `arrow` feature. Thread-safe.
+/// success. Thread-safe.
 ///
 /// # Safety
 /// `csv_path` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -94,21 +92,11 @@ pub unsafe extern "C" fn expman_columns_read(
         let out = c_out(out, "out")?;
         // SAFETY: the caller's promise above.
         let path = unsafe { c_path(csv_path, "csv_path") }?;
-        let table = read_columns(path)?;
+        let table = crate::metrics::read_columns(path, 0)?;
         // SAFETY: checked by c_out; writable by the caller's promise.
         unsafe { out.write(expman_columns::into_raw(table)) };
         Ok(())
     }
-}
-
-#[cfg(feature = "arrow")]
-fn read_columns(path: &std::path::Path) -> crate::Result<FlatTable> {
-    crate::arrow::read_columns(path, 0)
-}
-
-#[cfg(not(feature = "arrow"))]
-fn read_columns(_path: &std::path::Path) -> crate::Result<FlatTable> {
-    Err(crate::Error::unsupported("arrow"))
 }
 
 /// Releases columns read back, and every buffer borrowed from them. NULL is a no-op.

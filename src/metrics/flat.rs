@@ -1,6 +1,6 @@
 //! A table as flat columns: one contiguous buffer per column, for bindings that wrap memory
-//! (numpy's `frombuffer`, a C array) rather than import Arrow. Plain data in every build;
-//! `expman::arrow::read_columns` (feature `arrow`) makes them.
+//! (numpy's `frombuffer`, a C array) rather than import Arrow. [`super::read_columns`] makes
+//! them, in every build.
 
 use crate::ColumnType;
 

@@ -153,7 +153,11 @@ mod tests {
                 .from_reader(line);
             let mut record = csv::StringRecord::new();
             reader.read_record(&mut record).unwrap();
-            record.iter().skip(2).map(str::to_string).collect::<Vec<_>>()
+            record
+                .iter()
+                .skip(2)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
         };
         for line in [
             "timestamp,run_id",
@@ -166,8 +170,17 @@ mod tests {
             let parsed = parse_header(line.as_bytes(), Path::new("t.csv")).unwrap();
             assert_eq!(parsed, by_csv(line.as_bytes()), "{line:?}");
         }
-        for line in ["timestamp, run_id", "run_id,timestamp", "timestamp", "", "x,y,z"] {
-            assert!(parse_header(line.as_bytes(), Path::new("t.csv")).is_err(), "{line:?}");
+        for line in [
+            "timestamp, run_id",
+            "run_id,timestamp",
+            "timestamp",
+            "",
+            "x,y,z",
+        ] {
+            assert!(
+                parse_header(line.as_bytes(), Path::new("t.csv")).is_err(),
+                "{line:?}"
+            );
         }
     }
 }

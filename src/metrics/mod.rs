@@ -4,6 +4,7 @@
 //! saved row. A row with a field the header lacks widens the header by an atomic rewrite; rows
 //! written before a widening stay shorter and read as empty (null) in the new columns.
 
+pub(crate) mod columnar;
 mod coordination;
 mod file_ops;
 mod flat;
@@ -17,13 +18,11 @@ mod summary;
 mod value;
 mod writer;
 
+pub use columnar::read_columns;
 pub use flat::{FlatColumn, FlatTable, FlatText};
-#[cfg(any(feature = "server", feature = "arrow"))]
 pub(crate) use format::table_columns;
-#[cfg(any(feature = "server", feature = "arrow"))]
 pub(crate) use reader::complete_records;
 pub use reader::{ColumnType, Metrics, read_table};
-#[cfg(feature = "arrow")]
 pub(crate) use reader::{open_quote_swallows_rows, unclosed_quote};
 #[cfg(feature = "server")]
 pub(crate) use reader::{parse_records, visit_records};

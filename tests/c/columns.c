@@ -1,8 +1,7 @@
 /* A table read back as column buffers (expman_columns_*), from C under ASan/UBSan: typed values,
  * validity bytes, text (each value followed by its separator byte, or a dictionary's codes),
- * errors with a status and a message, and every buffer released by expman_columns_free. In a
- * build without the `arrow` feature (tests/c/run.sh builds the default features) the same
- * symbols answer EXPMAN_ERR_UNSUPPORTED and write nothing. */
+ * errors with a status and a message, and every buffer released by expman_columns_free.
+ * tests/c/run.sh builds the default features: the column reader is in every build. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -44,14 +43,6 @@ int main(void) {
     CHECK(fclose(f) == 0);
 
     expman_columns *c = (expman_columns *)&path; /* must stay untouched on failure */
-    if (!(expman_features() & EXPMAN_FEATURE_ARROW)) {
-        CHECK_ERR(expman_columns_read(path, &c), EXPMAN_ERR_UNSUPPORTED, "arrow");
-        CHECK(c == (expman_columns *)&path);
-        expman_columns_free(NULL);
-        printf("columns: unsupported without the arrow feature, as documented\n");
-        return 0;
-    }
-
     CHECK_ERR(expman_columns_read(NULL, &c), EXPMAN_ERR_NULL, "csv_path");
     char missing[4200];
     snprintf(missing, sizeof missing, "%s/nope.csv", tmp);

@@ -170,7 +170,7 @@ _SIGNATURES = [
     ("expman_metrics_column_type", c_int32, [_handle, c_size_t]),
     ("expman_metrics_get", _status, [_handle, c_size_t, c_size_t, POINTER(ExpmanValue)]),
     ("expman_metrics_column_f64", _status, [_handle, c_size_t, _array, c_size_t]),
-    # Columns (read back as buffers; EXPMAN_ERR_UNSUPPORTED without the `arrow` feature)
+    # Columns (read back as buffers, in every build)
     ("expman_columns_read", _status, [_str, _out_handle]),
     ("expman_columns_free", None, [_handle]),
     ("expman_columns_n_columns", c_size_t, [_handle]),

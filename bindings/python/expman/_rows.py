@@ -234,7 +234,7 @@ class _Rows:
     def _load_columns(self, table):
         """Reads a table back (``None``: the run's own) as column buffers (a _Columns), or as
         a _Metrics (same conversions, cell by cell) for a table never written (the library's
-        rule decides what it reads as) and in a library built without ``arrow``."""
+        rule decides what it reads as) and from a library too old to have the column reader."""
         self._owner()._check_open()
         try:
             return read_columns(self._table_path(table))

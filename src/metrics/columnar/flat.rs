@@ -1,9 +1,9 @@
-//! A table as flat columns ([`FlatTable`]): the same parser as [`super::read_table`] fills
+//! A table as flat columns ([`FlatTable`]): the parser that fills the Arrow tables fills
 //! them; only the chunks parsed in parallel are joined here, each column on its own thread.
 //!
 //! ```no_run
 //! use expman::FlatColumn;
-//! use expman::arrow::read_columns;
+//! use expman::metrics::read_columns;
 //! # fn main() -> expman::Result<()> {
 //! let table = read_columns("experiments/base_2025-09-26__14-30-15/metrics/run_0001.csv", 0)?;
 //! for (name, column) in table.names.iter().zip(&table.columns) {
@@ -17,74 +17,94 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Array, ArrayRef};
-use arrow_schema::DataType;
-
-use super::pool;
-use crate::error::Result;
+use super::column::{Column, Validity};
+use super::{parse, pool};
+use crate::ColumnType;
+use crate::error::{Error, Result};
 use crate::metrics::{FlatColumn, FlatTable, FlatText};
 
 /// Reads the table at `path` into flat columns with up to `threads` threads (0: the default,
-/// see the module docs of [`super`]). Consistent while others write, as [`super::read_table`].
+/// `EXPMAN_THREADS`, else one per core). Consistent while others write, as
+/// [`crate::read_table`]: a row being written is left out.
 pub fn read_columns(path: impl AsRef<Path>, threads: usize) -> Result<FlatTable> {
+    let path = path.as_ref();
     let threads = if threads == 0 {
         pool::default_threads()
     } else {
         threads
     };
-    let table = super::read_table_chunks(path, threads)?;
-    let schema = table.schema();
-    let rows = table.num_rows();
-    let batches = table.into_batches();
-    let names = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let parsed = parse::read_file(path, threads)?;
+    let types = parse::column_types(&parsed);
+    let rows = parsed
+        .chunks
+        .iter()
+        .map(|chunk| chunk.first().map_or(0, Column::len))
+        .sum();
     // One job per column: joining is memory-bound, and the columns are independent.
-    let jobs: Vec<(DataType, Vec<ArrayRef>)> = (0..schema.fields().len())
-        .map(|c| {
-            let chunks = batches.iter().map(|b| b.column(c).clone()).collect();
-            (schema.field(c).data_type().clone(), chunks)
-        })
+    let mut jobs: Vec<(ColumnType, Vec<Column>)> = types
+        .iter()
+        .map(|&ty| (ty, Vec::with_capacity(parsed.chunks.len())))
         .collect();
-    let columns = pool::map(jobs, threads, |(ty, chunks)| flatten(&ty, &chunks, rows));
+    for chunk in parsed.chunks {
+        for (job, column) in jobs.iter_mut().zip(chunk) {
+            job.1.push(column);
+        }
+    }
+    let columns = pool::map(jobs, threads, |(ty, chunks)| flatten(ty, chunks, rows))
+        .into_iter()
+        .collect::<std::result::Result<_, String>>()
+        .map_err(|reason| Error::corrupt(path, None, reason))?;
     Ok(FlatTable {
-        names,
+        names: parsed.names,
         columns,
         rows,
     })
 }
 
-/// Joins one column's chunks (all of type `ty`, `rows` cells in all).
-fn flatten(ty: &DataType, chunks: &[ArrayRef], rows: usize) -> FlatColumn {
-    match ty {
-        DataType::Boolean => {
+/// Joins one column's chunks as type `ty` (`rows` cells in all).
+fn flatten(
+    ty: ColumnType,
+    chunks: Vec<Column>,
+    rows: usize,
+) -> std::result::Result<FlatColumn, String> {
+    let chunks: Vec<Column> = chunks.into_iter().map(|c| c.cast(ty)).collect();
+    let valid = validity(&chunks, rows);
+    Ok(match ty {
+        ColumnType::Null => FlatColumn::Null,
+        ColumnType::Bool => {
             let mut values = Vec::with_capacity(rows);
-            for chunk in chunks {
-                values.extend(chunk.as_boolean().values().iter().map(u8::from));
+            for chunk in &chunks {
+                match chunk {
+                    Column::Bool(bits, _) => {
+                        values.extend((0..bits.len()).map(|i| u8::from(bits.get(i))))
+                    }
+                    other => values.resize(values.len() + other.len(), 0),
+                }
             }
-            let valid = validity(chunks, rows);
             if let Some(valid) = &valid {
-                // An empty cell reads 0, whatever the buffer held under the null.
+                // An empty cell reads 0, whatever was stored under it.
                 values.iter_mut().zip(valid).for_each(|(v, &ok)| *v &= ok);
             }
             FlatColumn::Bool { values, valid }
         }
-        DataType::Int64 => {
+        ColumnType::Int => {
             let mut values = Vec::with_capacity(rows);
-            for chunk in chunks {
-                values.extend_from_slice(chunk.as_primitive::<Int64Type>().values());
+            for chunk in &chunks {
+                match chunk {
+                    Column::Int(v, _) => values.extend_from_slice(v),
+                    other => values.resize(values.len() + other.len(), 0),
+                }
             }
-            FlatColumn::Int {
-                values,
-                valid: validity(chunks, rows),
-            }
+            FlatColumn::Int { values, valid }
         }
-        DataType::Float64 => {
+        ColumnType::Float => {
             let mut values = Vec::with_capacity(rows);
-            for chunk in chunks {
-                values.extend_from_slice(chunk.as_primitive::<Float64Type>().values());
+            for chunk in &chunks {
+                match chunk {
+                    Column::Float(v, ..) => values.extend_from_slice(v),
+                    other => values.resize(values.len() + other.len(), f64::NAN),
+                }
             }
-            let valid = validity(chunks, rows);
             if let Some(valid) = &valid {
                 for (v, &ok) in values.iter_mut().zip(valid) {
                     if ok == 0 {
@@ -94,42 +114,78 @@ fn flatten(ty: &DataType, chunks: &[ArrayRef], rows: usize) -> FlatColumn {
             }
             FlatColumn::Float { values, valid }
         }
-        DataType::Utf8 => FlatColumn::Text(text(chunks, rows)),
-        // Null, and any type this module's parser never makes.
-        _ => FlatColumn::Null,
-    }
+        ColumnType::Str => FlatColumn::Text(text(&chunks, valid, rows)?),
+    })
 }
 
 /// The validity bytes of a column's chunks, `None` when no cell is empty.
-fn validity(chunks: &[ArrayRef], rows: usize) -> Option<Vec<u8>> {
-    if chunks.iter().all(|c| c.null_count() == 0) {
+fn validity(chunks: &[Column], rows: usize) -> Option<Vec<u8>> {
+    if chunks
+        .iter()
+        .all(|c| c.len() == 0 || nulls(c).is_some_and(|v| !v.has_nulls()))
+    {
         return None;
     }
-    let mut valid = Vec::with_capacity(rows);
+    let mut bytes = Vec::with_capacity(rows);
     for chunk in chunks {
-        match chunk.logical_nulls() {
-            Some(nulls) => valid.extend(nulls.iter().map(u8::from)),
-            None => valid.resize(valid.len() + chunk.len(), 1),
+        match nulls(chunk) {
+            Some(valid) if valid.has_nulls() => {
+                bytes.extend((0..chunk.len()).map(|i| u8::from(valid.is_valid(i))))
+            }
+            Some(_) => bytes.resize(bytes.len() + chunk.len(), 1),
+            None => bytes.resize(bytes.len() + chunk.len(), 0), // an empty column
         }
     }
-    Some(valid)
+    Some(bytes)
+}
+
+/// Which cells of a typed chunk have a value; `None` for a chunk of empty cells only.
+fn nulls(chunk: &Column) -> Option<&Validity> {
+    match chunk {
+        Column::Null(_) => None,
+        Column::Int(_, valid)
+        | Column::Float(_, valid, _)
+        | Column::Bool(_, valid)
+        | Column::Str(_, _, valid) => Some(valid),
+    }
+}
+
+/// The cells of a text chunk (empty ones too, as empty text).
+fn cells(chunk: &Column) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+    match chunk {
+        Column::Str(offsets, data, _) => Box::new(
+            offsets
+                .windows(2)
+                .map(move |w| &data[w[0] as usize..w[1] as usize]),
+        ),
+        other => Box::new(std::iter::repeat_n(&b""[..], other.len())),
+    }
+}
+
+/// The bytes of a text chunk.
+fn data(chunk: &Column) -> &[u8] {
+    match chunk {
+        Column::Str(_, data, _) => data,
+        _ => &[],
+    }
 }
 
 /// A text column's cells: dictionary-encoded when few distinct values repeat (run ids,
-/// phases), one value per cell otherwise (timestamps).
-fn text(chunks: &[ArrayRef], rows: usize) -> FlatText {
-    let arrays: Vec<_> = chunks.iter().map(|c| c.as_string::<i32>()).collect();
-    let valid = validity(chunks, rows);
-    let cells = || {
-        arrays.iter().flat_map(|a| {
-            let offsets = a.value_offsets();
-            let data = a.value_data();
-            offsets
-                .windows(2)
-                .map(move |w| &data[w[0] as usize..w[1] as usize])
-        })
-    };
-    let sep = free_byte(arrays.iter().map(|a| a.value_data()));
+/// phases), one value per cell otherwise (timestamps). Errors when the text is not UTF-8.
+fn text(
+    chunks: &[Column],
+    valid: Option<Vec<u8>>,
+    rows: usize,
+) -> std::result::Result<FlatText, String> {
+    for chunk in chunks {
+        // Cells end at ASCII delimiters, never inside a character: checking the whole buffer
+        // checks every cell.
+        if let Err(e) = std::str::from_utf8(data(chunk)) {
+            return Err(format!("text that is not UTF-8 ({e})"));
+        }
+    }
+    let all_cells = || chunks.iter().flat_map(|c| cells(c));
+    let sep = free_byte(chunks.iter().map(data));
     // Dictionary encoding pays when a cell's value is found in a small map far more often than
     // a new one is made: give up once there are more than 256 distinct values and they pass an
     // eighth of the cells seen.
@@ -139,7 +195,7 @@ fn text(chunks: &[ArrayRef], rows: usize) -> FlatText {
     let mut last: Option<(&[u8], i32)> = None;
     let valid_at = |i: usize| valid.as_ref().is_none_or(|v| v[i] != 0);
     let mut dictionary = true;
-    for (i, cell) in cells().enumerate() {
+    for (i, cell) in all_cells().enumerate() {
         if !valid_at(i) {
             codes.push(-1);
             continue;
@@ -165,12 +221,12 @@ fn text(chunks: &[ArrayRef], rows: usize) -> FlatText {
     let values: Box<dyn Iterator<Item = &[u8]>> = if dictionary {
         Box::new(order.iter().copied())
     } else {
-        Box::new(cells())
+        Box::new(all_cells())
     };
     let bytes: usize = if dictionary {
         order.iter().map(|v| v.len()).sum()
     } else {
-        arrays.iter().map(|a| a.value_data().len()).sum()
+        chunks.iter().map(|c| data(c).len()).sum()
     };
     let n = if dictionary { order.len() } else { rows };
     let mut data = Vec::with_capacity(bytes + n);
@@ -182,13 +238,13 @@ fn text(chunks: &[ArrayRef], rows: usize) -> FlatText {
         data.push(terminator);
     }
     offsets.push(data.len() as i64);
-    FlatText {
+    Ok(FlatText {
         data,
         offsets,
         sep,
         codes: dictionary.then_some(codes),
         valid,
-    }
+    })
 }
 
 /// A control character none of `buffers` holds, if any: a separator that splitting on cannot
@@ -209,11 +265,22 @@ fn free_byte<'a>(buffers: impl Iterator<Item = &'a [u8]> + Clone) -> Option<u8> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::StringArray;
-    use std::sync::Arc;
 
-    fn strings(values: &[Option<&str>]) -> ArrayRef {
-        Arc::new(StringArray::from(values.to_vec()))
+    fn strings(values: &[Option<&str>]) -> Column {
+        let mut column = Column::text(values.len(), 0);
+        for value in values {
+            match value {
+                Some(v) => {
+                    column.push(v.as_bytes(), values.len());
+                }
+                None => column.push_null(),
+            }
+        }
+        column
+    }
+
+    fn text_of(chunks: &[Column], rows: usize) -> FlatText {
+        text(chunks, validity(chunks, rows), rows).unwrap()
     }
 
     fn split(text: &FlatText) -> Vec<&[u8]> {
@@ -228,7 +295,7 @@ mod tests {
         let mut repeated = vec![Some("train"); 100];
         repeated[3] = Some("eval");
         repeated[5] = None;
-        let t = text(&[strings(&repeated[..50]), strings(&repeated[50..])], 100);
+        let t = text_of(&[strings(&repeated[..50]), strings(&repeated[50..])], 100);
         let codes = t.codes.as_ref().expect("a dictionary");
         assert_eq!(split(&t), [&b"train"[..], b"eval"]);
         assert_eq!((codes[0], codes[3], codes[5], codes[99]), (0, 1, -1, 0));
@@ -236,7 +303,7 @@ mod tests {
 
         let unique: Vec<String> = (0..1000).map(|i| format!("t{i}")).collect();
         let cells: Vec<Option<&str>> = unique.iter().map(|s| Some(s.as_str())).collect();
-        let t = text(&[strings(&cells)], 1000);
+        let t = text_of(&[strings(&cells)], 1000);
         assert!(t.codes.is_none());
         assert_eq!(split(&t).len(), 1000);
         assert_eq!(split(&t)[42], b"t42");
@@ -245,11 +312,11 @@ mod tests {
 
     #[test]
     fn the_separator_is_a_byte_no_value_holds() {
-        let t = text(&[strings(&[Some("a\x1fb"), Some("c\x1e"), Some("x")])], 3);
+        let t = text_of(&[strings(&[Some("a\x1fb"), Some("c\x1e"), Some("x")])], 3);
         assert_eq!(t.sep, Some(0x1d));
         assert_eq!(split(&t), [&b"a\x1fb"[..], b"c\x1e", b"x"]);
         let all: String = (0u8..32).map(char::from).collect();
-        let t = text(&[strings(&[Some(all.as_str())])], 1);
+        let t = text_of(&[strings(&[Some(all.as_str())])], 1);
         assert_eq!(t.sep, None);
         assert_eq!(split(&t), [all.as_bytes()]);
     }

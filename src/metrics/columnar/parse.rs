@@ -1,4 +1,4 @@
-//! CSV bytes to typed columns, straight into Arrow buffers (no `Value` per cell). A large
+//! CSV bytes to typed columns, straight into column buffers (no `Value` per cell). A large
 //! file is parsed by all threads at once, each reading its part in cache-sized blocks.
 
 use std::fs::File;
@@ -40,6 +40,19 @@ impl Parsed {
     }
 }
 
+/// The type of each column of `parsed`: the one that holds all of its chunks' cells
+/// (`timestamp` and `run_id` are always text).
+pub(crate) fn column_types(parsed: &Parsed) -> Vec<ColumnType> {
+    let mut types = vec![ColumnType::Null; parsed.names.len()];
+    types[..2].fill(ColumnType::Str);
+    for chunk in &parsed.chunks {
+        for (ty, column) in types.iter_mut().zip(chunk) {
+            *ty = ty.unify(column.column_type());
+        }
+    }
+    types
+}
+
 /// What every table has before its header is written.
 fn fixed_names() -> Vec<String> {
     crate::metrics::FIXED_COLUMNS
@@ -69,6 +82,7 @@ pub(crate) fn read_file(path: &Path, threads: usize) -> Result<Parsed> {
 
 /// [`read_file`] on one thread through `buffer`, a scratch buffer reused across files (its
 /// pages are mapped already, which saves the kernel zeroing fresh ones for every file).
+#[cfg(feature = "arrow")]
 pub(crate) fn read_file_into(path: &Path, buffer: &mut Vec<u8>) -> Result<Parsed> {
     buffer.clear();
     let mut file = File::open(path).at("open the metrics table", path)?;
