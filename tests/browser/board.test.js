@@ -164,6 +164,24 @@ test('comparing overlays another experiment\'s same-named columns', { timeout: 3
   await page.waitForSelector('#drawer', { state: 'hidden' });
 });
 
+test('closing the compare picker while a search is pending is not an error', { timeout: 30000 }, async () => {
+  // The search waits for a pause in typing; Escape (or a pick) within that pause closed the
+  // picker first, and the pending search then wrote to the closed picker.
+  const before = browser.errors.length;
+  await page.click(`${H.card('writes_rows', 'Finished')} .card-name`);
+  await page.click('#drawer .tab[data-tab="metrics"]');
+  await page.waitForSelector('#drawer .chart[data-column="loss"] canvas');
+  await page.click('#compare-btn');
+  await page.fill('#compare-picker input', 'prints');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#compare-picker', { state: 'detached' });
+  // Timers fire in deadline order: once this page timer has run, the search's (100 ms) has.
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 300)));
+  assert.deepEqual(browser.errors.slice(before), []);
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#drawer', { state: 'hidden' });
+});
+
 test('the monitor tails logs by offset, shows appended lines, pages and changes layout', { timeout: 45000 }, async () => {
   const sleeper = H.expDir(baseDir, 'sleeper_one');
   const log = path.join(sleeper, 'logs', 'run_0001.log');

@@ -149,8 +149,14 @@ export class Compare {
     box.style.top = `${r.bottom - hr.top + host.scrollTop + 4}px`;
     host.style.position = 'relative';
     host.append(box);
-    this.picker = { box, input, list, expanded: new Map(), limit: PICKER_PAGE };
-    input.addEventListener('input', debounce(() => { this.picker.limit = PICKER_PAGE; this.renderPicker(); }, 100));
+    const picker = { box, input, list, expanded: new Map(), limit: PICKER_PAGE };
+    this.picker = picker;
+    input.addEventListener('input', debounce(() => {
+      // Escape or a pick may have closed this picker before the pause in typing ended.
+      if (this.picker !== picker) return;
+      picker.limit = PICKER_PAGE;
+      this.renderPicker();
+    }, 100));
     this.renderPicker();
     input.focus();
   }
