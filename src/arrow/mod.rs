@@ -39,14 +39,15 @@
 //!
 //! # Speed
 //!
-//! Cells go straight from the file's bytes into Arrow buffers, with no allocation per cell;
-//! numbers are parsed where they stand, so a numeric cell is never searched for its end first.
-//! A file larger than 4 MiB is read by all threads at once, each its own part in 1 MiB blocks
-//! parsed while they are in the cache; the tables of many runs are read in parallel.
-//! `EXPMAN_THREADS` caps the threads (default: one per core). On the development machine
-//! (2 cores) a table of 1,000,000 rows x 12 columns (174 MB) reads in about 155 ms, and 1,000
-//! runs of 10,000 rows (794 MB) into one long table in about 540 ms (`cargo bench --features
-//! arrow --bench arrow`).
+//! The reader is the core's ([`crate::metrics::read_columns`] uses it too): cells go straight
+//! from the file's bytes into column buffers laid out as Arrow's, which become the arrays
+//! without a copy, with no allocation per cell; numbers are parsed where they stand, so a
+//! numeric cell is never searched for its end first. A file larger than 4 MiB is read by all
+//! threads at once, each its own part in 1 MiB blocks parsed while they are in the cache; the
+//! tables of many runs are read in parallel. `EXPMAN_THREADS` caps the threads (default: one
+//! per core). On the development machine (2 cores) a table of 1,000,000 rows x 12 columns
+//! (174 MB) reads in 155–230 ms, and 1,000 runs of 10,000 rows (794 MB) into one long table in
+//! 540–570 ms, depending on the machine's load (`cargo bench --features arrow --bench arrow`).
 
 use std::path::Path;
 use std::sync::Arc;
