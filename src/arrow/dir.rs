@@ -136,11 +136,7 @@ pub(crate) fn read_dir_grouped(
     selection: &Selection,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Grouped> {
-    let threads = if selection.threads == 0 {
-        pool::default_threads()
-    } else {
-        selection.threads
-    };
+    let threads = pool::threads_or_default(selection.threads);
     let (experiments, runs) = discover(base, selection)?;
     let total = experiments.len();
     progress(Progress {

@@ -138,11 +138,7 @@ pub fn read_table(path: impl AsRef<Path>) -> Result<RecordBatch> {
 /// concatenation), with up to `threads` threads (0: the default, see the module docs).
 pub fn read_table_chunks(path: impl AsRef<Path>, threads: usize) -> Result<Table> {
     let path = path.as_ref();
-    let threads = if threads == 0 {
-        pool::default_threads()
-    } else {
-        threads
-    };
+    let threads = pool::threads_or_default(threads);
     let parsed = parse::read_file(path, threads)?;
     table_of(parsed, path)
 }
@@ -150,7 +146,7 @@ pub fn read_table_chunks(path: impl AsRef<Path>, threads: usize) -> Result<Table
 /// Parses the bytes of a table file as [`read_table`] reads it (`path` names it in errors).
 pub fn parse_table(bytes: &[u8], path: impl AsRef<Path>) -> Result<RecordBatch> {
     let path = path.as_ref();
-    let parsed = parse::parse_bytes(bytes, path, pool::default_threads())?;
+    let parsed = parse::parse_bytes(bytes, path, pool::threads_or_default(0))?;
     table_of(parsed, path)?.concat()
 }
 

@@ -28,11 +28,7 @@ use crate::metrics::{FlatColumn, FlatTable, FlatText};
 /// [`crate::read_table`]: a row being written is left out.
 pub fn read_columns(path: impl AsRef<Path>, threads: usize) -> Result<FlatTable> {
     let path = path.as_ref();
-    let threads = if threads == 0 {
-        pool::default_threads()
-    } else {
-        threads
-    };
+    let threads = pool::threads_or_default(threads);
     let parsed = parse::read_file(path, threads)?;
     let types = parse::column_types(&parsed);
     let rows = parsed

@@ -3,8 +3,11 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The threads to use when the caller does not say: `EXPMAN_THREADS`, else one per core.
-pub(crate) fn default_threads() -> usize {
+/// `threads`, or when it is 0 (the caller does not say): `EXPMAN_THREADS`, else one per core.
+pub(crate) fn threads_or_default(threads: usize) -> usize {
+    if threads > 0 {
+        return threads;
+    }
     std::env::var("EXPMAN_THREADS")
         .ok()
         .and_then(|t| t.parse().ok())
