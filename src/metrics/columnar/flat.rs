@@ -306,6 +306,60 @@ mod tests {
         assert_eq!(t.sep, Some(0x1f));
     }
 
+    fn numbers(cells: &[&str]) -> Column {
+        let mut column = Column::Null(0);
+        for cell in cells {
+            column.push(cell.as_bytes(), cells.len());
+        }
+        column
+    }
+
+    /// A part of a file parsed on its own may hold no value of a column (or ints where another
+    /// part has floats): joined, its cells are empty ones of the column's type.
+    #[test]
+    fn parts_of_other_types_join_as_the_columns_type() {
+        let joined = flatten(
+            ColumnType::Int,
+            vec![Column::Null(3), numbers(&["1", "2"])],
+            5,
+        );
+        assert_eq!(
+            joined.unwrap(),
+            FlatColumn::Int {
+                values: vec![0, 0, 0, 1, 2],
+                valid: Some(vec![0, 0, 0, 1, 1]),
+            }
+        );
+        let joined = flatten(
+            ColumnType::Float,
+            vec![numbers(&["1", ""]), Column::Null(1), numbers(&["2.5"])],
+            4,
+        );
+        let Ok(FlatColumn::Float { values, valid }) = joined else {
+            panic!("{joined:?}");
+        };
+        assert_eq!(valid, Some(vec![1, 0, 0, 1]));
+        assert_eq!(values[0], 1.0);
+        assert!(values[1].is_nan() && values[2].is_nan());
+        assert_eq!(values[3], 2.5);
+        let joined = flatten(
+            ColumnType::Str,
+            vec![numbers(&["007"]), strings(&[Some("x")])],
+            2,
+        );
+        let Ok(FlatColumn::Text(text)) = joined else {
+            panic!("{joined:?}");
+        };
+        assert_eq!(split(&text), [&b"7"[..], b"x"]);
+        assert_eq!(
+            flatten(ColumnType::Bool, vec![numbers(&["true", ""])], 2).unwrap(),
+            FlatColumn::Bool {
+                values: vec![1, 0],
+                valid: Some(vec![1, 0]),
+            }
+        );
+    }
+
     #[test]
     fn the_separator_is_a_byte_no_value_holds() {
         let t = text_of(&[strings(&[Some("a\x1fb"), Some("c\x1e"), Some("x")])], 3);
