@@ -9,26 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+#[path = "support/mod.rs"]
+mod support;
+
 use expman::arrow::{self, Selection};
 use expman::{Experiment, Value};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A small deterministic generator: metric values with full f64 precision, as logged.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// The A1 table: timestamp, run_id, epoch, step, 6 floats, phase (text), is_best (bool).
 fn wide_table(base: &Path, rows: usize) -> PathBuf {
@@ -55,13 +40,13 @@ fn wide_table(base: &Path, rows: usize) -> PathBuf {
         .iter()
         .map(|n| exp.metrics().field_id(n).unwrap())
         .collect();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = support::Rng(0x9E37_79B9_7F4A_7C15);
     for row in 0..rows {
         let t = exp.metrics();
         t.set_id(ids[0], Value::Int((row / 1000) as i64));
         t.set_id(ids[1], Value::Int(row as i64));
         for id in &ids[2..8] {
-            t.set_id(*id, Value::Float(rng.next()));
+            t.set_id(*id, Value::Float(rng.unit()));
         }
         t.set_id(
             ids[8],
@@ -83,7 +68,7 @@ fn many_runs(base: &Path, runs: usize, rows: usize) -> PathBuf {
         return dir;
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let mut rng = Rng(42);
+    let mut rng = support::Rng(42);
     for r in 0..runs {
         let mut exp = Experiment::builder(format!("sweep{}", r % 10), &dir)
             .tags([format!("lr{}", r % 3)])
@@ -96,8 +81,8 @@ fn many_runs(base: &Path, runs: usize, rows: usize) -> PathBuf {
         for row in 0..rows {
             let t = exp.metrics();
             t.set_id(ids[0], Value::Int(row as i64));
-            t.set_id(ids[1], Value::Float(rng.next()));
-            t.set_id(ids[2], Value::Float(rng.next()));
+            t.set_id(ids[1], Value::Float(rng.unit()));
+            t.set_id(ids[2], Value::Float(rng.unit()));
             t.save_row().unwrap();
         }
         exp.set_finished().unwrap();
@@ -106,24 +91,16 @@ fn many_runs(base: &Path, runs: usize, rows: usize) -> PathBuf {
     dir
 }
 
-/// CPU time of this process (all threads), in seconds.
-fn cpu_time() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
 /// The best of `n` runs of `f`: (wall seconds, CPU seconds of that run).
 fn best<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, f64) {
     (0..n)
         .map(|_| {
-            let (start, cpu) = (Instant::now(), cpu_time());
+            let (start, cpu) = (Instant::now(), support::process_cpu().as_secs_f64());
             std::hint::black_box(f());
-            (start.elapsed().as_secs_f64(), cpu_time() - cpu)
+            (
+                start.elapsed().as_secs_f64(),
+                support::process_cpu().as_secs_f64() - cpu,
+            )
         })
         .fold((f64::INFINITY, 0.0), |a, b| if b.0 < a.0 { b } else { a })
 }
@@ -167,7 +144,7 @@ fn main() {
     std::fs::create_dir_all(&base).unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
-    let rows = env_usize("EXPMAN_BENCH_ROWS", 1_000_000);
+    let rows = support::env_or("EXPMAN_BENCH_ROWS", 1_000_000);
     let path = wide_table(&base, rows);
     let mb = std::fs::metadata(&path).unwrap().len() as f64 / 1e6;
     let batch = arrow::read_table(&path).unwrap();
@@ -196,7 +173,7 @@ fn main() {
         arrow::read_table(&path).unwrap()
     });
 
-    let runs = env_usize("EXPMAN_BENCH_RUNS", 1000);
+    let runs = support::env_or("EXPMAN_BENCH_RUNS", 1000);
     let dir = many_runs(&base, runs, 10_000);
     let files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()

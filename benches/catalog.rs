@@ -16,6 +16,9 @@
 //! `cargo bench --features server --bench catalog` (`EXPMAN_BENCH_EXPERIMENTS` changes the count,
 //! `EXPMAN_BENCH_DIR` where the directories go, `EXPMAN_BENCH_SECONDS` how long C3 appends).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use std::time::{Duration, Instant};
 use expman::catalog::Catalog;
 use expman::query::{FieldPath, FieldValue, Query, Record};
 use expman::{Experiment, SyncPolicy, TableSummary, TableWriter, Value};
+use support::{Rng, env_or, thread_cpu};
 
 const PARAMS: usize = 30;
 const METRICS: usize = 20;
@@ -33,28 +37,6 @@ const APPENDING: usize = 50;
 const ROWS_PER_SECOND: u64 = 100;
 const ROUNDS: usize = 15;
 const EXAMPLE: &str = r#"params.lr < 1e-3 and metrics.val_acc.max >= 0.85 and (tag = cnn or tag = vit) and status in (finished, error) and name ~ "resnet*""#;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A deterministic pseudo-random stream (xorshift), so every run builds the same directories.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 fn metric_name(i: usize) -> String {
     if i == 0 {
@@ -113,17 +95,6 @@ fn time<T>(mut f: impl FnMut() -> T) -> (Duration, Duration, T) {
 
 fn ms(d: Duration) -> String {
     format!("{:8.2} ms", d.as_secs_f64() * 1e3)
-}
-
-/// The CPU time this thread has used.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn main() {

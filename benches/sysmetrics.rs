@@ -6,6 +6,9 @@
 //! interval of 10 s, i.e. < 50 ms of CPU per sample. Baseline in the same run: the cheapest
 //! possible probe, one read of `/proc/<root>/stat`.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -14,19 +17,9 @@ use std::time::{Duration, Instant};
 
 use expman::gpu::{Gpu, write_inventory};
 use expman::sysmetrics::{DEFAULT_INTERVAL, InventoryGpus, SystemMetrics};
+use support::thread_cpu;
 
 const SAMPLES: usize = 300;
-
-/// CPU time of the calling thread (user + system).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through a valid pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 /// A shell with `k - 1` sleeping children that then becomes a `sleep` itself: a tree of `k`
 /// processes. Returns once all exist.
