@@ -58,7 +58,7 @@ impl Sandbox {
     }
 
     /// Writes `contents` to `<sandbox>/<name>` and returns the path.
-    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.join(name);
         std::fs::write(&path, contents).unwrap_or_else(|e| panic!("write {path:?}: {e}"));
         path
@@ -529,8 +529,8 @@ pub fn toml_str(text: &str) -> String {
 
 /// Runs `EXP run` on `config` (with the dry run too) and checks: exit code 2, one error line on
 /// stderr starting with `<path>:<line>:<column>: ` and holding every `needle`, and no base
-/// directory afterwards.
-pub fn assert_rejected(config: &str, line: usize, column: usize, needles: &[&str]) {
+/// directory afterwards. `config` may be bytes that are not UTF-8.
+pub fn assert_rejected(config: impl AsRef<[u8]>, line: usize, column: usize, needles: &[&str]) {
     let sb = Sandbox::new();
     let path = sb.write("bad.toml", config);
     for dry_run in [false, true] {
