@@ -154,7 +154,7 @@ fn one_experiment(pool: &str, extra: &str) -> String {
 #[test]
 fn duplicate_gpus_in_the_pool_are_refused() {
     assert_rejected(
-        &one_experiment("gpus = [0, 1, 0]\n", "gpus = 1\n"),
+        one_experiment("gpus = [0, 1, 0]\n", "gpus = 1\n"),
         3,
         8,
         &["GPU 0 is listed twice", "[0, 1, 0]"],
@@ -164,7 +164,7 @@ fn duplicate_gpus_in_the_pool_are_refused() {
 #[test]
 fn duplicate_gpu_ids_are_refused() {
     assert_rejected(
-        &one_experiment("gpus = [0, 1]\n", "gpu_ids = [1, 1]\n"),
+        one_experiment("gpus = [0, 1]\n", "gpu_ids = [1, 1]\n"),
         8,
         11,
         &["GPU 1 twice", "gpu_ids"],
@@ -174,7 +174,7 @@ fn duplicate_gpu_ids_are_refused() {
 #[test]
 fn env_names_with_equals_signs_or_empty_are_refused() {
     assert_rejected(
-        &one_experiment(
+        one_experiment(
             "max_concurrent = 1\n",
             "env = { OK = \"1\", \"A=B\" = \"x\" }\n",
         ),
@@ -183,7 +183,7 @@ fn env_names_with_equals_signs_or_empty_are_refused() {
         &["'='", "\"A=B\""],
     );
     assert_rejected(
-        &one_experiment("max_concurrent = 1\n", "env = { \"\" = \"x\" }\n"),
+        one_experiment("max_concurrent = 1\n", "env = { \"\" = \"x\" }\n"),
         8,
         9,
         &["empty variable name"],
@@ -199,13 +199,13 @@ fn nul_in_command_or_env_is_refused() {
         &["NUL", "command"],
     );
     assert_rejected(
-        &one_experiment("max_concurrent = 1\n", "env = { \"A\\u0000\" = \"x\" }\n"),
+        one_experiment("max_concurrent = 1\n", "env = { \"A\\u0000\" = \"x\" }\n"),
         8,
         9,
         &["NUL", "variable name"],
     );
     assert_rejected(
-        &one_experiment("max_concurrent = 1\n", "env = { A = \"x\\u0000y\" }\n"),
+        one_experiment("max_concurrent = 1\n", "env = { A = \"x\\u0000y\" }\n"),
         8,
         13,
         &["NUL", "value", "\"x\\0y\""],
@@ -217,13 +217,13 @@ fn nul_in_command_or_env_is_refused() {
 #[test]
 fn missing_cwd_is_refused() {
     assert_rejected(
-        &one_experiment("max_concurrent = 1\n", "cwd = \"no/such/dir\"\n"),
+        one_experiment("max_concurrent = 1\n", "cwd = \"no/such/dir\"\n"),
         8,
         7,
         &["cwd = \"no/such/dir\" does not exist", "no/such/dir)"],
     );
     assert_rejected(
-        &one_experiment("max_concurrent = 1\n", "cwd = \"bad.toml\"\n"),
+        one_experiment("max_concurrent = 1\n", "cwd = \"bad.toml\"\n"),
         8,
         7,
         &["is not a directory"],

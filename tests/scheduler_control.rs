@@ -47,7 +47,7 @@ fn terminate_through_the_scheduler_kills_grandchildren() {
     let cancelled_ran = sb.join("cancelled-ran");
     let config = sb.write(
         "terminate.toml",
-        &format!(
+        format!(
             r#"[scheduler]
 base_dir = "experiments"
 max_concurrent = 1
@@ -125,7 +125,7 @@ fn terminate_without_a_scheduler_kills_grandchildren() {
     // The first run ends at once; the retried run hangs with a grandchild.
     let config = sb.write(
         "terminate.toml",
-        &format!(
+        format!(
             r#"[scheduler]
 base_dir = "experiments"
 gpus = []
@@ -164,7 +164,7 @@ fn delete_is_refused_while_running_and_removes_when_finished() {
     let release = sb.join("release");
     let config = sb.write(
         "delete.toml",
-        &format!(
+        format!(
             r#"[scheduler]
 base_dir = "experiments"
 max_concurrent = 2
@@ -233,7 +233,7 @@ fn ctrl_c_terminates_running_jobs_and_cancels_queued_ones() {
     let queued_ran = sb.join("queued-ran");
     let config = sb.write(
         "interrupt.toml",
-        &format!(
+        format!(
             r#"[scheduler]
 base_dir = "experiments"
 max_concurrent = 1

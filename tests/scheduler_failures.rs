@@ -84,7 +84,7 @@ fn exp_retry_without_a_scheduler_runs_the_next_run() {
     let marker = sb.join("failed-once");
     let config = sb.write(
         "retry.toml",
-        &format!(
+        format!(
             r#"[scheduler]
 base_dir = "experiments"
 gpus = []
@@ -122,7 +122,7 @@ fn timeout_kills_the_process_group() {
     let grandchild = sb.join("grandchild.pid");
     let config = sb.write(
         "timeout.toml",
-        &format!(
+        format!(
             r#"[scheduler]
 base_dir = "experiments"
 gpus = []
@@ -172,7 +172,7 @@ fn exp_retry_without_a_scheduler_keeps_the_runs_gpus() {
     let seen = sb.join("seen");
     let config = sb.write(
         "gpus.toml",
-        &format!(
+        format!(
             "[scheduler]\nbase_dir = \"experiments\"\ngpus = [3, 5, 7]\n\n[[experiments]]\nname = \"on_gpus\"\ngpus = 2\ncommand = \"echo $EXPMAN_RUN_ID=$CUDA_VISIBLE_DEVICES >> {}\"\n",
             seen.display()
         ),

@@ -61,7 +61,7 @@ fn python_job_writes_metrics_into_the_schedulers_run() {
                   e.upd_row(loss=0.5); e.save_row()";
     let config = sb.write(
         "python.toml",
-        &format!(
+        format!(
             r#"[scheduler]
 base_dir = "experiments"
 gpus = []

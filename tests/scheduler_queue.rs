@@ -305,7 +305,7 @@ fn resume_runs_what_the_config_says_now_and_retry_repeats_that_run() {
         );
         sb.write(
             "resume.toml",
-            &format!(
+            format!(
                 "[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n\n[[experiments]]\n\
                  name = \"resumed\"\nresume = true\ntags = [\"{version}\"]\ncommand = {}\n\
                  env = {{ WHICH = \"{which}\" }}\ncwd = \"{cwd}\"\n{}",

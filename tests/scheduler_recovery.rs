@@ -25,7 +25,7 @@ fn restart_after_kill_9_adopts_running_jobs_and_runs_the_rest_once() {
     let later_starts = sb.join("later.starts");
     let config = sb.write(
         "recover.toml",
-        &format!(
+        format!(
             r#"[scheduler]
 base_dir = "experiments"
 max_concurrent = 2
@@ -133,7 +133,7 @@ fn second_scheduler_on_the_same_base_dir_is_refused() {
     let release = sb.join("release");
     let config = sb.write(
         "one.toml",
-        &format!(
+        format!(
             "[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n\n[[experiments]]\nname = \"holder\"\ncommand = \"while [ ! -e {} ]; do sleep 0.02; done\"\n",
             release.display()
         ),
@@ -205,7 +205,7 @@ fn kill_while_creating_the_queue_leaves_no_orphan_and_runs_each_name_once() {
                 .collect();
             let config = sb.write(
                 "queue.toml",
-                &format!("[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n{entries}"),
+                format!("[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n{entries}"),
             );
             let crash = format!("{step}:{nth}");
             let fallback = if nfs { "1" } else { "0" };
@@ -301,7 +301,7 @@ fn kill_while_resuming_gives_exactly_one_new_run() {
         let ran = sb.join("ran");
         let config = sb.write(
             "resume.toml",
-            &format!(
+            format!(
                 "[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n\n[[experiments]]\nname = \"r\"\nresume = true\ncommand = \"echo $EXPMAN_RUN_ID >> {}\"\n",
                 ran.display()
             ),
@@ -348,7 +348,7 @@ fn staged_experiment_dropped_from_the_config_is_removed() {
     let header = "[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n";
     let config = sb.write(
         "queue.toml",
-        &format!("{header}{}{}", entry("a"), entry("b")),
+        format!("{header}{}{}", entry("a"), entry("b")),
     );
     let first =
         Running::scheduler_with_env(&config, &[("EXPMAN_TEST_CRASH_AT", "queue:journaled")])
@@ -359,7 +359,7 @@ fn staged_experiment_dropped_from_the_config_is_removed() {
         "{}",
         first.stderr
     );
-    let config = sb.write("queue.toml", &format!("{header}{}", entry("b")));
+    let config = sb.write("queue.toml", format!("{header}{}", entry("b")));
     run_scheduler(&config).expect_code(0);
     assert_eq!(experiments(&sb.base()).keys().collect::<Vec<_>>(), ["b"]);
     let staging = sb.base().join(".expman/staging");

@@ -157,7 +157,7 @@ fn grid_zip_and_random_combine_with_fixed_params() {
     let sb = Sandbox::new();
     let path = sb.write(
         "c.toml",
-        &format!(
+        format!(
             "{HEAD}\n[[experiments]]\nname = \"c\"\ncommand = \"t {{lr}} {{bs}} {{wd}} {{model}}\"\n\
              params = {{ model = \"resnet\" }}\npriority = 3\nretries = 2\ntags = [\"sweep\"]\n\
              [experiments.sweep]\ngrid = {{ lr = [0.1, 0.01] }}\nzip = {{ bs = [32, 64] }}\n\
@@ -284,10 +284,10 @@ fn params_follow_retries_and_resume() {
             sb.path().join("once.sh").display()
         )
     };
-    let path = sb.write("r.toml", &config("0.1"));
+    let path = sb.write("r.toml", config("0.1"));
     run_scheduler(&path).expect_code(0);
     let dir = experiment(&sb.base(), "again");
-    sb.write("r.toml", &config("0.2"));
+    sb.write("r.toml", config("0.2"));
     run_scheduler(&path).expect_code(0);
     assert_eq!(
         std::fs::read_to_string(dir.join("seen")).unwrap(),
@@ -592,7 +592,7 @@ fn bad_params_and_sweeps_point_at_the_mistake() {
         ),
     ];
     for (command, extra, line, column, needles) in cases {
-        assert_rejected(&entry(command, extra), *line, *column, needles);
+        assert_rejected(entry(command, extra), *line, *column, needles);
     }
 }
 
@@ -601,7 +601,7 @@ fn bad_params_and_sweeps_point_at_the_mistake() {
 fn huge_sweeps_are_refused_before_expanding() {
     let ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
     assert_rejected(
-        &format!(
+        format!(
             "{HEAD}[[experiments]]\nname = \"a\"\ncommand = \"true\"\n[experiments.sweep]\n\
              grid = {{ a = {ten}, b = {ten}, c = {ten} }}\nzip = {{ d = [1, 2] }}\n\
              random = {{ n = 1000000000000000000, x = [1] }}\n"
@@ -614,7 +614,7 @@ fn huge_sweeps_are_refused_before_expanding() {
         ],
     );
     assert_rejected(
-        &format!(
+        format!(
             "{HEAD}[[experiments]]\nname = \"a\"\ncommand = \"true\"\n[experiments.sweep]\n\
              grid = {{ a = {ten}, b = {ten}, c = {ten} }}\nrandom = {{ n = 101, x = [1] }}\n"
         ),
@@ -628,7 +628,7 @@ fn huge_sweeps_are_refused_before_expanding() {
 #[test]
 fn point_names_clashing_with_another_entry_are_refused() {
     assert_rejected(
-        &format!(
+        format!(
             "{HEAD}[[experiments]]\nname = \"a_lr=1\"\ncommand = \"true\"\n\n[[experiments]]\n\
              name = \"a\"\ncommand = \"true\"\n[experiments.sweep]\ngrid = {{ lr = [1, 2] }}\n"
         ),
@@ -647,7 +647,7 @@ fn dry_run_into_a_closed_pipe_is_not_a_panic() {
     let sb = Sandbox::new();
     let path = sb.write(
         "plan.toml",
-        &format!(
+        format!(
             "{HEAD}[[experiments]]\nname = \"a\"\ncommand = \"train {{x}}\"\n\
              [experiments.sweep]\ngrid = {{ x = [{}] }}\n",
             (0..20_000)

@@ -26,7 +26,7 @@ fn inventory(sb: &Sandbox) -> String {
             )
         })
         .collect();
-    let path = sb.write("gpus.json", &format!("[{}]", gpus.join(",")));
+    let path = sb.write("gpus.json", format!("[{}]", gpus.join(",")));
     path.display().to_string()
 }
 
@@ -43,7 +43,7 @@ fn a_job_gets_its_system_table_with_its_gpus_only() {
     let sb = Sandbox::new();
     let config = sb.write(
         "config.toml",
-        &format!(
+        format!(
             r#"[scheduler]
 base_dir = "experiments"
 gpus = [0, 1, 2]

@@ -717,7 +717,7 @@ fn sweep_points_are_one_slurm_job_each_with_their_params() {
     let hostile = "a b;echo INJECTED 'q' $(echo SUB)";
     let path = sb.write(
         "slurm.toml",
-        &format!(
+        format!(
             "[scheduler]\nbase_dir = \"experiments\"\nbackend = \"slurm\"\nmax_concurrent = 4\n\
              time = \"5m\"\n\n[[experiments]]\nname = \"sw\"\n\
              command = \"sh {} {{word}} {{lr}}\"\nparams = {{ word = {} }}\n\

@@ -89,13 +89,13 @@ fn unknown_backend_is_refused() {
 #[test]
 fn misspelled_slurm_key_is_named_with_a_suggestion() {
     assert_rejected(
-        &format!("{HEAD}partiton = \"gpu\"\n\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\n"),
+        format!("{HEAD}partiton = \"gpu\"\n\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\n"),
         4,
         1,
         &["unknown field `partiton`", "did you mean `partition`?"],
     );
     assert_rejected(
-        &format!("{HEAD}\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\ncpus_per_tsk = 2\n"),
+        format!("{HEAD}\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\ncpus_per_tsk = 2\n"),
         8,
         1,
         &[
@@ -108,7 +108,7 @@ fn misspelled_slurm_key_is_named_with_a_suggestion() {
 #[test]
 fn wrong_types_are_named() {
     assert_rejected(
-        &format!(
+        format!(
             "{HEAD}cpus_per_task = \"4\"\n\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\n"
         ),
         4,
@@ -116,7 +116,7 @@ fn wrong_types_are_named() {
         &["invalid type: string \"4\", expected u32"],
     );
     assert_rejected(
-        &format!(
+        format!(
             "{HEAD}\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\nextra_sbatch_args = \"--qos=x\"\n"
         ),
         8,
@@ -138,13 +138,13 @@ fn slurm_keys_need_the_slurm_backend() {
 #[test]
 fn local_gpu_settings_are_refused_with_slurm() {
     assert_rejected(
-        &format!("{HEAD}\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\ngpu_ids = [0, 1]\n"),
+        format!("{HEAD}\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\ngpu_ids = [0, 1]\n"),
         8,
         11,
         &["gpu_ids", "Slurm picks them", "gpus = 2"],
     );
     assert_rejected(
-        &format!("{HEAD}gpus = [0, 1]\n\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\n"),
+        format!("{HEAD}gpus = [0, 1]\n\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\n"),
         4,
         8,
         &["[scheduler] gpus", "Slurm assigns the GPUs"],
@@ -155,37 +155,37 @@ fn local_gpu_settings_are_refused_with_slurm() {
 fn bad_slurm_values_are_refused() {
     let job = "\n[[experiments]]\nname = \"a\"\ncommand = \"true\"\n";
     assert_rejected(
-        &format!("{HEAD}time = \"soon\"\n{job}"),
+        format!("{HEAD}time = \"soon\"\n{job}"),
         4,
         8,
         &["time = \"soon\"", "\"2:00:00\""],
     );
     assert_rejected(
-        &format!("{HEAD}mem = \"16 GB\"\n{job}"),
+        format!("{HEAD}mem = \"16 GB\"\n{job}"),
         4,
         7,
         &["mem = \"16 GB\"", "\"16G\""],
     );
     assert_rejected(
-        &format!("{HEAD}cpus_per_task = 0\n{job}"),
+        format!("{HEAD}cpus_per_task = 0\n{job}"),
         4,
         17,
         &["cpus_per_task = 0"],
     );
     assert_rejected(
-        &format!("{HEAD}partition = \"\"\n{job}"),
+        format!("{HEAD}partition = \"\"\n{job}"),
         4,
         13,
         &["partition = \"\""],
     );
     assert_rejected(
-        &format!("{HEAD}extra_sbatch_args = [\"--qos=x\", \"--output=/tmp/x\"]\n{job}"),
+        format!("{HEAD}extra_sbatch_args = [\"--qos=x\", \"--output=/tmp/x\"]\n{job}"),
         4,
         21,
         &["\"--output=/tmp/x\"", "logs/<run_id>.log"],
     );
     assert_rejected(
-        &format!("{HEAD}{job}extra_sbatch_args = [\"-o\", \"x.log\"]\n"),
+        format!("{HEAD}{job}extra_sbatch_args = [\"-o\", \"x.log\"]\n"),
         8,
         21,
         &["\"-o\"", "--output"],
@@ -198,7 +198,7 @@ fn dry_run_plans_one_sbatch_per_sweep_point() {
     let sb = Sandbox::new();
     let config = sb.write(
         "slurm.toml",
-        &format!(
+        format!(
             "{HEAD}partition = \"gpu\"\n\n[[experiments]]\nname = \"sw\"\ngpus = 1\n\
              command = \"train --lr {{lr}} --depth {{depth}}\"\n[experiments.sweep]\n\
              grid = {{ lr = [0.1, 0.01] }}\nzip = {{ depth = [18, 50] }}\n"
