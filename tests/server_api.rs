@@ -4,7 +4,7 @@
 //! (path confinement, symlinks, token, CSRF, malformed requests).
 #![cfg(feature = "ui")]
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,54 +13,13 @@ use std::time::{Duration, Instant};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
+#[path = "http_support/mod.rs"]
+mod http_support;
+
+use http_support::{Answer, get, raw};
 use serde_json::Value as Json;
 
 const EXP: &str = env!("CARGO_BIN_EXE_EXP");
-
-/// An HTTP answer: status code and body.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Json {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-/// Sends raw bytes and reads the answer (HTTP/1.0, so the body is not chunked).
-fn raw(addr: SocketAddr, request: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    stream.write_all(request).expect("send");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read");
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP answer: {}", String::from_utf8_lossy(&response)));
-    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status code");
-    Answer {
-        status,
-        body: response[head_end + 4..].to_vec(),
-    }
-}
-
-fn get(addr: SocketAddr, path: &str) -> Answer {
-    raw(
-        addr,
-        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes(),
-    )
-}
 
 fn post(addr: SocketAddr, path: &str, token: Option<&str>) -> Answer {
     let header = token.map_or(String::new(), |t| format!("X-Expman-Token: {t}\r\n"));

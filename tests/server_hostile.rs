@@ -17,6 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "http_support/mod.rs"]
+mod http_support;
+
+use http_support::{Answer, exchange, get};
 use serde_json::Value as Json;
 
 const EXP: &str = env!("CARGO_BIN_EXE_EXP");
@@ -36,67 +40,6 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 const PATIENCE: Duration = Duration::from_secs(20);
 /// More connections than the server serves at once (its connection limit is 64).
 const MANY: usize = 80;
-
-/// An HTTP answer.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Json {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-}
-
-/// Sends `request` and reads the answer until the server closes (HTTP/1.0 requests), giving
-/// up after `limit`.
-fn exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> Result<Answer, String> {
-    let deadline = Instant::now() + limit;
-    let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(limit))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(request)
-        .map_err(|e| format!("send: {e}"))?;
-    let mut response = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    loop {
-        if Instant::now() > deadline {
-            return Err(format!("no complete answer within {limit:?}"));
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => response.extend_from_slice(&chunk[..n]),
-            Err(e) => return Err(format!("read: {e} after {} bytes", response.len())),
-        }
-    }
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("no HTTP answer: {:?}", String::from_utf8_lossy(&response)))?;
-    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status in {head:?}"))?;
-    Ok(Answer {
-        status,
-        body: response[head_end + 4..].to_vec(),
-    })
-}
-
-/// A GET as a browser on this machine sends it (Host: 127.0.0.1:port).
-fn get(addr: SocketAddr, path: &str) -> Answer {
-    get_with(addr, path, &format!("Host: {addr}\r\n"))
-}
 
 /// A GET with the given header lines (each ending in CRLF).
 fn get_with(addr: SocketAddr, path: &str, headers: &str) -> Answer {

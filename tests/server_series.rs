@@ -6,31 +6,17 @@
 //! hostile parameters answered 400/403/404 while the server keeps serving.
 #![cfg(feature = "server")]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use expman::server::{Server, ServerOptions};
+#[path = "http_support/mod.rs"]
+mod http_support;
+
+use http_support::{Answer, get};
 use serde_json::Value as Json;
 
-/// An HTTP answer.
-struct Answer {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
 impl Answer {
-    fn json(&self) -> Json {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body[..self.body.len().min(500)])
-            )
-        })
-    }
-
     fn ok(self) -> Json {
         assert_eq!(
             self.status,
@@ -39,27 +25,6 @@ impl Answer {
             String::from_utf8_lossy(&self.body[..self.body.len().min(500)])
         );
         self.json()
-    }
-}
-
-fn get(addr: SocketAddr, path: &str) -> Answer {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read");
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP answer: {}", String::from_utf8_lossy(&response)));
-    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    Answer {
-        status,
-        head,
-        body: response[head_end + 4..].to_vec(),
     }
 }
 

@@ -8,14 +8,17 @@
 #![allow(dead_code)] // not every helper is used by every test
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+#[path = "../http_support/mod.rs"]
+mod http_support;
 
 /// The cluster the tests run on.
 pub struct Cluster {
@@ -181,47 +184,14 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// An HTTP answer: status code and body.
-pub struct Answer {
-    /// The status code.
-    pub status: u16,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    /// The body as JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
+pub use http_support::Answer;
 
 fn http(addr: SocketAddr, request: &str) -> Answer {
     // Name the server in `Host`, as a browser on this machine does (the server refuses
     // requests for any other host, and those without one).
     let (line, rest) = request.split_once("\r\n").expect("a request line");
     let request = format!("{line}\r\nHost: {addr}\r\n{rest}");
-    let mut stream = TcpStream::connect(addr).expect("connect to the UI server");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read");
-    let end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP answer");
-    let head = String::from_utf8_lossy(&response[..end]).into_owned();
-    Answer {
-        status: head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("a status code"),
-        body: response[end + 4..].to_vec(),
-    }
+    http_support::raw(addr, request.as_bytes())
 }
 
 /// `EXP <base>` serving the UI; killed when dropped.
