@@ -111,6 +111,18 @@ def experiment_for(path):
     return Experiment.attach(str(path.parent.parent), path.stem)
 
 
+def checked_table(base, rows, wide):
+    """The bench table (see make_table), its experiment attached, after checking that
+    ``load_metrics_df()`` equals ``read_csv``'s frame: (path, experiment, columns, MB)."""
+    import pandas as pd
+
+    path = make_table(base, rows, wide)
+    exp = experiment_for(path)
+    ours = exp.load_metrics_df()
+    pd.testing.assert_frame_equal(ours, pd.read_csv(path))
+    return path, exp, ours.shape[1], path.stat().st_size / 1e6
+
+
 def without_pyarrow(args, goals):
     """The no-pyarrow goals (this process must not have pyarrow)."""
     import pandas as pd
@@ -119,14 +131,7 @@ def without_pyarrow(args, goals):
 
     assert not expman.arrow.available(), "pyarrow is importable here"
     for rows, wide in ((args.small_rows, False), (args.rows, True)):
-        path = make_table(args.dir, rows, wide)
-        exp = experiment_for(path)
-        ours = exp.load_metrics_df()
-        theirs = pd.read_csv(path)
-        pd.testing.assert_frame_equal(ours, theirs)
-        columns = ours.shape[1]
-        del ours, theirs
-        mb = path.stat().st_size / 1e6
+        path, exp, columns, mb = checked_table(args.dir, rows, wide)
         print(f"{rows} rows x {columns} columns ({mb:.0f} MB), no pyarrow, "
               f"pandas {pd.__version__}:")
         df_label = "exp.load_metrics_df()"
@@ -175,11 +180,8 @@ def with_pyarrow(args, goals):
     import expman
     import expman.arrow
 
-    path = make_table(args.dir, args.rows, True)
-    exp = experiment_for(path)
-    pd.testing.assert_frame_equal(exp.load_metrics_df(), pd.read_csv(path))
-    mb = path.stat().st_size / 1e6
-    print(f"{args.rows} rows x 12 columns ({mb:.0f} MB), pyarrow {pa.__version__}, "
+    path, exp, columns, mb = checked_table(args.dir, args.rows, True)
+    print(f"{args.rows} rows x {columns} columns ({mb:.0f} MB), pyarrow {pa.__version__}, "
           f"pandas {pd.__version__}:")
     ours = "exp.load_metrics_df() (Arrow path)"
     c_engine = "pandas.read_csv(path) (C engine)"
