@@ -1,5 +1,6 @@
 //! A1: one table of 1,000,000 rows x 12 columns (timestamp, run_id, 2 ints, 6 floats, text, bool) into an Arrow table, against `read_table`
-//! (typed `Value` rows) and the csv crate alone (tokenising, no types), in the same run.
+//! (typed `Value` rows) and the csv crate alone (tokenising, no types), in the same run; and
+//! the ceiling for any parser of it: one that knows the 12 columns ahead and checks nothing.
 //! A2: 1,000 runs x 10,000 rows (1,000 experiments) into one long Arrow table; goal < 1 s.
 //!
 //! `cargo bench --features arrow --bench arrow` (`EXPMAN_BENCH_ROWS` scales A1,
@@ -137,6 +138,105 @@ fn csv_crate_floor(path: &Path) -> usize {
     cells
 }
 
+/// The A1 table's columns as a parser that knows them ahead would fill them.
+struct KnownColumns {
+    text: [(Vec<u8>, Vec<i32>); 3],
+    ints: [Vec<i64>; 2],
+    floats: [Vec<f64>; 6],
+    flags: Vec<bool>,
+}
+
+impl KnownColumns {
+    fn new(rows: usize) -> KnownColumns {
+        let text = |bytes| {
+            (
+                Vec::with_capacity(rows * bytes),
+                Vec::with_capacity(rows + 1),
+            )
+        };
+        KnownColumns {
+            text: [text(26), text(8), text(5)],
+            ints: std::array::from_fn(|_| Vec::with_capacity(rows)),
+            floats: std::array::from_fn(|_| Vec::with_capacity(rows)),
+            flags: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Parses the whole rows of `chunk`, returning where the first unfinished one starts.
+    /// Nothing is checked or inferred: no quotes, empty cells, other types or widths.
+    fn parse(&mut self, chunk: &[u8]) -> usize {
+        fn cell_end(rest: &[u8]) -> usize {
+            rest.iter().position(|&b| b == b',' || b == b'\n').unwrap()
+        }
+        let mut done = 0;
+        while let Some(line) = memchr::memchr(b'\n', &chunk[done..]) {
+            let mut at = done;
+            for (c, (data, offsets)) in self.text.iter_mut().enumerate() {
+                if c == 2 {
+                    for (ints, _) in self.ints.iter_mut().zip(0..) {
+                        let n = cell_end(&chunk[at..]);
+                        ints.push(
+                            chunk[at..at + n]
+                                .iter()
+                                .fold(0, |v, &d| v * 10 + i64::from(d - b'0')),
+                        );
+                        at += n + 1;
+                    }
+                    for floats in &mut self.floats {
+                        let (value, n) =
+                            fast_float2::parse_partial::<f64, _>(&chunk[at..]).unwrap();
+                        floats.push(value);
+                        at += n + 1;
+                    }
+                }
+                let n = cell_end(&chunk[at..]);
+                data.extend_from_slice(&chunk[at..at + n]);
+                offsets.push(data.len() as i32);
+                at += n + 1;
+            }
+            self.flags.push(chunk[at] == b't');
+            done += line + 1;
+        }
+        done
+    }
+}
+
+/// The ceiling for any parser of this table on one thread: one that knows its 12 columns
+/// ahead (see [`KnownColumns::parse`]), reading the file as expman does (1 MiB `pread`s, since
+/// a mapped file that shrinks kills the reader with SIGBUS) or, `from_memory`, from a buffer
+/// already read. Returns the rows read.
+fn known_columns(path: &Path, rows: usize, from_memory: Option<&[u8]>) -> usize {
+    use std::os::unix::fs::FileExt;
+    let mut columns = KnownColumns::new(rows);
+    if let Some(bytes) = from_memory {
+        let body = memchr::memchr(b'\n', bytes).unwrap() + 1;
+        columns.parse(&bytes[body..]);
+    } else {
+        let file = std::fs::File::open(path).unwrap();
+        let mut buffer = vec![0u8; 2 << 20];
+        let mut head = file.read_at(&mut buffer[..64 << 10], 0).unwrap();
+        let body = memchr::memchr(b'\n', &buffer[..head]).unwrap() + 1;
+        buffer.copy_within(body..head, 0);
+        head -= body;
+        let mut at = (body + head) as u64;
+        loop {
+            let got = file
+                .read_at(&mut buffer[head..head + (1 << 20)], at)
+                .unwrap();
+            at += got as u64;
+            let filled = head + got;
+            let done = columns.parse(&buffer[..filled]);
+            buffer.copy_within(done..filled, 0);
+            head = filled - done;
+            if got == 0 {
+                break;
+            }
+        }
+    }
+    assert_eq!(columns.flags.len(), rows);
+    columns.flags.len()
+}
+
 fn main() {
     let base = std::env::var_os("EXPMAN_BENCH_DATA")
         .map(PathBuf::from)
@@ -159,6 +259,20 @@ fn main() {
         mb,
         3,
         || expman::read_table(&path).unwrap(),
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    case(
+        "A1 columns known ahead, 1 thread, from memory",
+        mb,
+        5,
+        || known_columns(&path, rows, Some(&bytes)),
+    );
+    drop(bytes);
+    case(
+        "A1 columns known ahead, 1 thread (the ceiling)",
+        mb,
+        5,
+        || known_columns(&path, rows, None),
     );
     case("A1 arrow::read_table_chunks, 1 thread", mb, 5, || {
         arrow::read_table_chunks(&path, 1).unwrap()

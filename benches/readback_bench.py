@@ -5,7 +5,8 @@
                                      [--run-rows 10000] [--repeat 5] [--dir DIR]
 
 Every figure is printed beside its baseline, measured in the same process, interleaved with it
-and repeated (medians). The exit status is 1 when a goal is missed.
+and repeated (medians), with the CPU time the process spent (all threads). The exit status is 1
+when a goal is missed.
 
 Without pyarrow (a child process in which ``import pyarrow`` fails, as on an install without
 the extra): on a table of ``--small-rows`` rows x 5 columns and one of ``--rows`` rows x 12
@@ -28,6 +29,7 @@ import csv
 import gc
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -75,15 +77,31 @@ def make_table(base, rows, wide):
     return path
 
 
+class Runs(list):
+    """Wall seconds of each run of one case, and in ``cpu`` the CPU seconds the process spent
+    in it (all threads: both expman and pandas 3's C engine parse on several)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cpu = []
+
+
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(cases, repeat):
-    """{label: [wall seconds, ...]}, the cases interleaved so that load changes hit all."""
-    times = {label: [] for label, _ in cases}
+    """{label: Runs}, the cases interleaved so that load changes hit all."""
+    times = {label: Runs() for label, _ in cases}
     for _ in range(repeat):
         for label, fn in cases:
             gc.collect()
+            cpu = cpu_seconds()
             start = time.perf_counter()
             result = fn()
             times[label].append(time.perf_counter() - start)
+            times[label].cpu.append(cpu_seconds() - cpu)
             del result
     return times
 
@@ -91,7 +109,8 @@ def measure(cases, repeat):
 def show(times, label, width=58):
     ts = times[label]
     spread = ", ".join(f"{t * 1e3:.0f}" for t in ts)
-    print(f"  {label:<{width}} median {statistics.median(ts) * 1e3:8.1f} ms  [{spread}]")
+    print(f"  {label:<{width}} median {statistics.median(ts) * 1e3:8.1f} ms  "
+          f"cpu {statistics.median(ts.cpu) * 1e3:6.0f} ms  [{spread}]")
 
 
 class Goals:
@@ -161,7 +180,8 @@ def without_pyarrow(args, goals):
 
 def one_thread(fn):
     """``fn()`` with the library limited to one thread (it reads EXPMAN_THREADS per call): the
-    parse's speed per core, to set beside read_csv's C engine, which uses one."""
+    parse's speed per core. (pandas 3's C engine parses on several threads too: its CPU time
+    beside its wall time shows how many it kept busy.)"""
     old = os.environ.get("EXPMAN_THREADS")
     os.environ["EXPMAN_THREADS"] = "1"
     try:
