@@ -82,6 +82,28 @@ def test_load_metrics_df_with_empty_booleans_and_text_matches_read_csv(exp):
     pd.testing.assert_frame_equal(df, pd.read_csv(exp.metrics_path))
 
 
+def test_na_words_in_text_read_as_read_csv_reads_them_in_any_slice_or_chunk(exp):
+    # read_csv reads "NA", "nan", "None", ... as NaN; text that only starts like one ("nesterov",
+    # "Nadam") or is one with other case stays text. The word sits in the last rows, so a
+    # slice that starts later (an offset into the column's buffers) must still find it.
+    phases = ["train"] * 6 + ["nesterov", "Nadam", "NONE", "eval"] + ["train"] * 6 + ["NA"]
+    for step, phase in enumerate(phases):
+        exp.upd_row(step=step, phase=phase, plain="train" if step % 2 else "eval")
+        exp.save_row()
+    expected = pd.read_csv(exp.metrics_path)
+    assert expected["phase"].isna().sum() == 1 and expected["plain"].notna().all()
+    table = exp.load_metrics_arrow()
+    pd.testing.assert_frame_equal(expman.arrow.to_pandas(table), expected)
+    for start in (1, 10, 16):
+        pd.testing.assert_frame_equal(expman.arrow.to_pandas(table.slice(start)),
+                                      expected.iloc[start:].reset_index(drop=True))
+    chunked = pa.concat_tables([table.slice(0, 11), table.slice(11)])
+    assert chunked.column("phase").num_chunks == 2
+    pd.testing.assert_frame_equal(expman.arrow.to_pandas(chunked), expected)
+    without = pa.concat_tables([table.slice(0, 11), table.slice(11, 5)])
+    pd.testing.assert_frame_equal(expman.arrow.to_pandas(without), expected.iloc[:16])
+
+
 def test_named_tables_and_empty_runs(exp):
     progress = exp.table("progress")
     progress.upd_row(stage="load", pct=10)

@@ -118,15 +118,40 @@ def _na_words(pa):
 
 def _na_as_null(pa, pc, column):
     """A string column with read_csv's NA words (``NA``, ``nan``, ``None``, ...) as nulls.
-    Only cells as short as the longest word are looked up."""
+    Cells are looked up only when one could be a word: as short as the longest, and starting
+    with a byte that some word starts with (most text columns have none, and the lookup costs a
+    hash per cell)."""
     words = _na_words(pa)
-    longest = max(len(w.as_py().encode()) for w in words)
-    if not pc.any(pc.less_equal(pc.binary_length(column), longest)).as_py():
+    if not _may_hold(pc, column, [w.as_py().encode() for w in words]):
         return column
     found = pc.is_in(column, value_set=words)
     if not pc.any(found).as_py():
         return column
     return pc.if_else(found, pa.scalar(None, pa.string()), column)
+
+
+def _may_hold(pc, column, words):
+    """Whether a string column may hold one of ``words`` (bytes): False when no cell starts
+    with a first byte of one, or none is as short as the longest. The first bytes come from
+    each chunk's offsets and bytes in place (numpy, no object per cell)."""
+    import numpy as np
+
+    first_bytes = np.zeros(256, dtype=bool)
+    first_bytes[[w[0] for w in words if w]] = True
+    for chunk in column.chunks:
+        _, offsets, data = chunk.buffers()
+        if data is None or len(chunk) == 0 or data.size == 0:
+            continue
+        starts = np.frombuffer(offsets, dtype=np.int32)[chunk.offset:chunk.offset + len(chunk)]
+        text = np.frombuffer(data, dtype=np.uint8)
+        # An empty cell's start is the next cell's (or the end, clipped): at worst a false
+        # "may", which only costs the exact lookup.
+        if first_bytes[text.take(starts, mode="clip")].any():
+            break
+    else:
+        return False
+    longest = max(len(w) for w in words)
+    return pc.any(pc.less_equal(pc.binary_length(column), longest)).as_py()
 
 
 def _categorical(column):
