@@ -156,6 +156,44 @@ def test_every_kind_of_cell_reads_as_pandas_and_csv_read_it(exp, tmp_path):
     check_both(tmp_path, exp.metrics_path)
 
 
+NO_NUMPY = """
+import pickle, sys
+for name in ("numpy", "pandas", "pyarrow"):
+    sys.modules[name] = None  # `import numpy` raises ImportError from here on
+from expman import Experiment
+exp = Experiment.attach({exp_dir!r}, {run!r})
+rows = exp.load_metrics_dict()
+try:
+    exp.load_metrics_df()
+    error = None
+except ImportError as e:
+    error = str(e)
+with open({out!r}, "wb") as f:
+    pickle.dump((rows, error), f)
+"""
+
+
+def test_load_metrics_dict_needs_nothing_but_the_package(exp, tmp_path):
+    # The package declares no dependencies: on a plain `pip install`, without numpy, pandas
+    # or pyarrow, the seed's load_metrics_dict() still reads every kind of cell.
+    import pickle
+
+    fill(exp)
+    for i in range(3):  # text of every control character: values cut out by their offsets
+        exp.upd_row(raw="".join(chr(c) for c in range(1, 32) if chr(c) not in "\r\n") + str(i))
+        exp.save_row()
+    path = exp.metrics_path
+    out = tmp_path / "rows.pickle"
+    script = tmp_path / "no_numpy.py"
+    script.write_text(NO_NUMPY.format(exp_dir=str(path.parent.parent), run=path.stem,
+                                      out=str(out)), encoding="utf-8")
+    run_python([str(script)], tmp_path, timeout=300)
+    with open(out, "rb") as f:
+        rows, error = pickle.load(f)
+    assert_dicts_equal(rows, typed_dict_reader(path))
+    assert "pip install pandas" in error and "load_metrics_dict()" in error
+
+
 def test_text_with_every_control_character_is_cut_by_offsets(exp, tmp_path):
     # No byte is free to separate the values, so Python cuts them out one by one.
     every = "".join(chr(c) for c in range(1, 32) if chr(c) not in "\r\n") + "\x00"

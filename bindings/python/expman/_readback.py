@@ -1,6 +1,7 @@
 """Reading a table back: an ``expman_metrics`` handle converted to dicts or a DataFrame."""
 
 import ctypes
+import struct
 
 from . import _ffi
 from ._ffi import KIND_BOOL, KIND_FLOAT, KIND_INT, KIND_NULL, KIND_STR, ExpmanValue, lib
@@ -13,7 +14,7 @@ _c_void_p = ctypes.c_void_p
 def _pandas_missing():
     return ImportError(
         "load_metrics_df() needs pandas: `pip install pandas` (or use load_metrics_dict(), "
-        "which needs nothing)"
+        "which needs nothing else)"
     )
 
 
@@ -200,7 +201,7 @@ class _Columns(Handle):
         is empty or its text is in ``na``."""
         t = _ffi.ExpmanText()
         _ffi.check(lib.expman_columns_text(self._ptr, col, _byref(t)))
-        values = _split_values(t, np)
+        values = _split_values(t)
         if t.codes:
             # A dictionary: each distinct value is one str, shared by all its cells (-1, an
             # empty cell, picks the `missing` appended last).
@@ -247,18 +248,42 @@ class _Columns(Handle):
         out[~valid] = np.nan
         return out
 
-    def python_column(self, col, np):
+    def _list(self, address, fmt, n=None):
+        """``n`` (default ``n_rows``) values of struct format ``fmt`` at ``address`` as a list
+        (one copy of the bytes; no numpy, so dicts need nothing but the standard library)."""
+        n = self.n_rows if n is None else n
+        size = struct.calcsize(fmt)
+        raw = ctypes.string_at(address, n * size) if address and n else bytes(n * size)
+        return memoryview(raw).cast(fmt).tolist()
+
+    def python_column(self, col):
         """Column ``col`` as a list of Python values, None for empty cells."""
         ty = self.types[col]
         if ty == KIND_NULL:
             return [None] * self.n_rows
         if ty == KIND_STR:
-            return self.text(col, np, None).tolist()
-        values = self.values(col, np).tolist()
-        valid = self.valid(col, np)
-        if valid is None:
+            return self.text_list(col)
+        out = _c_void_p()
+        _ffi.check(lib.expman_columns_values(self._ptr, col, _byref(out)))
+        values = self._list(out.value, {KIND_BOOL: "?", KIND_INT: "q", KIND_FLOAT: "d"}[ty])
+        _ffi.check(lib.expman_columns_valid(self._ptr, col, _byref(out)))
+        if not out.value:
             return values
-        return [v if ok else None for v, ok in zip(values, valid.tolist())]
+        return [v if ok else None for v, ok in zip(values, self._list(out.value, "?"))]
+
+    def text_list(self, col):
+        """Column ``col``'s text as a list of ``str``, None where a cell is empty."""
+        t = _ffi.ExpmanText()
+        _ffi.check(lib.expman_columns_text(self._ptr, col, _byref(t)))
+        values = _split_values(t)
+        if t.codes:
+            values.append(None)  # code -1, an empty cell
+            return [values[code] for code in self._list(t.codes, "i")]
+        out = _c_void_p()
+        _ffi.check(lib.expman_columns_valid(self._ptr, col, _byref(out)))
+        if not out.value:
+            return values
+        return [v if ok else None for v, ok in zip(values, self._list(out.value, "?"))]
 
     def to_dataframe(self):
         import numpy as np
@@ -268,9 +293,7 @@ class _Columns(Handle):
         return pd.DataFrame(data, columns=self.names)
 
     def to_dicts(self):
-        import numpy as np
-
-        columns = [self.python_column(c, np) for c in range(self.n_cols)]
+        columns = [self.python_column(c) for c in range(self.n_cols)]
         names = self.names
         return [dict(zip(names, row)) for row in zip(*columns)]
 
@@ -286,7 +309,7 @@ def _pandas_na_words():
     return frozenset(STR_NA_VALUES)
 
 
-def _split_values(t, np):
+def _split_values(t):
     """The values of an ``expman_text`` as a list of ``str``."""
     n = t.n_values
     if not n:
@@ -297,7 +320,7 @@ def _split_values(t, np):
         # character no value holds. The buffer ends with one, after the last value.
         return data[:-1].decode("utf-8", "surrogateescape").split(chr(t.sep))
     # Every control character occurs in the text (rare): cut the values out one by one.
-    offsets = np.frombuffer(ctypes.string_at(t.offsets, (n + 1) * 8), np.int64).tolist()
+    offsets = memoryview(ctypes.string_at(t.offsets, (n + 1) * 8)).cast("q").tolist()
     return [
         data[a : b - 1].decode("utf-8", "surrogateescape") for a, b in zip(offsets, offsets[1:])
     ]
