@@ -1,6 +1,7 @@
 """Builds the Rust crate at the repository root and bundles it in the `expman` package.
 
     pip install ./bindings/python                     # release build of ../../Cargo.toml
+    pip install -e .                                  # at the root: the seed's install
     EXPMAN_FEATURES=parquet pip install ./bindings/python  # with more Cargo features
     ./scripts/build-wheel     # the manylinux wheel (with "parquet") that installs without Rust
 
@@ -60,6 +61,9 @@ rust_extensions.append(
 
 setup(
     packages=["expman", "expman.integrations", "experiment_manager", "experiment_manager.core"],
+    # From here, or from the repository root (its setup.py runs this file for the seed's
+    # `pip install -e .`).
+    package_dir={"": os.path.relpath(HERE, Path.cwd())},
     rust_extensions=rust_extensions,
     zip_safe=False,
 )
