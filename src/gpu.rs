@@ -196,7 +196,7 @@ pub fn read_inventory(path: &Path) -> Result<Vec<Gpu>> {
             format!(
                 "not a GPU inventory: {e} (expected a JSON list of objects with index, uuid, \
                  name, memory_used_mib, memory_total_mib, utilization_percent and optional \
-                 processes)"
+                 processes, power_mw and temperature_c)"
             ),
         )
     })?;

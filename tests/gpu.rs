@@ -425,3 +425,62 @@ fn format_table_without_inventory_is_the_message() {
         "no GPUs: NVML reports none on this machine\n"
     );
 }
+
+/// `EXP gpus` with `EXPMAN_GPU_INVENTORY` set to `inventory` (or unset, and no NVML here).
+#[cfg(feature = "ui")]
+fn exp_gpus(inventory: Option<&Path>) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_EXP"));
+    cmd.arg("gpus").env_remove(ENV_GPU_INVENTORY);
+    if let Some(path) = inventory {
+        cmd.env(ENV_GPU_INVENTORY, path);
+    }
+    cmd.output().unwrap()
+}
+
+#[cfg(feature = "ui")]
+#[test]
+fn exp_gpus_fails_on_an_inventory_it_cannot_read_and_lists_one_it_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let misspelt = write_file(
+        dir.path(),
+        "gpus.json",
+        r#"[{"index": 0, "uuid": "GPU-0", "name": "T", "memory_used_mib": 1,
+             "memory_total_mb": 80000, "utilization_percent": 0}]"#,
+    );
+    let missing = dir.path().join("nowhere.json");
+    for (path, named) in [
+        (&misspelt, "memory_total_mb"),
+        (&missing, ENV_GPU_INVENTORY),
+    ] {
+        let out = exp_gpus(Some(path));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            stderr.starts_with(&format!("EXP: {}", path.display())),
+            "{stderr}"
+        );
+        assert!(stderr.contains(named), "{stderr}");
+    }
+    let good = dir.path().join("good.json");
+    write_inventory(&good, &[gpu(0, 100, 80_000)]).unwrap();
+    let out = exp_gpus(Some(&good));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NVIDIA Test GPU"));
+    // No GPU and no driver is a fact about the machine, not a failure.
+    let out = exp_gpus(None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.stdout.is_empty());
+}

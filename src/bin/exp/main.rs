@@ -152,7 +152,9 @@ fn try_main(cli: Cli) -> expman::Result<ExitCode> {
         Some(Command::Export(args)) => export(&args),
         Some(Command::Ls(args)) => ls::ls(&args),
         Some(Command::Gpus) => {
-            say!("{}", gpu::format_table(&gpu::discover()));
+            // An inventory file that cannot be read is the user's mistake: exit 2 with the
+            // error. No driver is a fact about the machine: the table says so, exit 0.
+            say!("{}", gpu::format_table(&gpu::try_discover()?));
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Job { dir, run, gpus }) => {
