@@ -48,15 +48,34 @@ fn json_rows_are_keyed_by_field_names() {
     );
     let rows: Json = serde_json::from_str(&stdout(&out)).unwrap();
     // Default columns: status, name, the params that differ (depth, lr; model and batch_size
-    // are the same everywhere), then metrics.
+    // are the same everywhere), then metrics, then what --where and --sort name that is not
+    // shown yet (the sort key).
     assert_eq!(
         rows,
         json!([
             {"status": "Finished", "name": "resnet_b", "params.depth": 18, "params.lr": 0.01,
-             "metrics.val_acc.last": 0.88},
+             "metrics.val_acc.last": 0.88, "metrics.val_acc.max": 0.9},
             {"status": "Finished", "name": "vit_c", "params.depth": 50, "params.lr": 0.001,
-             "metrics.val_acc.last": 0.8},
+             "metrics.val_acc.last": 0.8, "metrics.val_acc.max": 0.8},
         ])
+    );
+    let csv = ls(
+        base.path(),
+        &[
+            "--where",
+            "params.lr < 0.05 and metrics.val_acc.min < 9",
+            "--sort",
+            "-metrics.val_acc.max",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(
+        stdout(&csv).lines().next(),
+        Some(
+            "status,name,params.depth,params.lr,metrics.val_acc.last,metrics.val_acc.min,\
+             metrics.val_acc.max"
+        )
     );
     let chosen = ls(
         base.path(),

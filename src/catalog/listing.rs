@@ -109,7 +109,8 @@ impl<'a> Listing<'a> {
     }
 
     /// The rows as JSON objects keyed by field name (`name`, `params.lr`,
-    /// `metrics.val_acc.max`), in column order.
+    /// `metrics.val_acc.max`); the keys come out sorted (JSON objects have no order; the table
+    /// and CSV keep the columns' order).
     pub fn json(&self) -> Json {
         Json::Array(
             self.records

@@ -20,7 +20,7 @@ pub struct LsArgs {
     #[arg(long, value_name = "[-]FIELD", allow_hyphen_values = true)]
     sort: Vec<String>,
     /// The columns, as query fields (default: status, name, the params that differ, a few
-    /// metrics).
+    /// metrics, and the params and metrics that --where and --sort name).
     #[arg(long, value_name = "FIELD,...", value_delimiter = ',')]
     columns: Vec<String>,
     /// At most this many experiments.
@@ -75,6 +75,19 @@ pub fn ls(args: &LsArgs) -> expman::Result<ExitCode> {
     records.truncate(args.limit.unwrap_or(usize::MAX));
     if columns.is_empty() {
         columns = Listing::default_columns(&records);
+        // What the listing was filtered and sorted on is what the reader wants to see: the
+        // params and metrics the query and the sort keys name, when not shown already.
+        let named = query
+            .fields()
+            .into_iter()
+            .chain(keys.iter().map(|k| k.field().clone()));
+        for field in named {
+            if matches!(field, FieldPath::Param(_) | FieldPath::Metric { .. })
+                && !columns.contains(&field)
+            {
+                columns.push(field);
+            }
+        }
     }
     let format = match args.format {
         FormatArg::Table => Format::Table,
