@@ -557,6 +557,40 @@ fn example_config_plans_and_runs_as_documented() {
         "--save-model writes the checkpoint"
     );
 
+    // The README's `EXP ls` example on these runs: the four with learning_rate < 2e-3, best
+    // first, with the sort key shown.
+    let ls = run(exp_in(
+        &root,
+        &[
+            "ls",
+            "experiments",
+            "--where",
+            "params.learning_rate < 2e-3 and metrics.val_acc.max >= 0.85",
+            "--sort",
+            "-metrics.val_acc.max",
+            "--limit",
+            "10",
+            "--format",
+            "csv",
+        ],
+    ));
+    ls.expect_code(0);
+    let mut lines = ls.stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (name, best) = (column("name"), column("metrics.val_acc.max"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let mut names: Vec<&str> = rows.iter().map(|r| r[name]).collect();
+    let bests: Vec<f64> = rows.iter().map(|r| r[best].parse().unwrap()).collect();
+    assert!(bests.windows(2).all(|w| w[0] >= w[1]), "{}", ls.stdout);
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["cnn_baseline", "cnn_bs64", "cnn_lr3e-4", "cnn_seed1"],
+        "{}",
+        ls.stdout
+    );
+
     let ui = Ui::start(&root, "experiments", &[], 1);
     assert_eq!(listed(&ui.urls()[0]).len(), 6);
 }
