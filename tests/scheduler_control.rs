@@ -274,4 +274,17 @@ command = "touch {queued_ran}"
         "{queued_status}"
     );
     assert!(!queued_ran.exists(), "the queued job ran after Ctrl-C");
+    // The progress line and the summary give the terminated run the same time.
+    let event = out
+        .stdout
+        .lines()
+        .find_map(|l| l.split_once("running run_0001 after ")?.1.split_once(':'))
+        .map(|(time, _)| time.to_string());
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("running ") && l.contains("terminated"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .map(str::to_string);
+    assert!(event.is_some() && event == row, "{}", out.stdout);
 }

@@ -214,7 +214,11 @@ impl Entry {
                 }
             })?;
         }
-        let took = since.elapsed().as_secs_f64();
+        // The run's own times when recorded, so this line and the summary's table agree.
+        let took = status
+            .duration()
+            .unwrap_or_else(|| since.elapsed())
+            .as_secs_f64();
         match status.status {
             RunState::Finished => out.event(&format!("done    {} {run} in {took:.1}s", self.name)),
             _ => out.event(&format!(

@@ -80,13 +80,7 @@ impl SummaryRow {
     /// How the experiment `name` in `dir` ended, from its `status.json`.
     pub(super) fn of(name: &str, dir: &ExperimentDir) -> SummaryRow {
         let status = Status::load(dir).unwrap_or_default();
-        let duration = match (&status.started_at, &status.finished_at) {
-            (Some(start), Some(end)) => chrono::DateTime::parse_from_rfc3339(end)
-                .ok()
-                .zip(chrono::DateTime::parse_from_rfc3339(start).ok())
-                .and_then(|(e, s)| (e - s).to_std().ok()),
-            _ => None,
-        };
+        let duration = status.duration();
         SummaryRow {
             name: name.to_string(),
             dir: dir.path().to_path_buf(),

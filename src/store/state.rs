@@ -337,6 +337,14 @@ impl Status {
         self.error = None;
     }
 
+    /// How long the run ran: from `started_at` to `finished_at`, when both are recorded.
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        let (start, end) = (self.started_at.as_deref()?, self.finished_at.as_deref()?);
+        let start = chrono::DateTime::parse_from_rfc3339(start).ok()?;
+        let end = chrono::DateTime::parse_from_rfc3339(end).ok()?;
+        (end - start).to_std().ok()
+    }
+
     /// Marks the run as ended: Finished when `error` is `None`, else Error.
     pub fn mark_ended(&mut self, exit_code: Option<i32>, error: Option<String>) {
         self.status = if error.is_none() {
