@@ -42,6 +42,17 @@ def clean_env(**extra):
     return env
 
 
+def run_checked(args, env, cwd, timeout=600):
+    """Runs the command `args` (paths allowed) and returns its stdout; a non-zero exit fails
+    the test, showing the command and the ends of both outputs."""
+    proc = subprocess.run([str(a) for a in args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, (
+        f"{' '.join(map(str, args))} exited {proc.returncode}\n"
+        f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
 def run_python(args, cwd, env=None, timeout=120, check=True):
     """Runs `python <args>` (this interpreter) and returns the CompletedProcess."""
     proc = subprocess.run(

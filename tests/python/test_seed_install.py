@@ -8,12 +8,11 @@ the other tests use are never replaced by this build's): a minute on two cores t
 seconds after."""
 
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-from conftest import REPO, clean_env
+from conftest import REPO, clean_env, run_checked
 
 SEED_SCRIPT = textwrap.dedent("""
     from pathlib import Path
@@ -28,32 +27,23 @@ SEED_SCRIPT = textwrap.dedent("""
 """)
 
 
-def run(args, cwd, env, timeout=900):
-    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-    assert proc.returncode == 0, (
-        f"{' '.join(map(str, args))} exited {proc.returncode}\n"
-        f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
-    return proc.stdout
-
-
 def test_pip_install_editable_at_the_root_as_the_seed_says(tmp_path):
     clone = tmp_path / "clone"
-    run(["git", "clone", "--quiet", REPO, clone], tmp_path, clean_env())
+    run_checked(["git", "clone", "--quiet", REPO, clone], clean_env(), tmp_path)
     venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", venv], tmp_path, clean_env())
+    run_checked([sys.executable, "-m", "venv", venv], clean_env(), tmp_path)
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "seed-install"
     env = clean_env(CARGO_TARGET_DIR=target)
     for development_only in ("EXPMAN_LIBRARY", "PYTHONPATH"):
         env.pop(development_only, None)
-    run([venv / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check", "-e", "."],
-        clone, env)
+    run_checked([venv / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check",
+                 "-e", "."], env, clone, timeout=900)
 
-    assert "EXP" in run([venv / "bin" / "EXP", "--help"], tmp_path, env)
+    assert "EXP" in run_checked([venv / "bin" / "EXP", "--help"], env, tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     (work / "seed.py").write_text(SEED_SCRIPT, encoding="utf-8")
-    run_id, loss, module = run([venv / "bin" / "python", "seed.py"], work, env).split()
+    run_id, loss, module = run_checked([venv / "bin" / "python", "seed.py"], env, work).split()
     assert (run_id, loss) == ("run_0001", "0.5")
     assert module.startswith(str(clone / "bindings" / "python")), module
     assert (work / "experiments").is_dir()

@@ -9,7 +9,6 @@ PyPI, the version the test venv has, so pip's cache usually serves it.
 
 import os
 import shutil
-import subprocess
 import sys
 import textwrap
 from importlib import metadata
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, clean_env
+from conftest import REPO, clean_env, run_checked
 
 
 def the_wheel():
@@ -40,22 +39,13 @@ def path_without_rust():
     return os.pathsep.join(keep)
 
 
-def run(args, env, cwd, timeout=600):
-    proc = subprocess.run([str(a) for a in args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
-    assert proc.returncode == 0, (
-        f"{' '.join(map(str, args))} exited {proc.returncode}\n"
-        f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc.stdout
-
-
 def test_wheel_installs_and_works_without_rust(tmp_path):
     wheel = the_wheel()
     assert "manylinux" in wheel.name, f"{wheel.name} is not a manylinux wheel"
     assert "-py3-none-" in wheel.name, f"{wheel.name} should serve every Python 3"
 
     venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", venv], clean_env(), tmp_path)
+    run_checked([sys.executable, "-m", "venv", venv], clean_env(), tmp_path)
     bin_dir = venv / "bin"
     env = clean_env(PATH=os.pathsep.join([str(bin_dir), path_without_rust()]),
                     VIRTUAL_ENV=str(venv), PIP_DISABLE_PIP_VERSION_CHECK="1")
@@ -66,7 +56,7 @@ def test_wheel_installs_and_works_without_rust(tmp_path):
 
     # --only-binary: pip may not fall back to building anything from source.
     pyarrow = f"pyarrow=={metadata.version('pyarrow')}"
-    run([bin_dir / "python", "-m", "pip", "install", "--quiet", "--only-binary=:all:",
+    run_checked([bin_dir / "python", "-m", "pip", "install", "--quiet", "--only-binary=:all:",
          wheel, pyarrow], env, tmp_path)
 
     script = textwrap.dedent("""
@@ -85,15 +75,15 @@ def test_wheel_installs_and_works_without_rust(tmp_path):
                 exp.save_row()
             print(json.dumps({"version": expman.__version__, "run": exp.current_run_id}))
     """)
-    out = run([bin_dir / "python", "-c", script], env, tmp_path)
+    out = run_checked([bin_dir / "python", "-c", script], env, tmp_path)
     assert '"run": "run_0001"' in out, out
 
     exp_cmd = bin_dir / "EXP"
     assert exp_cmd.is_file(), f"the wheel installed no EXP into {bin_dir}"
-    listing = run([exp_cmd, "ls", "exps", "--format", "csv"], env, tmp_path)
+    listing = run_checked([exp_cmd, "ls", "exps", "--format", "csv"], env, tmp_path)
     assert "Finished,wheel," in listing, listing
 
-    run([exp_cmd, "export", "exps", "--format", "parquet", "--out", "runs.parquet"], env,
+    run_checked([exp_cmd, "export", "exps", "--format", "parquet", "--out", "runs.parquet"], env,
         tmp_path)
     check = textwrap.dedent("""
         import pyarrow.parquet as pq
@@ -105,4 +95,4 @@ def test_wheel_installs_and_works_without_rust(tmp_path):
         assert runs == {("wheel", "run_0001", "Finished")}, rows
         print(t.num_rows)
     """)
-    assert run([bin_dir / "python", "-c", check], env, tmp_path).strip() == "3"
+    assert run_checked([bin_dir / "python", "-c", check], env, tmp_path).strip() == "3"
