@@ -212,6 +212,41 @@ fn append_bytes(path: &Path, bytes: &[u8]) {
     file.write_all(bytes).unwrap();
 }
 
+/// A header edited to name a column twice (`acc` renamed `loss`, or a second `timestamp`):
+/// readers took the second column and the writer the first, so readers showed the wrong values
+/// and rows appended after the edit lost theirs. Now every reader and the writer refuse it,
+/// naming line 1, the column and both positions, and no byte changes.
+#[test]
+fn a_header_naming_a_column_twice_is_refused_by_readers_and_writer() {
+    for (from, to, twice) in [
+        (
+            "step,loss\n",
+            "step,step\n",
+            "`step` twice (columns 3 and 4)",
+        ),
+        (
+            "run_id,step,loss\n",
+            "run_id,step,timestamp\n",
+            "`timestamp` twice (columns 1 and 4)",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = table(dir.path());
+        write_rows(&path, "run_0001", 0, 3);
+        hand_edit(&path, from, to);
+        let before = std::fs::read(&path).unwrap();
+        let refused = |result: expman::Error| {
+            let text = result.to_string();
+            assert!(matches!(result.kind(), ErrorKind::Corrupt { .. }), "{text}");
+            assert!(text.contains(":1: ") && text.contains(twice), "{text}");
+        };
+        refused(read_table(&path).unwrap_err());
+        refused(expman::metrics::read_columns(&path, 1).err().unwrap());
+        refused(save_one(&path, 3).unwrap_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before, "a byte changed");
+    }
+}
+
 #[test]
 fn a_stray_quote_in_an_old_row_loses_no_row() {
     for mode in LOCK_MODES {

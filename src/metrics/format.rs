@@ -22,6 +22,38 @@ pub(crate) fn table_columns(line: &[u8], path: &Path) -> Result<Vec<String>> {
 
 /// Parses a header line and checks it is one of ours; returns the user columns.
 pub(crate) fn parse_header(line: &[u8], path: &Path) -> Result<Vec<String>> {
+    let names = header_names(line, path)?;
+    // A name twice (a hand edit) would send every reader to one of the two columns and every
+    // writer to the other: readers would show wrong values and appended ones would vanish.
+    // Empty names (trailing commas of other tools) are no field's, so they may repeat.
+    let mut seen = std::collections::HashMap::with_capacity(names.len() + 2);
+    for (column, name) in FIXED_COLUMNS
+        .iter()
+        .copied()
+        .chain(names.iter().map(String::as_str))
+        .enumerate()
+    {
+        if name.is_empty() {
+            continue;
+        }
+        if let Some(first) = seen.insert(name, column) {
+            return Err(Error::corrupt(
+                path,
+                Some(1),
+                format!(
+                    "the header names column `{name}` twice (columns {} and {}); rename or \
+                     remove one of them in line 1, so that its values go to one column",
+                    first + 1,
+                    column + 1
+                ),
+            ));
+        }
+    }
+    Ok(names)
+}
+
+/// The user columns of a header line of ours (no check of the names).
+fn header_names(line: &[u8], path: &Path) -> Result<Vec<String>> {
     // A file that went through a Windows editor ends its lines with CRLF, and one saved by a
     // spreadsheet may start with a byte-order mark.
     let line = line.strip_suffix(b"\r").unwrap_or(line);
