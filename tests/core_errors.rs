@@ -212,6 +212,28 @@ fn corrupt_state_files_are_reported_with_their_path() {
     }
 }
 
+/// `config.json` and `status.json` saved by an editor that starts files with a UTF-8
+/// byte-order mark (Windows Notepad) read as they did before the save.
+#[test]
+fn state_files_saved_with_a_byte_order_mark_still_read() {
+    let base = tempfile::tempdir().unwrap();
+    let exp = new_experiment(base.path());
+    let dir = exp.dir().to_path_buf();
+    let status_before = exp.status().unwrap();
+    drop(exp);
+    for file in ["config.json", "status.json"] {
+        let path = dir.join(file);
+        let mut bytes = b"\xef\xbb\xbf".to_vec();
+        bytes.extend(std::fs::read(&path).unwrap());
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let exp = Experiment::open(&dir).unwrap();
+    assert_eq!(
+        exp.status().unwrap().run_id,
+        status_before.run_id.map(|r| r.next())
+    );
+}
+
 /// Opening a directory that is not an experiment says which file is missing.
 #[test]
 fn opening_a_non_experiment_directory_is_not_found() {

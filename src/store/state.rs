@@ -416,7 +416,9 @@ pub fn now_rfc3339() -> String {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).at("read", path)?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    // A file saved by an editor that writes a UTF-8 byte-order mark (Windows Notepad).
+    let json = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    serde_json::from_slice(json).map_err(|e| {
         Error::corrupt(
             path,
             Some(e.line() as u64),
