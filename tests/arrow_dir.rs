@@ -338,3 +338,94 @@ fn long_tables_are_written_to_parquet_and_ipc() {
     assert_eq!(batches[0], expected.concat().unwrap());
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 2);
 }
+
+/// One damaged run among many: a row with more cells than the header, text that is not UTF-8
+/// (Latin-1), and `metrics/` replaced by a file. Each is left out and named in
+/// `Table::skipped` (and by `EXP export`, which exits 1), and every other run still reads:
+/// before, any one of them failed the whole read.
+#[test]
+fn a_damaged_run_is_left_out_and_named_and_the_others_still_read() {
+    let base = tempfile::tempdir().unwrap();
+    let mut damaged = Vec::new();
+    for (i, name) in ["a_good", "b_cells", "c_latin1", "d_no_metrics", "e_good"]
+        .iter()
+        .enumerate()
+    {
+        let mut exp = experiment(
+            base.path(),
+            name,
+            &[],
+            &[
+                &[("step", Value::Int(0)), ("note", Value::from("ok"))],
+                &[("step", Value::Int(1)), ("note", Value::from("ok"))],
+            ],
+        );
+        exp.set_finished().unwrap();
+        let table = exp.dir().join("metrics/run_0001.csv");
+        match i {
+            1 => append(&table, b"2026-01-01T00:00:00.000000,run_0001,2,ok,extra\n"),
+            2 => append(&table, b"2026-01-01T00:00:00.000000,run_0001,2,caf\xe9\n"),
+            3 => {
+                let metrics = exp.dir().join("metrics");
+                std::fs::remove_dir_all(&metrics).unwrap();
+                std::fs::write(&metrics, b"not a directory").unwrap();
+            }
+            _ => {}
+        }
+        if (1..=3).contains(&i) {
+            damaged.push(if i == 3 {
+                exp.dir().join("metrics")
+            } else {
+                table
+            });
+        }
+    }
+
+    let table = arrow::read_dir(base.path(), &Selection::new()).unwrap();
+    let batch = table.concat().unwrap();
+    let mut experiments = strings(&batch, "experiment");
+    experiments.dedup();
+    let names: Vec<String> = experiments.into_iter().map(Option::unwrap).collect();
+    assert!(
+        names.len() == 2 && names[0].starts_with("a_good") && names[1].starts_with("e_good"),
+        "{names:?}"
+    );
+    assert_eq!(batch.num_rows(), 4);
+    let skipped: Vec<String> = table.skipped().iter().map(|e| e.to_string()).collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    for path in &damaged {
+        let path = path.display().to_string();
+        assert!(
+            skipped.iter().any(|m| m.contains(&path)),
+            "{path} in {skipped:?}"
+        );
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let summary = export(base.path(), arrow::Format::Csv, &out.path().join("all.csv")).unwrap();
+    assert_eq!((summary.rows, summary.skipped.len()), (4, 3));
+    #[cfg(feature = "ui")]
+    {
+        let cli = std::process::Command::new(env!("CARGO_BIN_EXE_EXP"))
+            .arg("export")
+            .arg(base.path())
+            .arg("--out")
+            .arg(out.path().join("cli.csv"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&cli.stderr);
+        assert_eq!(cli.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.matches("EXP export: left out ").count(),
+            3,
+            "{stderr}"
+        );
+        assert!(out.path().join("cli.csv").is_file());
+    }
+}
+
+fn append(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(bytes).unwrap();
+}

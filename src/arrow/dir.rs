@@ -106,7 +106,9 @@ pub fn parse_status(text: &str) -> Result<RunState> {
 ///
 /// `base` may also be one experiment directory: then its runs are read. Experiments come in
 /// directory-name order, runs by number; one batch per table (or per chunk of a large one).
-/// Tables deleted while this reads are left out.
+/// Tables deleted while this reads are left out, and so are tables that cannot be read (a
+/// damaged row, text that is not UTF-8, an unreadable file or `metrics/`): those are listed in
+/// [`Table::skipped`], so that one damaged run does not keep the others from being read.
 pub fn read_dir(base: impl AsRef<Path>, selection: &Selection) -> Result<Table> {
     read_dir_grouped(base.as_ref(), selection, &|_| {}).map(|grouped| grouped.table)
 }
@@ -137,7 +139,8 @@ pub(crate) fn read_dir_grouped(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Grouped> {
     let threads = pool::threads_or_default(selection.threads);
-    let (experiments, runs) = discover(base, selection)?;
+    let mut skipped = Vec::new();
+    let (experiments, runs) = discover(base, selection, &mut skipped)?;
     let total = experiments.len();
     progress(Progress {
         stage: Stage::Reading,
@@ -160,12 +163,14 @@ pub(crate) fn read_dir_grouped(
         } else {
             parse::read_file_into(&run.path, buffer)
         };
+        // A table deleted since it was listed is left out; one that cannot be read is left
+        // out and reported, so that one damaged run does not hide all the others.
         let parsed = match read {
-            Ok(parsed) => Some(parsed),
+            Ok(parsed) => Ok(parsed),
             Err(e) if matches!(e.io_error(), Some(io) if io.kind() == IoErrorKind::NotFound) => {
-                None
+                return None;
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         };
         if remaining[run.experiment].fetch_sub(1, Ordering::AcqRel) == 1 {
             progress(Progress {
@@ -174,12 +179,16 @@ pub(crate) fn read_dir_grouped(
                 total,
             });
         }
-        Ok(parsed.map(|parsed| (run, parsed)))
+        Some(parsed.map(|parsed| (run, parsed)))
     });
-    let parsed: Vec<(Run, parse::Parsed)> = parsed
-        .into_iter()
-        .filter_map(Result::transpose)
-        .collect::<Result<_>>()?;
+    let mut parsed_ok: Vec<(Run, parse::Parsed)> = Vec::with_capacity(parsed.len());
+    for result in parsed.into_iter().flatten() {
+        match result {
+            Ok(run) => parsed_ok.push(run),
+            Err(e) => skipped.push(e),
+        }
+    }
+    let parsed = parsed_ok;
 
     // The union of the columns, in first-seen order, and their common types.
     let mut names: Vec<String> = crate::metrics::FIXED_COLUMNS
@@ -296,12 +305,21 @@ pub(crate) fn read_dir_grouped(
     let mut experiment_of_batch = Vec::new();
     let mut batches = Vec::new();
     for result in built {
-        let (e, run_batches) = result?;
-        experiment_of_batch.extend(std::iter::repeat_n(e, run_batches.len()));
-        batches.extend(run_batches);
+        match result {
+            Ok((e, run_batches)) => {
+                experiment_of_batch.extend(std::iter::repeat_n(e, run_batches.len()));
+                batches.extend(run_batches);
+            }
+            // Text that is not UTF-8, found as the arrays are made: that run is left out.
+            Err(e) => skipped.push(e),
+        }
     }
     Ok(Grouped {
-        table: Table { schema, batches },
+        table: Table {
+            schema,
+            batches,
+            skipped: Arc::new(skipped),
+        },
         experiment_of_batch,
         experiments: total,
         runs,
@@ -358,7 +376,11 @@ pub struct Progress {
 }
 
 /// The selected experiments (sorted by directory name) and their selected run tables.
-fn discover(base: &Path, selection: &Selection) -> Result<(Vec<Experiment>, Vec<Run>)> {
+fn discover(
+    base: &Path,
+    selection: &Selection,
+    skipped: &mut Vec<Error>,
+) -> Result<(Vec<Experiment>, Vec<Run>)> {
     let dirs: Vec<(String, PathBuf)> = if base.join("config.json").is_file() {
         let id = base
             .canonicalize()
@@ -400,7 +422,12 @@ fn discover(base: &Path, selection: &Selection) -> Result<(Vec<Experiment>, Vec<
             Err(e) if matches!(e.io_error(), Some(io) if io.kind() == IoErrorKind::NotFound) => {
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                // metrics/ unreadable (a file, a symlink loop, no permission): the others still
+                // read.
+                skipped.push(e);
+                continue;
+            }
         };
         for table in tables {
             let Ok(run) = table.parse::<RunId>() else {

@@ -60,7 +60,7 @@ impl FromStr for Format {
 }
 
 /// What [`export`] wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportSummary {
     /// Experiments with at least one selected run.
     pub experiments: usize,
@@ -70,6 +70,9 @@ pub struct ExportSummary {
     pub rows: usize,
     /// Columns written.
     pub columns: usize,
+    /// The run tables left out because they could not be read, each message naming the file
+    /// and why (see [`super::Table::skipped`]).
+    pub skipped: Vec<String>,
 }
 
 /// Reads the runs that `selection` selects under `base` (see [`super::read_dir`]) and writes
@@ -112,6 +115,12 @@ pub fn export(
         runs: grouped.runs,
         rows: grouped.table.num_rows(),
         columns: grouped.table.schema().fields().len(),
+        skipped: grouped
+            .table
+            .skipped()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     })
 }
 

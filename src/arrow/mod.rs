@@ -79,7 +79,13 @@ pub use export::{ExportSummary, Format, export, write_table};
 pub struct Table {
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
+    /// Shared, so that the table stays cheap to clone.
+    skipped: Arc<Vec<Error>>,
 }
+
+/// The key of the schema metadata that names the tables [`read_dir`] left out, in the Arrow
+/// C stream it exports: a JSON list of messages, each naming the file and why.
+pub const SKIPPED_METADATA_KEY: &str = "expman:skipped";
 
 impl Table {
     /// The schema every batch has.
@@ -119,12 +125,30 @@ impl Table {
         }
     }
 
-    /// A reader over the batches (what the C stream interface exports).
+    /// The run tables [`read_dir`] left out because they could not be read (a damaged row,
+    /// text that is not UTF-8, an unreadable file): each error names the file and why.
+    pub fn skipped(&self) -> &[Error] {
+        &self.skipped
+    }
+
+    /// A reader over the batches (what the C stream interface exports). Its schema carries
+    /// the [`skipped`](Table::skipped) tables under [`SKIPPED_METADATA_KEY`].
     pub fn into_reader(
         self,
     ) -> RecordBatchIterator<std::vec::IntoIter<std::result::Result<RecordBatch, ArrowError>>> {
         let batches: Vec<_> = self.batches.into_iter().map(Ok).collect();
-        RecordBatchIterator::new(batches.into_iter(), self.schema)
+        let schema = if self.skipped.is_empty() {
+            self.schema
+        } else {
+            let messages: Vec<String> = self.skipped.iter().map(ToString::to_string).collect();
+            let mut metadata = self.schema.metadata().clone();
+            metadata.insert(
+                SKIPPED_METADATA_KEY.to_string(),
+                serde_json::Value::from(messages).to_string(),
+            );
+            Arc::new(self.schema.as_ref().clone().with_metadata(metadata))
+        };
+        RecordBatchIterator::new(batches.into_iter(), schema)
     }
 }
 
@@ -174,7 +198,11 @@ fn table_of(parsed: parse::Parsed, path: &Path) -> Result<Table> {
             batch(&schema, columns)
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Table { schema, batches })
+    Ok(Table {
+        schema,
+        batches,
+        skipped: Arc::default(),
+    })
 }
 
 /// A batch whose columns were built for `schema` (a mismatch is a bug in this module).

@@ -50,7 +50,10 @@ pub unsafe extern "C" fn expman_arrow_read_table(
 /// Filters, each NULL for "all": `name_glob` matches the experiment's name or directory name
 /// (`*` any text, `?` one character); `status` keeps the runs in that state (any case); `tag`
 /// keeps the experiments with that tag. Ownership, errors and thread-safety as for
-/// expman_arrow_read_table().
+/// expman_arrow_read_table(). A run table that cannot be read (a damaged row, text that is
+/// not UTF-8, an unreadable file) is left out rather than failing the call: the stream's
+/// schema metadata then lists them under the key `expman:skipped`, a JSON list of messages
+/// that each name the file and why.
 ///
 /// # Safety
 /// `dir` is NULL or a NUL-terminated path; `name_glob`, `status` and `tag` are NULL or

@@ -157,6 +157,22 @@ def test_load_experiments_gives_one_dataframe_with_filters(tmp_path):
         expman.load_experiments(tmp_path / "missing")
 
 
+def test_a_damaged_run_is_left_out_with_a_warning_naming_it(tmp_path):
+    # A row typed by hand with one cell too many: the run is left out with a warning that
+    # names its file, and the others load (before, load_experiments raised for all of them).
+    made = make_experiments(tmp_path)
+    damaged = made[1].metrics_path
+    with open(damaged, "a", encoding="utf-8") as f:
+        f.write("2026-01-01T00:00:00.000000,run_0001,3,0.1,extra\n")
+    with pytest.warns(expman.arrow.SkippedTableWarning, match=str(damaged)) as caught:
+        df = expman.load_experiments(tmp_path)
+    assert len(caught) == 1
+    assert "row has 5 cells" in str(caught[0].message)
+    assert sorted(df["name"].unique()) == ["resnet18", "vit"] and len(df) == 6
+    table = expman.arrow.read_dir(tmp_path, name="vit")  # nothing damaged: no warning, no key
+    assert table.schema.metadata is None
+
+
 def test_meta_columns_are_the_categoricals_pyarrow_makes(tmp_path):
     """to_pandas builds read_dir's meta categoricals from the keys itself: the same frame as
     pyarrow's own conversion, also for a run whose status is unknown (a null key) and for a

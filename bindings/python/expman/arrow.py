@@ -22,7 +22,7 @@ from . import _ffi
 from ._errors import UnsupportedError
 from ._ffi import lib
 
-__all__ = ["available", "read_table", "read_dir", "to_pandas"]
+__all__ = ["available", "read_table", "read_dir", "to_pandas", "SkippedTableWarning"]
 
 
 class ArrowArrayStream(Structure):
@@ -90,23 +90,44 @@ def read_table(csv_path):
     return _import_stream(lib.expman_arrow_read_table, _ffi.encode(csv_path, "csv_path"))
 
 
+class SkippedTableWarning(UserWarning):
+    """A run table that ``read_dir`` (and ``expman.load_experiments``) left out because it
+    could not be read; the message names the file and why."""
+
+
+#: The schema metadata key under which the library lists the tables it left out.
+_SKIPPED_KEY = b"expman:skipped"
+
+
 def read_dir(base_dir, name=None, status=None, tag=None):
     """Every run table of the experiments under ``base_dir`` (or of one experiment directory)
     as one long ``pyarrow.Table``: ``experiment``, ``name``, ``status``, ``tags``, then the
     union of the tables' columns. Filters: ``name`` a glob on the experiment's name or
     directory name (``*``, ``?``), ``status`` the run's state (Pending, Running, Finished,
-    Error), ``tag`` a tag the experiment has."""
+    Error), ``tag`` a tag the experiment has. A table that cannot be read (a damaged row, text
+    that is not UTF-8) is left out with a ``SkippedTableWarning`` naming it, so that one
+    damaged run does not hide the others."""
 
     def opt(value, what):
         return None if value is None else _ffi.encode(value, what)
 
-    return _import_stream(
+    table = _import_stream(
         lib.expman_arrow_read_dir,
         _ffi.encode(base_dir, "base_dir"),
         opt(name, "name"),
         opt(status, "status"),
         opt(tag, "tag"),
     )
+    metadata = table.schema.metadata or {}
+    if _SKIPPED_KEY in metadata:
+        import json
+        import warnings
+
+        for message in json.loads(metadata[_SKIPPED_KEY]):
+            warnings.warn(f"left out {message}", SkippedTableWarning, stacklevel=2)
+        rest = {k: v for k, v in metadata.items() if k != _SKIPPED_KEY}
+        table = table.replace_schema_metadata(rest or None)
+    return table
 
 
 def _na_words(pa):

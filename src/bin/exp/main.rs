@@ -99,7 +99,8 @@ enum Command {
     /// List experiments with their params and metric summaries, filtered and sorted by the
     /// query language (one line per experiment, its latest run).
     Ls(ls::LsArgs),
-    /// Write the metrics of every run under a directory as one table (Parquet, CSV or Arrow).
+    /// Write the metrics of every run under a directory as one table (Parquet, CSV or Arrow);
+    /// a run whose table cannot be read is left out and named on stderr, with exit status 1.
     Export(ExportArgs),
     /// Schedule a few short toy experiments and serve the UI on them.
     Demo {
@@ -400,7 +401,16 @@ fn export(args: &ExportArgs) -> expman::Result<ExitCode> {
         summary.columns,
         args.out.display()
     );
-    Ok(ExitCode::SUCCESS)
+    // The others are written; the damaged ones are named, and the exit status says the
+    // export is not whole.
+    for skipped in &summary.skipped {
+        eprintln!("EXP export: left out {skipped}");
+    }
+    Ok(if summary.skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[cfg(not(feature = "arrow"))]
