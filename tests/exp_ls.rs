@@ -208,3 +208,39 @@ fn a_hand_broken_config_is_named_on_stderr() {
         "{rows}"
     );
 }
+
+/// A metrics table damaged by another program (a row with a cell too many) is named on stderr
+/// with the reason, and the JSON record carries it as `metrics_error`; the experiment stays
+/// listed in its own state, and the others are unaffected.
+#[test]
+fn a_damaged_metrics_table_is_named_on_stderr() {
+    let base = tempfile::tempdir().unwrap();
+    let made = sweep(base.path());
+    let table = made[1].dir.join("metrics/run_0001.csv");
+    let mut text = std::fs::read_to_string(&table).unwrap();
+    text.push_str("2026-01-01T00:00:00.000000,run_0001,9,9,9,9,9,9,9\n");
+    std::fs::write(&table, text).unwrap();
+    let out = ls(
+        base.path(),
+        &["--format", "json", "--columns", "name,status"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains(&made[1].dir.display().to_string())
+            && warnings[0].contains("its metrics cannot be read")
+            && warnings[0].contains("cells but the header has"),
+        "{stderr}"
+    );
+    let rows: Json = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "Finished"),
+        "{rows}"
+    );
+}

@@ -17,6 +17,8 @@ pub struct Entry {
     table: Option<TableSummary>,
     /// The run whose table `table` follows.
     table_run: Option<crate::RunId>,
+    /// Why `table` could not be brought up to date at the last look, if it could not.
+    table_error: Option<String>,
     record: ExperimentRecord,
     /// The catalog's refresh that last saw this directory (to forget the ones gone).
     pub(crate) seen: u64,
@@ -41,7 +43,8 @@ impl Entry {
             state: State::default(),
             table: None,
             table_run: None,
-            record: ExperimentRecord::new(id, &State::default(), None),
+            table_error: None,
+            record: ExperimentRecord::new(id, &State::default(), None, None),
             seen: 0,
         };
         entry.refresh(id, dir, allow)?;
@@ -88,7 +91,12 @@ impl Entry {
         changed |= self.update_table(dir, allow);
         let running = self.state.status.status == RunState::Running;
         if changed || (running && self.state.effective().0 != self.record.status) {
-            self.record = ExperimentRecord::new(id, &self.state, self.table.as_ref());
+            self.record = ExperimentRecord::new(
+                id,
+                &self.state,
+                self.table.as_ref(),
+                self.table_error.as_deref(),
+            );
             return Some(true);
         }
         Some(changed)
@@ -115,7 +123,15 @@ impl Entry {
             return changed;
         };
         // A table that cannot be read (damaged by another program) keeps its last summary:
-        // the listing shows what was read, and the details page says what is wrong.
-        table.update().unwrap_or(false) || changed
+        // the listing shows what was read, and the record says what is wrong.
+        match table.update() {
+            Ok(updated) => self.table_error.take().is_some() || updated || changed,
+            Err(e) => {
+                let why = e.to_string();
+                let new = self.table_error.as_deref() != Some(why.as_str());
+                self.table_error = Some(why);
+                new || changed
+            }
+        }
     }
 }

@@ -46,6 +46,10 @@ pub struct ExperimentRecord {
     pub params: Params,
     /// Summaries of the latest run's numeric, non-parameter columns.
     pub metrics: Metrics,
+    /// Why the latest run's table cannot be read now (a row damaged by another program), when
+    /// it cannot: `metrics` then holds what was read of it before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_error: Option<String>,
     /// The state files that could not be read and why (also part of `error`): what `EXP ls`
     /// warns about, so a hand-edited `config.json` is named rather than silently shown as Error.
     #[serde(skip)]
@@ -56,8 +60,13 @@ pub struct ExperimentRecord {
 
 impl ExperimentRecord {
     /// The record of experiment `id` from its state files and the summary of its latest run's
-    /// table (`None` when it has none yet).
-    pub fn new(id: &str, state: &State, table: Option<&TableSummary>) -> ExperimentRecord {
+    /// table (`None` when it has none yet), with why that table cannot be read now, if not.
+    pub fn new(
+        id: &str,
+        state: &State,
+        table: Option<&TableSummary>,
+        table_error: Option<&str>,
+    ) -> ExperimentRecord {
         let (status, error) = state.effective();
         let config = &state.config;
         let run_id = state.status.run_id.map(|r| r.to_string());
@@ -73,6 +82,7 @@ impl ExperimentRecord {
             name,
             status,
             error,
+            metrics_error: table_error.map(str::to_string),
             unreadable: state.problems.clone(),
             tags: config.tags.clone(),
             description: config.description.clone(),

@@ -46,6 +46,10 @@ pub struct Summary {
     /// For a run in Error: the last exception line in the end of its log (the last line of a
     /// Python traceback, a Rust panic, ...), if there is one.
     pub exception: Option<String>,
+    /// Why the current run's table cannot be read now (a row damaged by another program), if
+    /// it cannot: `metrics` then holds what was read of it before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_error: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
     /// Description.
@@ -524,6 +528,7 @@ pub(crate) fn summary_of(root: &Path, id: &str, real: &Path, entry: &Entry) -> S
         status: state,
         error: record.error.clone(),
         exception,
+        metrics_error: record.metrics_error.clone(),
         tags: record.tags.clone(),
         description: record.description.clone(),
         command: record.command.clone(),

@@ -9,6 +9,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const H = require('./helpers');
+const F = require('./fixtures');
 
 const EXCEPTION = 'ValueError: learning rate 0.5 diverged';
 
@@ -81,6 +82,25 @@ test('the drawer shows config.json and status.json under "Metadata"', { timeout:
   await H.screenshot(page, 'seed-drawer-metadata.png');
   await page.keyboard.press('Escape');
   await page.waitForSelector('#drawer', { state: 'hidden' });
+});
+
+test('a run whose metrics table was damaged by another program says so on its card and in the drawer', { timeout: 30000 }, async () => {
+  // A copy of `diverges` with a metrics table, then a row typed by hand with a cell too many.
+  const dir = F.writeExperiment(baseDir, H.expDir(baseDir, 'diverges'), {
+    name: 'damaged', columns: ['step', 'loss'], rows: [[0, 0.5], [1, 0.25]], index: 7,
+  });
+  fs.appendFileSync(path.join(dir, 'metrics', 'run_0001.csv'), '2026-01-01T00:00:00.000000,run_0001,2,0.1,extra\n');
+  const card = page.locator(H.card('damaged', 'Error'));
+  const note = card.locator('.card-metrics-error');
+  await note.waitFor({ timeout: 15000 });
+  assert.match(await note.textContent(), /^Metrics unreadable: .*run_0001\.csv:4: row has 5 cells but the header has 4 columns/);
+  await card.locator('.card-name').click();
+  const row = page.locator('#drawer .kv dt:text-is("Metrics") + dd');
+  await row.waitFor();
+  assert.match(await row.textContent(), /^unreadable: .*row has 5 cells/);
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#drawer', { state: 'hidden' });
+  assert.deepEqual(browser.errors, []);
 });
 
 test('Rerun while a scheduler holds the directory says the run was queued', { timeout: 45000 }, async () => {

@@ -64,10 +64,18 @@ pub fn ls(args: &LsArgs) -> expman::Result<ExitCode> {
         return Ok(refuse("--where", &e));
     }
     for record in catalog.records() {
+        let dir = args.dir.join(&record.id);
         for problem in &record.unreadable {
             eprintln!(
                 "EXP ls: warning: {}: {problem}; listed as Error until the file is fixed",
-                args.dir.join(&record.id).display()
+                dir.display()
+            );
+        }
+        if let Some(why) = &record.metrics_error {
+            eprintln!(
+                "EXP ls: warning: {}: its metrics cannot be read: {why}; the metrics shown \
+                 are what was read before, if anything",
+                dir.display()
             );
         }
     }

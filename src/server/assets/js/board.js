@@ -215,6 +215,7 @@ function buildCard(s) {
     cardMetrics(s),
     s.status === 'Error' && s.error ? h('div', { class: 'card-error', title: s.error }, s.error) : null,
     s.status === 'Error' && s.exception ? h('div', { class: 'card-exception', title: s.exception }, s.exception) : null,
+    s.metrics_error ? h('div', { class: 'card-error card-metrics-error', title: s.metrics_error }, `Metrics unreadable: ${s.metrics_error}`) : null,
     h('div', { class: 'card-foot' },
       elapsed,
       s.gpus && s.gpus.length ? h('span', { class: 'gpus', title: 'GPUs' }, `GPU ${s.gpus.join(',')}`) : null,

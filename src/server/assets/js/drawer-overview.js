@@ -75,6 +75,7 @@ function facts(s, cfg, st) {
   };
   row('Status', h('span', null, h('span', { class: `pill s-${s.status}` }, s.status), s.error ? `  ${s.error}` : ''));
   row('Exception', s.status === 'Error' ? s.exception : null, 'mono exception');
+  row('Metrics', s.metrics_error ? `unreadable: ${s.metrics_error}` : null, 'mono exception');
   row('Directory', `${S.baseDir ? S.baseDir.replace(/\/$/, '') + '/' : ''}${s.id}`, 'mono');
   row('Command', cfg.command, 'mono');
   row('Current run', s.run_id, 'mono');
