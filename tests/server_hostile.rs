@@ -621,3 +621,55 @@ fn unreadable_state_files_are_shown_as_errors_with_the_reason() {
     assert!(card("fine")["error"].is_null());
     served.assert_alive("at the end");
 }
+
+/// Log searches with regexes that can run across line ends (`a[\s\S]*`, `(?s)quick.*`,
+/// `quick[^z]*`): the server found each matching line by the leftmost match, which for these
+/// runs to the end of the 4 MiB buffer, once per line: minutes of CPU on a 1 MB log, and four
+/// such requests left every other client with 503s. Now each finishes with the lines a grep
+/// would give, and a normal client is answered promptly while they run.
+#[test]
+fn regexes_that_run_across_lines_neither_hang_the_search_nor_the_ui() {
+    let _one = one_at_a_time();
+    let base = tempfile::tempdir().unwrap();
+    let dir = experiment(base.path(), "noisy", 10);
+    let mut log = String::new();
+    for i in 0..40_000 {
+        log.push_str(if i % 1000 == 0 {
+            "the quick brown fox\n"
+        } else {
+            "a line of the log\n"
+        });
+    }
+    std::fs::write(dir.join("logs/run_0001.log"), &log).unwrap();
+    let mut served = Served::start(base.path(), &[]);
+    let addr = served.addr;
+    // (pattern, lines matching, first matching line)
+    let searches = [
+        ("a%5B%5Cs%5CS%5D%2A", 39_960, 2), // a[\s\S]*: every line but the fox's has an `a`
+        ("%28%3Fs%29quick.%2A", 40, 1),    // (?s)quick.*
+        ("quick%5B%5Ez%5D%2A", 40, 1),     // quick[^z]*
+    ];
+    let attackers: Vec<_> = searches
+        .iter()
+        .chain(searches.iter())
+        .map(|&(pattern, lines, first_line)| {
+            std::thread::spawn(move || {
+                let path = format!(
+                    "/api/experiments/noisy/logs/run_0001.log?search={pattern}&regex=1&max=5"
+                );
+                let answer = get_with(addr, &path, &format!("Host: {addr}\r\n"));
+                assert_eq!(answer.status, 200, "{path}: {}", answer.text());
+                let found = answer.json();
+                assert_eq!(found["count"], lines, "{path}: {found}");
+                let first = &found["matches"][0];
+                assert_eq!(first["line"], first_line, "{found}");
+                assert!(!first["text"].as_str().unwrap().contains('\n'), "{found}");
+            })
+        })
+        .collect();
+    assert_prompt(addr, "while regex searches run");
+    for attacker in attackers {
+        attacker.join().expect("a search answered");
+    }
+    served.assert_alive("after the searches");
+}
