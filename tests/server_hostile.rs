@@ -673,3 +673,63 @@ fn regexes_that_run_across_lines_neither_hang_the_search_nor_the_ui() {
     }
     served.assert_alive("after the searches");
 }
+
+/// What a hostile page's browser sends: a subresource request (an `<img>` or `<script>` of the
+/// API, which carries no Origin) marked cross-site or same-site by fetch metadata is refused,
+/// as is framing the UI (`X-Frame-Options`, `frame-ancestors`); opening the UI from a link on
+/// another site (a top-level navigation), from the address bar, and the page's own requests
+/// still work.
+#[test]
+fn another_sites_subresources_and_frames_are_refused() {
+    let _one = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    experiment(tmp.path(), "run", 3);
+    let served = Served::start(tmp.path(), &[]);
+    let addr = served.addr;
+    let host = format!("Host: {addr}\r\n");
+    let fetch = |site: &str, mode: &str, dest: &str| {
+        format!(
+            "{host}Sec-Fetch-Site: {site}\r\nSec-Fetch-Mode: {mode}\r\nSec-Fetch-Dest: {dest}\r\n"
+        )
+    };
+    for (path, site, mode, dest) in [
+        ("/api/experiments", "cross-site", "no-cors", "image"),
+        (
+            "/api/experiments/run/logs/run_0001.log?search=x",
+            "cross-site",
+            "no-cors",
+            "script",
+        ),
+        ("/api/experiments", "same-site", "cors", "empty"),
+        ("/", "cross-site", "navigate", "iframe"),
+    ] {
+        let answer = get_with(addr, path, &fetch(site, mode, dest));
+        assert_eq!(
+            answer.status,
+            403,
+            "{path} {site} {mode} {dest}: {}",
+            answer.text()
+        );
+    }
+    for (path, site, mode, dest) in [
+        ("/", "cross-site", "navigate", "document"),
+        ("/", "none", "navigate", "document"),
+        ("/api/experiments", "same-origin", "cors", "empty"),
+    ] {
+        let answer = get_with(addr, path, &fetch(site, mode, dest));
+        assert_eq!(
+            answer.status,
+            200,
+            "{path} {site} {mode} {dest}: {}",
+            answer.text()
+        );
+    }
+    let page = get_with(addr, "/", &host);
+    let head = page.head.to_ascii_lowercase();
+    assert!(
+        head.contains("x-frame-options: deny")
+            && head.contains("content-security-policy: frame-ancestors 'none'"),
+        "{}",
+        page.head
+    );
+}

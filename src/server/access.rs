@@ -61,6 +61,23 @@ impl Access {
                 ),
             ));
         }
+        // Fetch metadata (every current browser sends it): a request another site's page
+        // makes (an <img>, a script, a fetch: no Origin for the first two) is refused; opening
+        // the UI from a link elsewhere (a top-level navigation) is not. Frames are refused by
+        // the answer's X-Frame-Options.
+        let foreign = matches!(
+            request.header("sec-fetch-site"),
+            Some("cross-site" | "same-site")
+        );
+        let navigation = request.header("sec-fetch-mode") == Some("navigate")
+            && request.header("sec-fetch-dest") == Some("document");
+        if foreign && !navigation {
+            return Err(Reply::error(
+                403,
+                "requests made by another site's page are refused: only pages served by this \
+                 server may call it (open the UI at the address the server printed)",
+            ));
+        }
         if request.header_count("origin") > 0 {
             let origin = request.header("origin").unwrap_or("null");
             let same = origin

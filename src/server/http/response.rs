@@ -20,7 +20,8 @@ pub(super) fn head(reply: &Reply, keep_alive: bool) -> Vec<u8> {
         head,
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
-         Referrer-Policy: no-referrer\r\n",
+         Referrer-Policy: no-referrer\r\n\
+         X-Frame-Options: DENY\r\nContent-Security-Policy: frame-ancestors 'none'\r\n",
         reply.status,
         reason(reply.status),
         reply.content_type,
