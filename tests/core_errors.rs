@@ -234,6 +234,26 @@ fn state_files_saved_with_a_byte_order_mark_still_read() {
     );
 }
 
+/// A field added to `status.json` by hand or by another tool survives expman's later writes
+/// (the end of the run, the next run); before, the next write dropped it.
+#[test]
+fn unknown_status_fields_survive_later_writes() {
+    let base = tempfile::tempdir().unwrap();
+    let mut exp = new_experiment(base.path());
+    let dir = exp.dir().to_path_buf();
+    let path = dir.join("status.json");
+    let mut status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    status["my_note"] = serde_json::json!({"checked_by": "ana", "ok": true});
+    std::fs::write(&path, status.to_string()).unwrap();
+    exp.set_finished().unwrap();
+    drop(exp);
+    Experiment::open(&dir).unwrap().set_finished().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(status["my_note"]["checked_by"], "ana", "{status}");
+    assert_eq!(status["run_id"], "run_0002", "{status}");
+}
+
 /// Opening a directory that is not an experiment says which file is missing.
 #[test]
 fn opening_a_non_experiment_directory_is_not_found() {

@@ -265,6 +265,10 @@ pub struct Status {
     pub pid_named: bool,
     /// Earlier runs of this experiment, oldest first.
     pub history: Vec<RunRecord>,
+    /// Fields expman does not know (added by hand or by another tool): kept as they are when
+    /// the file is written again, across runs.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Status {
@@ -320,6 +324,7 @@ impl Status {
             run_id: Some(run),
             history: std::mem::take(&mut self.history),
             gpus: std::mem::take(&mut self.gpus),
+            other: std::mem::take(&mut self.other),
             ..Status::default()
         };
     }
