@@ -40,7 +40,7 @@ def test_one_row_per_experiment_with_params_and_summaries(sweep):
     base, ids = sweep
     df = expman.list_experiments(base, sort="name")
     assert list(df["name"]) == ["a", "b", "c"]
-    assert list(df.columns[:6]) == ["name", "id", "status", "tags", "created", "runs"]
+    assert list(df.columns[:7]) == ["name", "id", "status", "error", "tags", "created", "runs"]
     assert list(df["id"]) == [ids["a"], ids["b"], ids["c"]]
     assert set(df["status"]) == {"Finished"}
     assert df["tags"][0] == ["sweep"]
@@ -113,3 +113,29 @@ def test_a_later_run_logging_params_is_what_the_listing_shows(tmp_path):
     assert df["params.optimizer.name"][0] == "adam"
     assert df["runs"][0] == 2
     assert "metrics.acc.last" not in df.columns, "the latest run has no rows"
+
+
+def test_errors_and_unreadable_metrics_are_shown(tmp_path):
+    # A failed run says why in `error`; a table damaged by another program (a row with a cell
+    # too many) is named in a warning, and every experiment is still listed.
+    fine = make(tmp_path, "fine", 0.1, [0.5])
+    failed = Experiment(name="failed", command="x", base_dir=tmp_path)
+    failed.set_error("diverged at step 3")
+    failed.close()
+    damaged = Experiment(name="damaged", command="x", base_dir=tmp_path)
+    damaged.upd_row(step=0, val_acc=0.5)
+    damaged.save_row()
+    damaged.set_finished()
+    path = damaged.metrics_path
+    damaged.close()
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("2026-01-01T00:00:00.000000,run_0001,1,0.6,extra\n")
+    with pytest.warns(RuntimeWarning, match=r"damaged_.*: its metrics cannot be read: .*row has 5"):
+        df = expman.list_experiments(tmp_path, sort="name")
+    assert list(df["name"]) == ["damaged", "failed", "fine"]
+    errors = dict(zip(df["name"], df["error"]))
+    assert errors["failed"] == "diverged at step 3"
+    import pandas as pd
+
+    assert pd.isna(errors["fine"]) and pd.isna(errors["damaged"])
+    assert fine in set(df["id"])

@@ -59,11 +59,14 @@ def list_experiments(base_dir, where=None, sort=None):
     """The experiments under ``base_dir`` as a pandas DataFrame, one row per experiment (its
     latest run), in the order of ``sort``.
 
-    Columns: ``name``, ``id`` (directory name), ``status``, ``tags`` (a list), ``created``
+    Columns: ``name``, ``id`` (directory name), ``status``, ``error`` (why a run in Error
+    failed, or why its state files cannot be read; missing otherwise), ``tags`` (a list), ``created``
     (a timestamp), ``runs``, then ``params.<name>`` for every parameter any experiment has
     (effective parameters: ``config.json``'s, overridden by what the run logged, plus the
     run's config-row columns), then ``metrics.<column>.<last|min|max|count>`` for every metric
-    column. Missing values are NaN (None for text).
+    column. Missing values are NaN (None for text). An experiment whose latest metrics table
+    cannot be read (a row damaged by another program) gets a ``RuntimeWarning`` naming it; its
+    metrics are then what was read before, if anything.
 
     ``where`` is a query such as ``"params.lr < 1e-3 and metrics.val_acc.max >= 0.85"``;
     ``sort`` a field or a list of fields, each descending with a leading ``-``
@@ -83,10 +86,16 @@ def list_experiments(base_dir, where=None, sort=None):
     metrics.sort()
     rows = []
     for record in records:
+        if record.get("metrics_error"):
+            import warnings
+
+            warnings.warn(f"{record['id']}: its metrics cannot be read: {record['metrics_error']}",
+                          RuntimeWarning, stacklevel=2)
         row = {
             "name": record["name"],
             "id": record["id"],
             "status": record["status"],
+            "error": record.get("error"),
             "tags": list(record["tags"]),
             "created": record["created_at"],
             "runs": record["runs"],
@@ -98,7 +107,7 @@ def list_experiments(base_dir, where=None, sort=None):
             for agg in AGGREGATES:
                 row[f"metrics.{column}.{agg}"] = None if summary is None else _number(summary[agg])
         rows.append(row)
-    columns = ["name", "id", "status", "tags", "created", "runs"]
+    columns = ["name", "id", "status", "error", "tags", "created", "runs"]
     columns += [f"params.{p}" for p in params]
     columns += [f"metrics.{m}.{a}" for m in metrics for a in AGGREGATES]
     frame = pd.DataFrame(rows, columns=columns)
