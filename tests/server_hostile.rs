@@ -733,3 +733,34 @@ fn another_sites_subresources_and_frames_are_refused() {
         page.head
     );
 }
+
+/// A link inside the served directory to another experiment shows as a card of its own:
+/// Delete on it must not delete the experiment it points to (before, it did, leaving the link
+/// dangling). It is refused with 409; Delete on the experiment itself works.
+#[test]
+fn delete_through_a_link_to_another_experiment_is_refused() {
+    let _one = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = experiment(tmp.path(), "victim", 3);
+    std::os::unix::fs::symlink(&victim, tmp.path().join("alias")).unwrap();
+    let served = Served::start(tmp.path(), &[]);
+    let addr = served.addr;
+    let token = page_token(addr);
+    let delete = |id: &str| {
+        let request = format!(
+            "POST /api/experiments/{id}/actions/delete HTTP/1.0\r\nHost: {addr}\r\n\
+             X-Expman-Token: {token}\r\nContent-Length: 0\r\n\r\n"
+        );
+        exchange(addr, request.as_bytes(), PATIENCE).expect("an answer")
+    };
+    let answer = delete("alias");
+    assert_eq!(answer.status, 409, "{}", answer.text());
+    assert!(answer.text().contains("link"), "{}", answer.text());
+    assert!(
+        victim.join("config.json").is_file(),
+        "the linked experiment was deleted"
+    );
+    let answer = delete("victim");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(!victim.exists());
+}

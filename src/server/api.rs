@@ -180,6 +180,18 @@ pub(crate) fn action(root: &Path, index: &Index, id: &str, action: &str) -> Answ
         "delete" => Action::Delete,
         other => return Err(Reply::error(404, format!("no action {other:?}"))),
     };
+    // A link inside the directory to another experiment lists as a card of its own; deleting
+    // through it would delete the experiment it points to (another card's data).
+    let linked = std::fs::symlink_metadata(root.join(id)).is_ok_and(|m| m.file_type().is_symlink());
+    if action == Action::Delete && linked {
+        return Err(Reply::error(
+            409,
+            format!(
+                "{id} is a link to another directory; deleting through it would delete what it \
+                 points to: remove the link itself, or delete that experiment"
+            ),
+        ));
+    }
     let dir = experiment_dir(root, id)?;
     let result = crate::scheduler::perform(dir.path(), action);
     index.poke();
