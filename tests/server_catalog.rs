@@ -176,6 +176,17 @@ fn query_and_fields() {
     assert!(error["start"].as_u64().unwrap() <= 6, "{error}");
     let (status, _) = get(addr, "/api/query?q=x&tz=abc");
     assert_eq!(status, 400);
+    // A day's offset is no time zone: refused as such, not as a bad date in the query.
+    for tz in ["1440", "-1440"] {
+        let (status, error) = get(addr, &format!("/api/query?q=created%3E2020-01-01&tz={tz}"));
+        assert_eq!(status, 400);
+        assert!(
+            error["error"].as_str().unwrap().contains("no time zone"),
+            "{error}"
+        );
+    }
+    let (status, _) = get(addr, "/api/query?q=created%3E2020-01-01&tz=1439");
+    assert_eq!(status, 200);
 
     let (status, fields) = get(addr, "/api/fields");
     assert_eq!(status, 200);

@@ -40,10 +40,11 @@ pub(crate) fn query(index: &Index, query: &Query) -> Answer {
     let text = query.get("q").unwrap_or("");
     let mut options = ParseOptions::new();
     if let Some(minutes) = query.number::<i32>("tz", "minutes east of UTC")? {
-        if !(-24 * 60..=24 * 60).contains(&minutes) {
+        // Less than a day either way (what a fixed offset can be).
+        if !(-1439..=1439).contains(&minutes) {
             return Err(Reply::error(
                 400,
-                format!("tz={minutes} is no time zone: give minutes east of UTC, -1440 to 1440"),
+                format!("tz={minutes} is no time zone: give minutes east of UTC, -1439 to 1439"),
             ));
         }
         options = options.utc_offset(minutes * 60);
