@@ -764,3 +764,34 @@ fn delete_through_a_link_to_another_experiment_is_refused() {
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert!(!victim.exists());
 }
+
+/// An experiment directory damaged by hand (`metrics/` or `logs/` replaced by a file): its
+/// details still answer (200) with what can be read and the problem named, and the listing
+/// keeps it; before, the details were a 500.
+#[test]
+fn details_of_a_damaged_directory_show_what_can_be_read() {
+    let _one = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    for (id, part) in [("no_metrics", "metrics"), ("no_logs", "logs")] {
+        let dir = experiment(tmp.path(), id, 3);
+        std::fs::remove_dir_all(dir.join(part)).unwrap();
+        std::fs::write(dir.join(part), b"a file where a directory was").unwrap();
+    }
+    let served = Served::start(tmp.path(), &[]);
+    let addr = served.addr;
+    assert_eq!(cards(addr).len(), 2);
+    for (id, part) in [("no_metrics", "metrics"), ("no_logs", "logs")] {
+        let answer = get_with(
+            addr,
+            &format!("/api/experiments/{id}"),
+            &format!("Host: {addr}\r\n"),
+        );
+        assert_eq!(answer.status, 200, "{id}: {}", answer.text());
+        let details = answer.json();
+        assert_eq!(details["summary"]["id"], id, "{details}");
+        if part == "metrics" {
+            let problems = details["problems"].to_string();
+            assert!(problems.contains("metrics"), "{details}");
+        }
+    }
+}

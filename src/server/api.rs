@@ -75,9 +75,15 @@ pub(crate) fn details(root: &Path, id: &str) -> Answer {
     let (real, entry) = open_entry(root, id, dir.path())
         .ok_or_else(|| Reply::error(404, format!("{id:?} is not an experiment directory")))?;
     let summary = summary_of(root, id, &real, &entry);
+    // A damaged directory (metrics/ replaced by a file, a symlink loop) still shows what can
+    // be read; what cannot is named in `problems`.
+    let mut problems: Vec<String> = Vec::new();
     let tables: Vec<Json> = dir
         .tables()
-        .map_err(|e| Reply::from_error(&e))?
+        .unwrap_or_else(|e| {
+            problems.push(e.to_string());
+            Vec::new()
+        })
         .into_iter()
         .filter_map(|t| {
             let size = size_inside(root, &dir.table_path(&t))?;
@@ -86,7 +92,12 @@ pub(crate) fn details(root: &Path, id: &str) -> Answer {
         .collect();
     let run_ids: Vec<String> = dir
         .runs()
-        .map_err(|e| Reply::from_error(&e))?
+        .unwrap_or_else(|e| {
+            if problems.is_empty() {
+                problems.push(e.to_string());
+            }
+            Vec::new()
+        })
         .iter()
         .map(|r| r.to_string())
         .collect();
@@ -103,6 +114,7 @@ pub(crate) fn details(root: &Path, id: &str) -> Answer {
             "tables": tables,
             "logs": log_files(root, &dir.logs_dir()),
             "checkpoints": checkpoint_files(root, &dir.checkpoints_dir()),
+            "problems": problems,
         }),
     ))
 }
