@@ -166,11 +166,11 @@ pub(crate) fn read_dir_grouped(
         // A table deleted since it was listed is left out; one that cannot be read is left
         // out and reported, so that one damaged run does not hide all the others.
         let parsed = match read {
-            Ok(parsed) => Ok(parsed),
+            Ok(parsed) => Some(Ok(parsed)),
             Err(e) if matches!(e.io_error(), Some(io) if io.kind() == IoErrorKind::NotFound) => {
-                return None;
+                None
             }
-            Err(e) => Err(e),
+            Err(e) => Some(Err(e)),
         };
         if remaining[run.experiment].fetch_sub(1, Ordering::AcqRel) == 1 {
             progress(Progress {
@@ -179,7 +179,7 @@ pub(crate) fn read_dir_grouped(
                 total,
             });
         }
-        Some(parsed.map(|parsed| (run, parsed)))
+        parsed.map(|parsed| parsed.map(|parsed| (run, parsed)))
     });
     let mut parsed_ok: Vec<(Run, parse::Parsed)> = Vec::with_capacity(parsed.len());
     for result in parsed.into_iter().flatten() {
