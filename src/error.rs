@@ -176,6 +176,14 @@ impl fmt::Display for Error {
                             " (free disk space or raise the quota, then retry; rows already saved are intact)"
                         )
                     }
+                    // A read refused is about reading: advice about writing would mislead.
+                    Some(libc::EACCES) | Some(libc::EPERM)
+                        if ["read", "list", "stat", "find", "seek"]
+                            .iter()
+                            .any(|verb| action.starts_with(verb)) =>
+                    {
+                        write!(f, " (check that this user may read it)")
+                    }
                     Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => {
                         write!(
                             f,
@@ -289,6 +297,19 @@ impl<T> IoContext<T> for io::Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_read_gets_advice_about_reading_and_a_refused_write_about_writing() {
+        let denied = || std::io::Error::from_raw_os_error(libc::EACCES);
+        let path = Path::new("/exps/a/metrics/run_0001.csv");
+        let read = Error::io("read the metrics table", path, denied()).to_string();
+        assert!(
+            read.ends_with("(check that this user may read it)"),
+            "{read}"
+        );
+        let write = Error::io("write", path, denied()).to_string();
+        assert!(write.contains("may write there"), "{write}");
+    }
 
     #[test]
     fn quote_keeps_short_values_and_cuts_long_ones() {

@@ -427,7 +427,10 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
         Error::corrupt(
             path,
             Some(e.line() as u64),
-            format!("not valid expman JSON ({e}); restore it or delete the experiment"),
+            format!(
+                "not valid expman JSON ({e}); fix or restore this file (the experiment's metrics \
+                 and logs are not affected by it)"
+            ),
         )
     })
 }

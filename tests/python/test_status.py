@@ -296,7 +296,7 @@ def test_unreadable_status_is_a_corrupt_error_naming_the_file(exp, content):
     with pytest.raises(expman.CorruptError) as info:
         exp.status()
     assert str(path) in str(info.value)
-    assert "restore it or delete the experiment" in str(info.value)
+    assert "fix or restore this file" in str(info.value)
     # The library reads it the same way.
     with pytest.raises(expman.CorruptError, match="status.json"):
         exp.set_finished()
