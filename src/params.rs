@@ -38,7 +38,7 @@ pub type Params = BTreeMap<String, ParamValue>;
 ///
 /// In JSON an integer is written without a fraction and a float always with one (`18` vs
 /// `18.0`), so the type survives a round trip through `config.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ParamValue {
     /// `true` / `false`.
@@ -49,6 +49,52 @@ pub enum ParamValue {
     Float(f64),
     /// UTF-8 text.
     Str(String),
+}
+
+/// Read by hand rather than derived (`untagged`), so that a value of another kind, such as an
+/// object typed into `config.json`, is named in the error with what a parameter may be.
+impl<'de> Deserialize<'de> for ParamValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ParamValue;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a parameter value: a number, a string or true/false (a nested one is \
+                     written under a dotted name, as \"optimizer.lr\": 0.001)",
+                )
+            }
+
+            fn visit_bool<E>(self, v: bool) -> Result<ParamValue, E> {
+                Ok(ParamValue::Bool(v))
+            }
+
+            fn visit_i64<E>(self, v: i64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Int(v))
+            }
+
+            fn visit_u64<E>(self, v: u64) -> Result<ParamValue, E> {
+                // Beyond i64 it can only be a float, as the derived reading made it.
+                Ok(i64::try_from(v).map_or(ParamValue::Float(v as f64), ParamValue::Int))
+            }
+
+            fn visit_f64<E>(self, v: f64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Float(v))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<ParamValue, E> {
+                Ok(ParamValue::Str(v.to_string()))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<ParamValue, E> {
+                Ok(ParamValue::Str(v))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl ParamValue {
@@ -281,6 +327,26 @@ mod tests {
         assert!(err.to_string().contains("layers"), "{err}");
         assert!(validate("a..b", &ParamValue::Int(1)).is_err());
         assert!(validate("lr", &ParamValue::Float(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn a_value_of_another_kind_in_json_says_what_a_parameter_may_be() {
+        // As a hand edit of config.json leaves it: an object, a list, a null.
+        for text in [
+            r#"{"opt": {"lr": 1}}"#,
+            r#"{"layers": [1, 2]}"#,
+            r#"{"x": null}"#,
+        ] {
+            let err = serde_json::from_str::<Params>(text)
+                .expect_err(text)
+                .to_string();
+            assert!(
+                err.contains("expected a parameter value: a number, a string or true/false"),
+                "{text}: {err}"
+            );
+        }
+        let big: Params = serde_json::from_str(r#"{"seed": 18446744073709551615}"#).unwrap();
+        assert_eq!(big["seed"], ParamValue::Float(18446744073709551615.0));
     }
 
     #[test]
