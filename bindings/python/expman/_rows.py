@@ -20,6 +20,7 @@ safe because every argument they get is a ctypes instance or ``bytes``, never a 
 import ctypes
 import itertools
 import struct
+import threading
 from array import array
 
 from . import _ffi
@@ -68,6 +69,10 @@ class _Rows:
         self._plans = {}
         self._last = ((), (), None, None, None, None, None)
         self._ids = {}
+        # Taken by save_row (and by log_metrics around its whole row, hence re-entrant): two
+        # threads never save the same pending row, and one log_metrics call is one row
+        # whatever other threads do.
+        self._lock = threading.RLock()
 
     def upd_row(self, **fields):
         """Sets fields of the pending row (later values for the same field win)."""
@@ -91,35 +96,46 @@ class _Rows:
 
         When this returns, the row is in the file (in the kernel: it survives this process
         being killed). An empty pending row writes nothing. If it raises, the row stays
-        pending: retry, change fields with ``upd_row``, or drop it with ``clear_row()``.
+        pending: retry, change fields with ``upd_row``, or drop it with ``clear_row()``
+        (a Ctrl-C that lands as the row is written leaves nothing pending, so the row is not
+        written twice). Threads share the pending row; for rows from several threads use
+        ``log_metrics``, one call per row.
         """
-        row = self._row
-        if not row:
-            return
-        keys = tuple(row)
-        types = self._types or tuple(map(type, row.values()))
-        plan = self._last
-        # Rows in a loop have the same shape, and tuples of the same objects compare by
-        # identity: checking the last plan is cheaper than hashing the signature.
-        if keys != plan[0] or types != plan[1]:
-            plan = self._plans.get((keys, types)) or self._plan(keys, types)
-            self._last = plan
-        _, _, mode, ids, pack, kinds, n = plan
-        if mode == _F64:
-            status = _save_f64(self._t, ids, pack(*row.values()), n)
-        elif mode == _PACKED:
+        with self._lock:
+            row = self._row
+            if not row:
+                return
+            keys = tuple(row)
+            types = self._types or tuple(map(type, row.values()))
+            # Cleared before the library call: a KeyboardInterrupt raised as the call returns
+            # must not leave a written row pending, to be written again with the next one.
+            self._row = {}
+            self._types = None
             try:
-                data = pack(*_chain(zip(kinds, row.values())))
-            except struct.error:
-                self._check_generic(kinds)  # finds the field and raises OverflowError
+                plan = self._last
+                # Rows in a loop have the same shape, and tuples of the same objects compare by
+                # identity: checking the last plan is cheaper than hashing the signature.
+                if keys != plan[0] or types != plan[1]:
+                    plan = self._plans.get((keys, types)) or self._plan(keys, types)
+                    self._last = plan
+                _, _, mode, ids, pack, kinds, n = plan
+                if mode == _F64:
+                    status = _save_f64(self._t, ids, pack(*row.values()), n)
+                elif mode == _PACKED:
+                    try:
+                        data = pack(*_chain(zip(kinds, row.values())))
+                    except struct.error:
+                        self._check_generic(row, kinds)  # finds the field, raises OverflowError
+                        raise
+                    status = _save_values(self._t, ids, data, n)
+                else:
+                    status = self._save_generic(row, ids, kinds, n)
+                if status:
+                    self._failed(status)
+            except BaseException as e:
+                if not isinstance(e, KeyboardInterrupt) and not self._row:
+                    self._row, self._types = row, types  # for a retry, as documented
                 raise
-            status = _save_values(self._t, ids, data, n)
-        else:
-            status = self._save_generic(ids, kinds, n)
-        if status:
-            self._failed(status)
-        self._row = {}
-        self._types = None
 
     def clear_row(self):
         """Drops the pending row without saving it."""
@@ -155,15 +171,15 @@ class _Rows:
             fid = self._ids[name] = out.value
         return fid
 
-    def _check_generic(self, kinds):
+    def _check_generic(self, row, kinds):
         arr = (ExpmanValue * len(kinds))()
-        for cell, kind, (name, value) in zip(arr, kinds, self._row.items()):
+        for cell, kind, (name, value) in zip(arr, kinds, row.items()):
             _fill_cell(cell, kind, name, value, [])
 
-    def _save_generic(self, ids, kinds, n):
+    def _save_generic(self, row, ids, kinds, n):
         arr = (ExpmanValue * n.value)()
         keep = []
-        for cell, kind, (name, value) in zip(arr, kinds, self._row.items()):
+        for cell, kind, (name, value) in zip(arr, kinds, row.items()):
             _fill_cell(cell, kind, name, value, keep)
         return _save_values(self._t, ids, arr, n)
 

@@ -175,6 +175,9 @@ class Experiment(_Rows, Handle):
             raise err
         # A run attached to (the scheduler's) keeps its status with its creator.
         self._owned = not attached.value
+        # A child forked inside `with Experiment(...)` leaves the block too: only the process
+        # that made the run may end it there.
+        self._owner_pid = os.getpid()
         self._init_rows(table.value)
         if self._owned:
             _track(self)
@@ -257,7 +260,9 @@ class Experiment(_Rows, Handle):
 
     def log_metrics(self, metrics, step=None):
         """The seed's older call: writes ``metrics`` (a dict) as one row, with ``step`` as a
-        field when given."""
+        field when given. One call is one row, also with other threads logging at the same
+        time; a row the library refuses (a value that does not fit, a bad name) is dropped
+        with the error, so the next call is not refused for it."""
         if not isinstance(metrics, Mapping):
             raise TypeError(f"log_metrics takes a dict of fields, got {type(metrics).__name__}")
         for key in metrics:
@@ -268,8 +273,13 @@ class Experiment(_Rows, Handle):
         else:
             fields = {"step": step, **metrics}  # `step` first in a new table's header
             fields["step"] = step  # the argument wins over a "step" key in the dict
-        self.upd_row(**fields)
-        self.save_row()
+        with self._lock:
+            self.upd_row(**fields)
+            try:
+                self.save_row()
+            except BaseException:
+                self.clear_row()
+                raise
 
     def table(self, name):
         """The named table ``metrics/<name>.csv`` (for example ``progress``), created on its
@@ -452,7 +462,7 @@ class Experiment(_Rows, Handle):
         lib.expman_experiment_free(ptr)
 
     def __exit__(self, exc_type, exc, tb):
-        if not self._owned or self._ptr is None:
+        if not self._owned or self._ptr is None or os.getpid() != self._owner_pid:
             return False
         try:
             if exc_type is None or (

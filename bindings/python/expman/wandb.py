@@ -364,9 +364,16 @@ class Run:
         if not pending:
             return
         exp = self._exp
-        exp.upd_row(_step=self._step)  # `_step` first in a new table's header
-        exp.upd_row(**pending)
-        exp.save_row()
+        try:
+            exp.upd_row(_step=self._step)  # `_step` first in a new table's header
+            exp.upd_row(**pending)
+            exp.save_row()
+        except BaseException:
+            # As W&B drops a log it refuses: the error says why, and the next log (and
+            # finish) are not refused for it.
+            exp.clear_row()
+            self._pending = {}
+            raise
         self._last.update(pending)
         if self._metrics:
             self._observe(pending)
