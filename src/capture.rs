@@ -302,7 +302,12 @@ impl Reader {
                 }
             }
             if stopping {
-                self.drain(&mut buf, &open);
+                let writers_left = self.drain(&mut buf, &open);
+                if writers_left.contains(&true) {
+                    let _ = self.log.flush();
+                    self.follow_detached(writers_left);
+                    return;
+                }
                 break;
             }
             if !open.iter().any(|o| *o) {
@@ -335,22 +340,75 @@ impl Reader {
     }
 
     /// After the stop: what the pipes still hold (everything written before the descriptors
-    /// were put back), bounded in time against a child that keeps writing.
-    fn drain(&mut self, buf: &mut [u8], open: &[bool]) {
+    /// were put back), bounded in time against a child that keeps writing. Returns, per
+    /// stream, whether a writer still holds it (a subprocess started during the capture).
+    fn drain(&mut self, buf: &mut [u8], open: &[bool]) -> Vec<bool> {
         let deadline = Instant::now() + DRAIN_LIMIT;
+        let mut writers_left = vec![false; self.streams.len()];
         for i in (0..self.streams.len()).filter(|&i| open[i]) {
+            writers_left[i] = true; // until end-of-file says otherwise
             while Instant::now() < deadline {
                 match rustix::io::read(&self.streams[i].0, &mut *buf) {
-                    Ok(0) | Err(Errno::AGAIN) => break,
+                    Ok(0) => {
+                        writers_left[i] = false;
+                        break;
+                    }
+                    Err(Errno::AGAIN) => break,
                     Ok(n) => {
                         let _ = write_all(&self.streams[i].1, &buf[..n]);
                         let _ = self.log.write_all(&buf[..n]);
                     }
                     Err(Errno::INTR) => {}
-                    Err(_) => break,
+                    Err(_) => {
+                        writers_left[i] = false;
+                        break;
+                    }
                 }
             }
         }
+        writers_left
+    }
+
+    /// Pipes that subprocesses still write to when the capture stops: closing their read ends
+    /// would kill those processes with a broken pipe (a notebook cell run again, a server the
+    /// script started). A thread of their own keeps copying them to the terminal and the log
+    /// until the last writer is gone; the stop does not wait for it.
+    fn follow_detached(mut self, writers_left: Vec<bool>) {
+        let streams: Vec<(OwnedFd, OwnedFd)> = std::mem::take(&mut self.streams)
+            .into_iter()
+            .zip(writers_left)
+            .filter_map(|(stream, left)| left.then_some(stream))
+            .collect();
+        let mut rest = Reader { streams, ..self };
+        let _ = std::thread::Builder::new()
+            .name("expman-capture-rest".into())
+            .spawn(move || rest.follow_to_end());
+    }
+
+    /// Copies the pipes until every one reaches end-of-file.
+    fn follow_to_end(&mut self) {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut open = vec![true; self.streams.len()];
+        while open.contains(&true) {
+            let indices: Vec<usize> = (0..self.streams.len()).filter(|&i| open[i]).collect();
+            let mut fds: Vec<PollFd<'_>> = indices
+                .iter()
+                .map(|&i| PollFd::new(&self.streams[i].0, PollFlags::IN))
+                .collect();
+            match poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(Errno::INTR) => continue,
+                Err(_) => break,
+            }
+            let ready: Vec<bool> = fds.iter().map(|fd| !fd.revents().is_empty()).collect();
+            drop(fds);
+            for (i, ready) in indices.into_iter().zip(ready) {
+                if ready && !self.copy_available(i, &mut buf) {
+                    open[i] = false;
+                }
+            }
+        }
+        let _ = self.log.flush();
     }
 }
 

@@ -58,6 +58,30 @@ fn child() {
                 first.stop_capture().unwrap();
                 println!("still the second");
             }
+            "outlives" => {
+                // A subprocess started during the capture, still printing after it stops (a
+                // notebook cell run again, a server the script started).
+                let mut exp = Experiment::builder("outlived", &base).create().unwrap();
+                exp.capture_output().unwrap();
+                let log = exp.layout().run_log(exp.run_id());
+                let mut sub = Command::new("sh")
+                    .args([
+                        "-c",
+                        "echo before; read go; echo after; echo after on stderr >&2",
+                    ])
+                    .stdin(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                wait_until_in(&log, "before");
+                exp.stop_capture().unwrap();
+                writeln!(sub.stdin.take().unwrap(), "go").unwrap();
+                let status = sub.wait().unwrap();
+                assert!(
+                    status.success(),
+                    "the subprocess died after the stop: {status}"
+                );
+                wait_until_in(&log, "after on stderr");
+            }
             "attached" => {
                 // Launched as the scheduler launches jobs: fds 1 and 2 already are the log.
                 let mut exp = Experiment::builder("ignored", &base).create().unwrap();
@@ -70,6 +94,21 @@ fn child() {
             other => panic!("unknown role {other}"),
         }
     });
+}
+
+/// Waits (a minute at most) until the file at `path` holds `text`.
+fn wait_until_in(path: &Path, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .contains(text)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{text:?} never reached {path:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Runs the child `role` with `env`, its output piped; returns (stdout, stderr).
@@ -162,6 +201,25 @@ fn stop_capture_flushes_and_restores_the_terminal() {
     }
     assert!(stdout.contains("printed after stop_capture"), "{stdout}");
     assert!(!log.contains("printed after stop_capture"), "{log}");
+}
+
+/// A subprocess that still prints when the capture stops (started while it ran) keeps its
+/// output: on the terminal and in the run's log, and it is not killed by a broken pipe, as it
+/// was when the stop closed the pipe's read end.
+#[test]
+fn a_subprocess_printing_after_the_stop_keeps_its_output() {
+    let base = tempfile::tempdir().unwrap();
+    let (stdout, stderr) = run_child("outlives", base.path(), &[]);
+    let log = run_log(base.path(), "outlived");
+    assert!(
+        stdout.contains("before") && stdout.contains("after\n"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("after on stderr"), "{stderr}");
+    assert!(
+        log.contains("before") && log.contains("after on stderr"),
+        "{log}"
+    );
 }
 
 /// One capture at a time: a second experiment's capture takes over, so each run's log holds
