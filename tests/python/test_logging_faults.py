@@ -120,3 +120,23 @@ def test_a_child_forked_inside_with_does_not_end_the_parents_run(tmp_path, child
     assert read_json(exp.dir / "status.json")["status"] == "Finished"
     header, rows = read_csv_rows(exp.metrics_path)
     assert len(rows) == 2
+
+
+def test_the_error_after_close_says_how_to_reach_this_run(exp):
+    from expman import Experiment, InvalidStateError
+
+    exp.log_metrics({"loss": 1.0})
+    exp.close()
+    with pytest.raises(InvalidStateError) as info:
+        exp.set_finished()
+    message = str(info.value)
+    assert "Experiment.attach(" in message and "'run_0001'" in message, message
+    # Doing what it says ends this run (not a new one).
+    code = message.split("; to log into or end this run, ", 1)[1].split("; Experiment.open", 1)[0]
+    again = eval(code, {"Experiment": Experiment})  # noqa: S307 - the message's own call
+    again.log_metrics({"loss": 0.5})
+    again.set_finished()
+    assert [r["loss"] for r in again.load_metrics_dict()] == [1.0, 0.5]
+    again.close()
+    status = read_json(exp.dir / "status.json")
+    assert (status["run_id"], status["status"]) == ("run_0001", "Finished")

@@ -414,8 +414,9 @@ class Experiment(_Rows, Handle):
     def _check_open(self):
         if self._ptr is None:
             raise InvalidStateError(
-                f"experiment {self._name!r} ({self.current_run_id}) was closed; use "
-                "Experiment.open(path) to start a new run"
+                f"experiment {self._name!r} ({self.current_run_id}) was closed; to log into "
+                f"or end this run, Experiment.attach({str(self._dir)!r}, "
+                f"{self.current_run_id!r}); Experiment.open(path) starts a new run"
             )
 
     def _start_capture(self):
