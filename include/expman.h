@@ -648,8 +648,9 @@ expman_status expman_experiment_load_metrics(struct expman_experiment *exp,
 expman_status expman_experiment_attached(const struct expman_experiment *exp, bool *out);
 
 /**
- * Stores in `*out` the experiment's state as status.json says, with a Running run whose
- * process is gone reported as EXPMAN_STATE_ERROR: one of the `EXPMAN_STATE_*` values.
+ * Stores in `*out` the state of this handle's run as status.json says, with a Running run
+ * whose process is gone reported as EXPMAN_STATE_ERROR: one of the `EXPMAN_STATE_*` values.
+ * Once a later run has started (another handle opened one), the state its history records.
  * Thread-safe.
  *
  * # Safety

@@ -785,13 +785,33 @@ impl Experiment {
 
     fn update_run(&mut self, change: impl FnOnce(&mut Status)) -> Result<()> {
         let run = self.run;
-        Status::update(&self.dir, |status| {
-            if status.run_id != Some(run) {
+        Status::update(&self.dir, |status| match status.run_id {
+            // A later run has started since (another process opened one): this run is in
+            // the history now, and only its record there changes. Making it current again
+            // would push the later run into the history and leave both wrong.
+            Some(current) if current > run => status.change_past_run(run, change),
+            Some(current) if current == run => change(status),
+            _ => {
                 status.begin_run(run, RunState::Pending);
+                change(status);
             }
-            change(status);
         })?;
         Ok(())
+    }
+
+    /// The state of this handle's run: the current run's as [`Status::effective`] reads it,
+    /// or, once a later run has started, the one its history records.
+    pub fn run_state(&self) -> Result<RunState> {
+        let status = self.status()?;
+        Ok(match status.run_id {
+            Some(current) if current == self.run => status.effective().0,
+            _ => status
+                .history
+                .iter()
+                .rev()
+                .find(|r| r.run_id == Some(self.run))
+                .map_or(RunState::Pending, |r| r.status),
+        })
     }
 
     /// Tees this process's stdout and stderr (file descriptors 1 and 2, so output of C code and

@@ -284,3 +284,42 @@ fn set_running_with_another_processes_pid() {
     exp.set_running(std::process::id()).unwrap();
     assert!(!exp.status().unwrap().pid_named);
 }
+
+/// Two handles on one experiment, the second opened while the first's run still runs (a
+/// second process, or a notebook cell): each handle's state and end are its own run's. Before,
+/// ending run_0001 made it the current run again, pushing run_0002 into the history and
+/// leaving run_0001's record there Running forever.
+#[test]
+fn ending_an_earlier_run_after_a_later_one_started_changes_only_its_own_record() {
+    let base = tempfile::tempdir().unwrap();
+    let mut first = Experiment::builder("seq", base.path())
+        .attach_from_env(false)
+        .create()
+        .unwrap();
+    first.set_running(std::process::id()).unwrap();
+    let mut second = Experiment::open(first.dir()).unwrap();
+    assert_eq!(second.run_id().to_string(), "run_0002");
+    second.set_running(std::process::id()).unwrap();
+    second.set_error("oom").unwrap();
+    assert_eq!(first.run_state().unwrap(), expman::RunState::Running);
+    first.set_finished().unwrap();
+    assert_eq!(first.run_state().unwrap(), expman::RunState::Finished);
+    assert_eq!(second.run_state().unwrap(), expman::RunState::Error);
+    let status = first.status().unwrap();
+    assert_eq!(
+        status.run_id.map(|r| r.to_string()).as_deref(),
+        Some("run_0002")
+    );
+    assert_eq!(status.status, expman::RunState::Error);
+    assert_eq!(status.error.as_deref(), Some("oom"));
+    let history: Vec<(String, expman::RunState)> = status
+        .history
+        .iter()
+        .map(|r| (r.run_id.unwrap().to_string(), r.status))
+        .collect();
+    assert_eq!(
+        history,
+        [("run_0001".to_string(), expman::RunState::Finished)]
+    );
+    assert!(status.history[0].finished_at.is_some());
+}

@@ -785,8 +785,9 @@ pub unsafe extern "C" fn expman_experiment_attached(
     }
 }
 
-/// Stores in `*out` the experiment's state as status.json says, with a Running run whose
-/// process is gone reported as EXPMAN_STATE_ERROR: one of the `EXPMAN_STATE_*` values.
+/// Stores in `*out` the state of this handle's run as status.json says, with a Running run
+/// whose process is gone reported as EXPMAN_STATE_ERROR: one of the `EXPMAN_STATE_*` values.
+/// Once a later run has started (another handle opened one), the state its history records.
 /// Thread-safe.
 ///
 /// # Safety
@@ -800,7 +801,7 @@ pub unsafe extern "C" fn expman_experiment_state(
         // SAFETY: the caller's promise above.
         unsafe {
             answer(exp, out, |exp| {
-                Ok(match exp.status()?.effective().0 {
+                Ok(match exp.run_state()? {
                     RunState::Pending => EXPMAN_STATE_PENDING,
                     RunState::Running => EXPMAN_STATE_RUNNING,
                     RunState::Finished => EXPMAN_STATE_FINISHED,

@@ -302,6 +302,41 @@ impl Status {
         Ok(status)
     }
 
+    /// Applies `change` (written for the current run, as [`Status::mark_ended`]) to the record
+    /// of the earlier run `run` in `history` instead, adding one if it has none.
+    pub fn change_past_run(&mut self, run: RunId, change: impl FnOnce(&mut Status)) {
+        let index = match self.history.iter().rposition(|r| r.run_id == Some(run)) {
+            Some(index) => index,
+            None => {
+                self.history.push(RunRecord {
+                    run_id: Some(run),
+                    ..RunRecord::default()
+                });
+                self.history.sort_by_key(|r| r.run_id);
+                self.history
+                    .iter()
+                    .rposition(|r| r.run_id == Some(run))
+                    .unwrap_or(0)
+            }
+        };
+        let record = &mut self.history[index];
+        let mut as_current = Status {
+            status: record.status,
+            run_id: record.run_id,
+            started_at: record.started_at.take(),
+            finished_at: record.finished_at.take(),
+            exit_code: record.exit_code.take(),
+            error: record.error.take(),
+            ..Status::default()
+        };
+        change(&mut as_current);
+        record.status = as_current.status;
+        record.started_at = as_current.started_at;
+        record.finished_at = as_current.finished_at;
+        record.exit_code = as_current.exit_code;
+        record.error = as_current.error;
+    }
+
     /// Starts a new run: the previous one moves into `history`.
     pub fn begin_run(&mut self, run: RunId, state: RunState) {
         if let Some(previous) = self.run_id.filter(|&r| r != run) {

@@ -140,3 +140,19 @@ def test_the_error_after_close_says_how_to_reach_this_run(exp):
     again.close()
     status = read_json(exp.dir / "status.json")
     assert (status["run_id"], status["status"]) == ("run_0001", "Finished")
+
+
+def test_a_run_ended_after_a_later_one_started_changes_only_its_own_record(tmp_path):
+    from expman import Experiment
+
+    a = Experiment(name="seq", command="x", base_dir=tmp_path)
+    b = Experiment.open(a.dir)
+    b.set_error("oom")
+    assert (a.state(), b.state()) == ("Running", "Error")
+    a.set_finished()
+    assert (a.state(), b.state()) == ("Finished", "Error")
+    status = read_json(a.dir / "status.json")
+    assert (status["run_id"], status["status"], status["error"]) == ("run_0002", "Error", "oom")
+    assert [(r["run_id"], r["status"]) for r in status["history"]] == [("run_0001", "Finished")]
+    a.close()
+    b.close()
