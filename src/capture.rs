@@ -275,32 +275,10 @@ impl Reader {
         let mut buf = vec![0u8; 64 * 1024];
         let mut open: Vec<bool> = vec![true; self.streams.len()];
         loop {
-            let mut fds: Vec<PollFd<'_>> = self
-                .streams
-                .iter()
-                .zip(&open)
-                .filter(|(_, open)| **open)
-                .map(|((read, _), _)| PollFd::new(read, PollFlags::IN))
-                .collect();
-            let wake_index = fds.len();
-            fds.push(PollFd::new(&self.wake, PollFlags::IN));
-            match poll(&mut fds, None) {
-                Ok(_) => {}
-                Err(Errno::INTR) => continue,
-                Err(_) => break,
-            }
-            let stopping = !fds[wake_index].revents().is_empty();
-            let ready: Vec<bool> = fds[..wake_index]
-                .iter()
-                .map(|fd| !fd.revents().is_empty())
-                .collect();
-            drop(fds);
-            let indices: Vec<usize> = (0..self.streams.len()).filter(|&i| open[i]).collect();
-            for (i, ready) in indices.into_iter().zip(ready) {
-                if ready && !self.copy_available(i, &mut buf) {
-                    open[i] = false;
-                }
-            }
+            let stopping = match self.copy_ready(&mut buf, &mut open, true) {
+                Some(stopping) => stopping,
+                None => break,
+            };
             if stopping {
                 let writers_left = self.drain(&mut buf, &open);
                 if writers_left.contains(&true) {
@@ -319,6 +297,39 @@ impl Reader {
             }
         }
         let _ = self.log.flush();
+    }
+
+    /// Waits until an open pipe (or, with `watch_wake`, the wake-up pipe) is readable and
+    /// copies what the readable pipes hold, marking those at end-of-file closed in `open`.
+    /// Returns whether the wake-up came, `None` when waiting failed.
+    fn copy_ready(&mut self, buf: &mut [u8], open: &mut [bool], watch_wake: bool) -> Option<bool> {
+        let indices: Vec<usize> = (0..self.streams.len()).filter(|&i| open[i]).collect();
+        let mut fds: Vec<PollFd<'_>> = indices
+            .iter()
+            .map(|&i| PollFd::new(&self.streams[i].0, PollFlags::IN))
+            .collect();
+        if watch_wake {
+            fds.push(PollFd::new(&self.wake, PollFlags::IN));
+        }
+        loop {
+            match poll(&mut fds, None) {
+                Ok(_) => break,
+                Err(Errno::INTR) => continue,
+                Err(_) => return None,
+            }
+        }
+        let woken = watch_wake && fds.last().is_some_and(|fd| !fd.revents().is_empty());
+        let ready: Vec<bool> = fds[..indices.len()]
+            .iter()
+            .map(|fd| !fd.revents().is_empty())
+            .collect();
+        drop(fds);
+        for (i, ready) in indices.into_iter().zip(ready) {
+            if ready && !self.copy_available(i, buf) {
+                open[i] = false;
+            }
+        }
+        Some(woken)
     }
 
     /// Copies what pipe `i` holds now; false at end-of-file (or an error reading it).
@@ -389,25 +400,7 @@ impl Reader {
     fn follow_to_end(&mut self) {
         let mut buf = vec![0u8; 64 * 1024];
         let mut open = vec![true; self.streams.len()];
-        while open.contains(&true) {
-            let indices: Vec<usize> = (0..self.streams.len()).filter(|&i| open[i]).collect();
-            let mut fds: Vec<PollFd<'_>> = indices
-                .iter()
-                .map(|&i| PollFd::new(&self.streams[i].0, PollFlags::IN))
-                .collect();
-            match poll(&mut fds, None) {
-                Ok(_) => {}
-                Err(Errno::INTR) => continue,
-                Err(_) => break,
-            }
-            let ready: Vec<bool> = fds.iter().map(|fd| !fd.revents().is_empty()).collect();
-            drop(fds);
-            for (i, ready) in indices.into_iter().zip(ready) {
-                if ready && !self.copy_available(i, &mut buf) {
-                    open[i] = false;
-                }
-            }
-        }
+        while open.contains(&true) && self.copy_ready(&mut buf, &mut open, false).is_some() {}
         let _ = self.log.flush();
     }
 }
