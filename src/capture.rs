@@ -274,11 +274,7 @@ impl Reader {
     fn run(mut self) {
         let mut buf = vec![0u8; 64 * 1024];
         let mut open: Vec<bool> = vec![true; self.streams.len()];
-        loop {
-            let stopping = match self.copy_ready(&mut buf, &mut open, true) {
-                Some(stopping) => stopping,
-                None => break,
-            };
+        while let Some(stopping) = self.copy_ready(&mut buf, &mut open, true) {
             if stopping {
                 let writers_left = self.drain(&mut buf, &open);
                 if writers_left.contains(&true) {
