@@ -4,6 +4,7 @@ the work is done by the library (``expman_list_experiments_json``)."""
 
 import ctypes
 import json
+import warnings
 
 from . import _ffi
 from ._ffi import lib
@@ -87,8 +88,6 @@ def list_experiments(base_dir, where=None, sort=None):
     rows = []
     for record in records:
         if record.get("metrics_error"):
-            import warnings
-
             warnings.warn(f"{record['id']}: its metrics cannot be read: {record['metrics_error']}",
                           RuntimeWarning, stacklevel=2)
         row = {

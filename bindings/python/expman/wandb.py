@@ -363,15 +363,11 @@ class Run:
         pending = self._pending
         if not pending:
             return
-        exp = self._exp
+        # One row through log_metrics, which drops a row the library refuses (as W&B drops a
+        # log it refuses: the error says why, and the next log and finish go through).
         try:
-            exp.upd_row(_step=self._step)  # `_step` first in a new table's header
-            exp.upd_row(**pending)
-            exp.save_row()
+            self._exp.log_metrics({"_step": self._step, **pending})  # `_step` first in a header
         except BaseException:
-            # As W&B drops a log it refuses: the error says why, and the next log (and
-            # finish) are not refused for it.
-            exp.clear_row()
             self._pending = {}
             raise
         self._last.update(pending)
