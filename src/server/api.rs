@@ -93,8 +93,10 @@ pub(crate) fn details(root: &Path, id: &str) -> Answer {
     let run_ids: Vec<String> = dir
         .runs()
         .unwrap_or_else(|e| {
-            if problems.is_empty() {
-                problems.push(e.to_string());
+            // runs() lists metrics/ too: the same problem is named once.
+            let problem = e.to_string();
+            if !problems.contains(&problem) {
+                problems.push(problem);
             }
             Vec::new()
         })
