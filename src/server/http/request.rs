@@ -1,7 +1,7 @@
 //! Reading a request: the head parsed by `httparse` from a bounded buffer, the body read whole
 //! when it is within its limit and refused unread when it is not, all by one deadline.
 
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
 
@@ -31,6 +31,15 @@ impl Request {
     /// How many times the header `name` (lowercase) is sent.
     pub(crate) fn header_count(&self, name: &str) -> usize {
         self.headers.iter().filter(|(n, _)| n == name).count()
+    }
+
+    /// Whether the client waits for `100 Continue` before it sends the body (RFC 9110 10.1.1;
+    /// an HTTP/1.0 client never does).
+    fn expects_continue(&self) -> bool {
+        !self.http10
+            && self
+                .header("expect")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
     }
 
     /// Whether the client asked to keep the connection open after this request.
@@ -88,6 +97,12 @@ pub(super) fn read_request(
     // The body (at most `body_bytes`): read whole, so the next request on the connection starts
     // where it should, and set aside (no endpoint takes one).
     let body_len = usize::try_from(body_len).unwrap_or(usize::MAX);
+    if body_len > pending.len() && request.expects_continue() {
+        // curl and most clients wait for this (curl for a second) before sending a body.
+        stream
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .map_err(|_| ReadError::Closed)?;
+    }
     while pending.len() < body_len {
         let room = body_len - pending.len();
         read_some(stream, pending, room, deadline)?;
@@ -168,6 +183,12 @@ fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Option<(Request, usize, u
         return Err(ReadError::Refused(Reply::error(
             501,
             "request bodies with Transfer-Encoding are not supported; send Content-Length",
+        )));
+    }
+    if request.header_count("expect") > 0 && !request.http10 && !request.expects_continue() {
+        return Err(ReadError::Refused(Reply::error(
+            417,
+            "the only expectation this server meets is `Expect: 100-continue`",
         )));
     }
     let body_len = body_length(&request)?;

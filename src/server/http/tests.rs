@@ -217,3 +217,39 @@ fn at_the_connection_limit_waiting_clients_are_evicted_and_busy_ones_refused() {
     }
     assert_eq!(exchange(addr, GET).0, 200);
 }
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body_is_sent() {
+    let server = start(Limits::default(), Box::new(ok));
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    // Bounds a server that never answers (the failure), not a wait for one that does.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /x HTTP/1.1\r\nHost: 1\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\
+              Connection: close\r\n\r\n",
+        )
+        .unwrap();
+    // The client sends nothing more until it reads the interim answer, as curl does.
+    let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut got = vec![0u8; interim.len()];
+    stream.read_exact(&mut got).expect("a 100 Continue");
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(interim)
+    );
+    stream.write_all(b"hello").unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // Any other expectation: 417, as RFC 9110 says.
+    let (status, text) = exchange(
+        server.addr(),
+        b"POST /x HTTP/1.1\r\nHost: 1\r\nExpect: something-else\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(status, 417, "{text}");
+    assert!(text.contains("100-continue"), "{text}");
+}
