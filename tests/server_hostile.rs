@@ -795,3 +795,81 @@ fn details_of_a_damaged_directory_show_what_can_be_read() {
         }
     }
 }
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// FIFOs where files belong (a status.json, a log, a checkpoint, a metrics table) and a 64 MB
+/// status.json: opening a FIFO blocked until a writer came, which froze the index (the listing
+/// never changed again) and, after four requests, every handler (503 for all); the big file
+/// was read whole by every listing. Now each is shown as an error naming the file, and the
+/// server keeps answering and noticing changes.
+#[test]
+fn fifos_and_oversized_state_files_are_refused_without_blocking() {
+    let _serial = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let piped = experiment(tmp.path(), "piped", 3);
+    std::fs::remove_file(piped.join("status.json")).unwrap();
+    mkfifo(&piped.join("status.json"));
+    let files = experiment(tmp.path(), "files", 3);
+    mkfifo(&files.join("logs/pipe.log"));
+    std::fs::create_dir_all(files.join("checkpoints")).unwrap();
+    mkfifo(&files.join("checkpoints/pipe.pt"));
+    mkfifo(&files.join("metrics/pipe.csv"));
+    let big = experiment(tmp.path(), "big", 3);
+    std::fs::File::create(big.join("status.json"))
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let mut served = Served::start(tmp.path(), &[]);
+    let addr = served.addr;
+
+    let listed = cards(addr);
+    for (id, what) in [("piped", "FIFO"), ("big", "bytes")] {
+        let card = listed
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id} is not listed: {listed:?}"));
+        assert_eq!(card["status"], "Error", "{card}");
+        let error = card["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("status.json") && error.contains(what),
+            "{card}"
+        );
+    }
+    // More requests for FIFOs than the server has handlers.
+    for _ in 0..3 {
+        for path in [
+            "/api/experiments/files/logs/pipe.log",
+            "/api/experiments/files/logs/pipe.log?download=1",
+            "/api/experiments/files/checkpoints/pipe.pt",
+            "/api/experiments/files/tables/pipe",
+            "/api/experiments/files/tables/pipe/series?x=step&y=loss",
+        ] {
+            let answer = get(addr, path);
+            assert!(
+                (400..500).contains(&answer.status),
+                "{path}: {} {}",
+                answer.status,
+                answer.text()
+            );
+        }
+    }
+    assert_prompt(addr, "after the FIFO requests");
+    // The index still sees changes.
+    experiment(tmp.path(), "later", 3);
+    let deadline = Instant::now() + PATIENCE;
+    while !cards(addr).iter().any(|c| c["id"] == "later") {
+        assert!(
+            Instant::now() < deadline,
+            "a new experiment never showed up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    served.assert_alive("at the end");
+}

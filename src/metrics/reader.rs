@@ -66,6 +66,14 @@ impl Metrics {
     }
 }
 
+/// The bytes of the table at `path`, if it is a regular file (see [`crate::store::open_regular`]).
+fn read_whole(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    crate::store::open_regular(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Reads the table at `path`. A last record without its line end (a write in progress, or one
 /// torn by a killed writer) is left out, also when it was cut after a line end inside quotes.
 ///
@@ -78,7 +86,7 @@ pub fn read_table(path: &Path) -> Result<Metrics> {
     // an unclosed quote in a file that stopped growing is the file's own.
     let mut attempts = 0;
     loop {
-        let bytes = std::fs::read(path).at("read the metrics table", path)?;
+        let bytes = read_whole(path).at("read the metrics table", path)?;
         match parse_table(&bytes, path) {
             Err(e) if attempts < 3 && matches!(e.kind(), ErrorKind::Corrupt { .. }) => {
                 let now = std::fs::metadata(path).at("stat", path)?.len();

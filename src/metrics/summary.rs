@@ -326,7 +326,7 @@ impl TableSummary {
         {
             return Ok(false);
         }
-        let file = match File::open(&self.path) {
+        let file = match crate::store::open_regular(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let changed = self.header.is_some();

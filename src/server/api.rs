@@ -172,7 +172,7 @@ pub(crate) fn checkpoint(root: &Path, id: &str, path: &[&str]) -> Answer {
     parts.extend_from_slice(path);
     let real = confined(root, &parts)?;
     let error = |e: crate::Error| Reply::from_error(&e);
-    let file = std::fs::File::open(&real)
+    let file = crate::store::open_regular(&real)
         .at("open the checkpoint", &real)
         .map_err(error)?;
     let meta = file.metadata().at("stat", &real).map_err(error)?;
@@ -240,7 +240,7 @@ fn type_name(ty: ColumnType) -> &'static str {
 /// and why).
 fn state_json(root: &Path, path: &Path) -> Json {
     inside(root, path)
-        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|p| crate::store::read_bounded(&p, crate::store::STATE_FILE_LIMIT).ok())
         .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
         .unwrap_or(Json::Null)
 }

@@ -39,7 +39,9 @@ const REGEX_SIZE: usize = 4 << 20;
 pub(crate) fn answer(path: &Path, name: &str, query: &Query) -> Result<Reply, Reply> {
     let error = |e: crate::Error| Reply::from_error(&e);
     if flag(query, "download")? {
-        let file = File::open(path).at("open the log", path).map_err(error)?;
+        let file = crate::store::open_regular(path)
+            .at("open the log", path)
+            .map_err(error)?;
         let len = file.metadata().at("stat", path).map_err(error)?.len();
         return Ok(Reply::download(file, len, name));
     }
@@ -79,7 +81,7 @@ fn flag(query: &Query, key: &str) -> Result<bool, Reply> {
 /// returned in pieces (the page then starts inside it, at a character boundary:
 /// `line_start` is false).
 pub(crate) fn page_before(path: &Path, before: u64, length: u64) -> crate::Result<LogChunk> {
-    let file = File::open(path).at("open the log", path)?;
+    let file = crate::store::open_regular(path).at("open the log", path)?;
     let size = file.metadata().at("stat", path)?.len();
     let end = before.min(size);
     let window = end.saturating_sub(length);
@@ -224,7 +226,7 @@ fn search(path: &Path, text: &str, query: &Query) -> Result<Reply, Reply> {
         }
         Matcher::Literal(Box::new(memmem::Finder::new(text.as_bytes()).into_owned()))
     };
-    let file = File::open(path)
+    let file = crate::store::open_regular(path)
         .at("open the log", path)
         .map_err(|e| Reply::from_error(&e))?;
     let found = scan(&file, &matcher, from, max)

@@ -54,6 +54,15 @@ impl Reply {
             ErrorKind::InvalidState(_) => 409,
             ErrorKind::Corrupt { .. } => 422,
             ErrorKind::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 404,
+            // Not a regular file, or a state file too large: what is on disk, not the server.
+            ErrorKind::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+                ) =>
+            {
+                422
+            }
             _ => 500,
         };
         Reply::error(status, e.to_string())

@@ -24,7 +24,7 @@ pub const HEADER_MAX: u64 = 4 << 20;
 /// skipped; when the whole window holds no newline after the header, that is an error naming
 /// the file, not an empty table.
 pub fn table_tail(path: &Path, n: usize) -> Result<Metrics> {
-    let file = File::open(path).at("open the metrics table", path)?;
+    let file = crate::store::open_regular(path).at("open the metrics table", path)?;
     let size = file.metadata().at("stat", path)?.len();
     let header = read_first_line(&file, path, size)?;
     let Some((header, header_len)) = header else {
@@ -173,7 +173,7 @@ pub struct LogChunk {
 /// Reads a log: from `offset` (at most `max` bytes), or its tail (the last `max` bytes, starting
 /// at a line) when `offset` is `None` or beyond the end (the file was truncated).
 pub fn log_chunk(path: &Path, offset: Option<u64>, max: u64) -> Result<LogChunk> {
-    let mut file = File::open(path).at("open the log", path)?;
+    let mut file = crate::store::open_regular(path).at("open the log", path)?;
     let size = file.metadata().at("stat", path)?.len();
     let (start, from_tail) = match offset {
         Some(offset) if offset <= size => (offset, false),

@@ -455,7 +455,7 @@ pub fn now_rfc3339() -> String {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).at("read", path)?;
+    let bytes = super::read_bounded(path, super::STATE_FILE_LIMIT).at("read", path)?;
     // A file saved by an editor that writes a UTF-8 byte-order mark (Windows Notepad).
     let json = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
     serde_json::from_slice(json).map_err(|e| {

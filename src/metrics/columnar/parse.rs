@@ -67,7 +67,7 @@ fn fixed_names() -> Vec<String> {
 /// so every byte read is of one version), read up to the size it had then, and a last line
 /// without its newline (a row being written, or torn by a killed writer) is left out.
 pub(crate) fn read_file(path: &Path, threads: usize) -> Result<Parsed> {
-    let file = File::open(path).at("open the metrics table", path)?;
+    let file = crate::store::open_regular(path).at("open the metrics table", path)?;
     let len = file.metadata().at("read the metrics table", path)?.len();
     let len = usize::try_from(len).unwrap_or(usize::MAX);
     if len < PARALLEL_MIN_BYTES {
@@ -85,7 +85,7 @@ pub(crate) fn read_file(path: &Path, threads: usize) -> Result<Parsed> {
 #[cfg(feature = "arrow")]
 pub(crate) fn read_file_into(path: &Path, buffer: &mut Vec<u8>) -> Result<Parsed> {
     buffer.clear();
-    let mut file = File::open(path).at("open the metrics table", path)?;
+    let mut file = crate::store::open_regular(path).at("open the metrics table", path)?;
     file.read_to_end(buffer)
         .at("read the metrics table", path)?;
     parse_bytes(buffer, path, 1)

@@ -340,7 +340,7 @@ struct Entry {
 impl Cache {
     /// The columns of the table at `path` (already confined), parsed or taken from the cache.
     pub(crate) fn get(&self, path: &Path) -> Result<Arc<Columns>> {
-        let file = File::open(path).at("open the metrics table", path)?;
+        let file = crate::store::open_regular(path).at("open the metrics table", path)?;
         let meta = file.metadata().at("stat", path)?;
         let (dev, ino, len) = (meta.dev(), meta.ino(), meta.len());
         if len > SERIES_MAX {
