@@ -288,3 +288,47 @@ command = "touch {queued_ran}"
         .map(str::to_string);
     assert!(event.is_some() && event == row, "{}", out.stdout);
 }
+
+/// A run started by hand (from a shell, a notebook, a launcher) does not lead a process group:
+/// `EXP terminate` signalled the group of its pid, which reached nothing, then reported
+/// "terminated" and marked the run Error while the process went on writing rows. Now the
+/// process itself is stopped (and only it: the test runner shares its group), and only then is
+/// the run marked.
+#[test]
+fn terminate_stops_a_run_started_by_hand_that_leads_no_process_group() {
+    /// Kills the stand-in on the way out, also when the test fails.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let sb = Sandbox::new();
+    // Shares this test's process group, as a script started from a shell shares the shell's.
+    let mut job = KillOnDrop(
+        std::process::Command::new("sleep")
+            .arg("1000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start sleep"),
+    );
+    let mut exp = expman::Experiment::builder("by_hand", sb.base())
+        .command("python train.py")
+        .create()
+        .expect("create the experiment");
+    exp.set_running(job.0.id()).expect("mark it running");
+    let dir = exp.dir().to_path_buf();
+    drop(exp);
+
+    let out = control("terminate", &dir);
+    out.expect_code(0);
+    let exited = wait_until("the run's process to exit", LIMIT, || {
+        job.0.try_wait().expect("query sleep")
+    });
+    assert!(!exited.success(), "{exited:?}");
+    let status = status(&dir);
+    assert_eq!(status["status"], "Error", "{status}");
+    assert_eq!(status["error"], "terminated", "{status}");
+}

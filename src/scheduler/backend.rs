@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use super::job::KILL_GRACE;
 use super::launcher;
-use super::process::kill_group;
+use super::process::stop_process;
 use super::slurm;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::run_id::RunId;
-use crate::store::{Config, ExperimentDir, Status};
+use crate::store::{Config, ExperimentDir, Status, hostname};
 
 /// Where the runs of one experiment are executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,12 +91,33 @@ fn terminate_slurm(exp: &ExperimentDir, run: Option<RunId>, job: &str) -> Result
     Ok(format!("terminated (Slurm job {job} cancelled)"))
 }
 
-/// Kills the job's process group; its supervisor records the end, and if there is none (a run
-/// started outside the scheduler, or a supervisor that died) the end is recorded here.
+/// Stops the job's process (its group, for a scheduled job); its supervisor records the end,
+/// and if there is none (a run started outside the scheduler, or a supervisor that died) the
+/// end is recorded here. A process that cannot be stopped from here (on another host, or
+/// surviving SIGKILL: another user's) is an error, and the run's state stays as it was.
 fn terminate_local(exp: &ExperimentDir) -> Result<String> {
+    let before = Status::load(exp)?;
+    if let Some(host) = before.host.as_deref().filter(|h| *h != hostname())
+        && !before.status.is_terminal()
+        && before.pid.is_some()
+    {
+        return Err(Error::invalid_state(format!(
+            "{} runs on host {host}, not on this one ({}): run `EXP terminate` on {host}",
+            exp.path().display(),
+            hostname()
+        )));
+    }
     let status = Status::update(exp, |s| s.terminate_requested = true)?;
-    if let Some(job) = status.job_process().filter(|p| p.is_alive()) {
-        kill_group(job.pid, KILL_GRACE);
+    if let Some(job) = status.job_process().filter(|p| p.is_alive())
+        && !stop_process(job, KILL_GRACE)
+    {
+        Status::update(exp, |s| s.terminate_requested = false)?;
+        return Err(Error::invalid_state(format!(
+            "process {} of {} still runs after SIGTERM and SIGKILL (another user's process \
+             cannot be signalled: stop it as that user); its state is unchanged",
+            job.pid,
+            exp.path().display()
+        )));
     }
     let deadline = Instant::now() + KILL_GRACE;
     while Instant::now() < deadline && status.supervisor_alive() {
