@@ -59,6 +59,7 @@ fn scenario(name: &str, dir: &Path) {
         "unterminated_open_quote" => unterminated_open_quote(dir),
         "any_bytes" => any_bytes(dir),
         "fault_walk" => fault_walk(dir),
+        "replaced_while_open" => replaced_while_open(dir),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -244,6 +245,56 @@ fn a_header_naming_a_column_twice_is_refused_by_readers_and_writer() {
         refused(expman::metrics::read_columns(&path, 1).err().unwrap());
         refused(save_one(&path, 3).unwrap_err());
         assert_eq!(std::fs::read(&path).unwrap(), before, "a byte changed");
+    }
+}
+
+/// Another program saves the table the way editors, `sed -i` and LibreOffice do (a new file
+/// renamed over it), deletes it, or truncates it, while a writer holds it open: every row the
+/// writer saves afterwards is in the file at that path. The writer used to look at the link
+/// count once a second, so with the default lock mode up to a second of acknowledged rows went
+/// to the replaced file; after a truncation to nothing it appended rows without a header.
+fn replaced_while_open(dir: &Path) {
+    let path = table(dir);
+    let mut writer = TableWriter::new(&path, "run_0001", SyncPolicy::WriteThrough);
+    let mut save = |step: i64| {
+        writer.set("step", step).unwrap();
+        writer.set("loss", 0.5).unwrap();
+        writer.save_row().unwrap();
+    };
+    for step in 0..5 {
+        save(step);
+    }
+    // An atomic save by another program: the same bytes, a new file.
+    let copy = dir.join("t.csv.saved");
+    std::fs::copy(&path, &copy).unwrap();
+    std::fs::rename(&copy, &path).unwrap();
+    for step in 5..10 {
+        save(step);
+    }
+    assert_eq!(steps(&path), (0..10).map(Value::Int).collect::<Vec<_>>());
+    // Deleted: the rows saved afterwards start a new table.
+    std::fs::remove_file(&path).unwrap();
+    for step in 10..15 {
+        save(step);
+    }
+    assert_eq!(steps(&path), (10..15).map(Value::Int).collect::<Vec<_>>());
+    // Truncated in place to nothing: the next row comes with a header again.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    for step in 15..20 {
+        save(step);
+    }
+    assert_eq!(steps(&path), (15..20).map(Value::Int).collect::<Vec<_>>());
+}
+
+#[test]
+fn rows_saved_after_another_program_replaced_the_table_are_in_it() {
+    for mode in LOCK_MODES {
+        in_child("replaced_while_open", mode);
     }
 }
 

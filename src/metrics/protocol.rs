@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use super::FIXED_COLUMNS;
 use super::coordination::{Coordination, Held, append};
-use super::file_ops::{scan_tail, seek_end, truncate, unix_second, warn_unterminated, write_all};
+use super::file_ops::{scan_tail, size_and_links, truncate, warn_unterminated, write_all};
 use super::format::{LineBuilder, parse_header};
 use super::framing::{self, Tail};
 use super::pad::Padder;
@@ -121,7 +121,6 @@ impl TableFile {
                     layout: None,
                     inode: 0,
                     generation,
-                    checked_second: i64::MIN,
                 });
             }
             let open = self.open.as_mut().expect("opened above");
@@ -225,10 +224,6 @@ struct OpenTable {
     inode: u64,
     /// The shared generation when the file was opened.
     generation: u64,
-    /// The Unix second of the last fstat. A writer on a local filesystem looks at the link
-    /// count (a table deleted by hand gives no generation bump) once in each second it writes,
-    /// reusing the row's own timestamp instead of reading a clock for it.
-    checked_second: i64,
 }
 
 /// What a table's header line says, or why there is none.
@@ -259,9 +254,13 @@ impl Paths {
         if meta.nlink() == 0 {
             return Ok(Saved::Stale);
         }
-        open.checked_second = unix_second();
         open.inode = meta.ino();
         let mut size = meta.len();
+        if open.layout.as_ref().is_some_and(|l| size < l.header_len) {
+            // Cut by another program (truncated in place) to less than its header: read it
+            // again, so that an empty file gets a header before the row instead of rows alone.
+            open.layout = None;
+        }
         if open.layout.is_none() {
             size = self.first_look(open, held, row, size)?;
         }
@@ -329,13 +328,12 @@ impl Paths {
         let Some(layout) = open.layout.as_mut().filter(|layout| layout.fits(row)) else {
             return Ok(false);
         };
-        let second = out.start(b"").row(&layout.field_of_column, row);
-        // The link count is looked at once in each second of writing (see `checked_second`).
-        if second != open.checked_second {
-            return Ok(false);
-        }
-        let size = seek_end(&open.file, &self.table)?;
-        if !lock.mark().ends_at(open.inode, size) {
+        out.start(b"").row(&layout.field_of_column, row);
+        // One fstat gives the end to check against the record and the link count: a table
+        // replaced (an editor's or `sed -i`'s save is a rename over it) or deleted by another
+        // program has no link, and a row appended to it would be lost.
+        let (size, links) = size_and_links(&open.file, &self.table)?;
+        if links == 0 || !lock.mark().ends_at(open.inode, size) {
             return Ok(false);
         }
         append(&open.file, &self.table, held, open.inode, size, &out.line)?;
