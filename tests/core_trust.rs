@@ -908,3 +908,37 @@ fn a_takeover_after_a_hand_edit_cuts_nothing() {
         "header, 11 rows and the new one"
     );
 }
+
+/// A table saved with CR alone as its line end (classic Mac programs, Excel's "CSV
+/// (Macintosh)"): every reader read it as an empty table, silently, and the writer called it a
+/// file without a line end. Now each names the line ends and says how to convert them, and the
+/// file keeps every byte.
+#[test]
+fn a_table_with_cr_line_ends_is_named_by_every_reader_and_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = table(dir.path());
+    write_rows(&path, "run_0001", 0, 3);
+    let cr_only: Vec<u8> = std::fs::read(&path)
+        .unwrap()
+        .into_iter()
+        .map(|b| if b == b'\n' { b'\r' } else { b })
+        .collect();
+    std::fs::write(&path, &cr_only).unwrap();
+    let named = |what: &str, e: expman::Error| {
+        let message = e.to_string();
+        assert!(
+            message.contains("carriage return") && message.contains("t.csv"),
+            "{what}: {message}"
+        );
+    };
+    named("read_table", read_table(&path).unwrap_err());
+    named(
+        "read_columns",
+        expman::metrics::read_columns(&path, 0)
+            .err()
+            .expect("an error"),
+    );
+    named("summary", expman::metrics::summary(&path).unwrap_err());
+    named("save_row", save_one(&path, 9).unwrap_err());
+    assert_eq!(std::fs::read(&path).unwrap(), cr_only);
+}

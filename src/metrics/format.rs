@@ -13,6 +13,23 @@ use super::row::{FieldId, PendingRow};
 use super::value::write_text;
 use crate::error::{Error, Result};
 
+/// Checks bytes from the start of a table that hold no `\n`: a header still being written is
+/// fine, but a `\r` with bytes after it ends a line (field names hold no control character),
+/// so the file ends its lines in CR alone, where no reader would find a row and the table
+/// would read as empty.
+pub(crate) fn check_no_newline(head: &[u8], path: &Path) -> Result<()> {
+    match memchr::memchr(b'\r', head) {
+        Some(i) if i + 1 < head.len() => Err(Error::corrupt(
+            path,
+            Some(1),
+            "its lines end in a carriage return alone (CR, as classic Mac programs and Excel's \
+             \"CSV (Macintosh)\" save), which expman does not read: save it again as CSV with \
+             LF or CRLF line ends, or convert it with `tr '\\r' '\\n'`",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Every column of a table whose header line is `line`: the fixed columns, then the fields.
 pub(crate) fn table_columns(line: &[u8], path: &Path) -> Result<Vec<String>> {
     let mut columns: Vec<String> = FIXED_COLUMNS.iter().map(|c| c.to_string()).collect();

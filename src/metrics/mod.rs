@@ -20,7 +20,7 @@ mod writer;
 
 pub use columnar::read_columns;
 pub use flat::{FlatColumn, FlatTable, FlatText};
-pub(crate) use format::table_columns;
+pub(crate) use format::{check_no_newline, table_columns};
 pub(crate) use reader::complete_records;
 pub use reader::{ColumnType, Metrics, read_table};
 pub(crate) use reader::{open_quote_swallows_rows, unclosed_quote};

@@ -539,6 +539,7 @@ fn read_header(file: &File, path: &Path, size: u64, names: &[String]) -> Result<
     let mut chunk = [0u8; 8192];
     let newline = loop {
         if head.len() as u64 >= size.min(MAX_HEADER_BYTES) {
+            super::check_no_newline(&head, path)?;
             return Ok(Header::Unterminated);
         }
         faults::check(IoOp::Read, path).at("read the header of", path)?;
@@ -546,6 +547,7 @@ fn read_header(file: &File, path: &Path, size: u64, names: &[String]) -> Result<
             .read_at(&mut chunk, head.len() as u64)
             .at("read the header of", path)?;
         if n == 0 {
+            super::check_no_newline(&head, path)?;
             return Ok(Header::Unterminated);
         }
         let start = head.len();

@@ -106,6 +106,7 @@ pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Metrics> {
     // first one ends the header.
     let Some(header_end) = memchr::memchr(b'\n', bytes) else {
         // Empty, or only a header being written: no rows yet.
+        super::check_no_newline(bytes, path)?;
         return Ok(Metrics::empty());
     };
     let columns = table_columns(&bytes[..header_end], path)?;

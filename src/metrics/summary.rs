@@ -384,6 +384,7 @@ impl TableSummary {
         file.read_exact_at(&mut head, 0)
             .at("read the header of", &self.path)?;
         let Some(end) = memchr::memchr(b'\n', &head) else {
+            super::check_no_newline(&head, &self.path)?;
             return Ok(false);
         };
         self.header = Some(Arc::from(table_columns(&head[..end], &self.path)?));

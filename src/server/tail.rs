@@ -79,6 +79,7 @@ fn read_first_line(file: &File, path: &Path, size: u64) -> Result<Option<(Vec<u8
             return Ok(Some((head, len)));
         }
     }
+    crate::metrics::check_no_newline(&head, path)?;
     if size > HEADER_MAX {
         return Err(Error::corrupt(
             path,

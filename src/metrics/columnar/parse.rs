@@ -97,6 +97,7 @@ pub(crate) fn parse_bytes(bytes: &[u8], path: &Path, threads: usize) -> Result<P
     // Field names hold no line break (control characters are refused), so the first newline
     // ends the header.
     let Some(header_end) = memchr(b'\n', bytes) else {
+        crate::metrics::check_no_newline(bytes, path)?;
         return Ok(Parsed::empty(fixed_names()));
     };
     let names = parse_header(&bytes[..header_end], path)?;
@@ -226,6 +227,7 @@ fn read_parallel(file: &File, len: usize, path: &Path, threads: usize) -> Result
         )
         .map_err(read_failed)?;
         if got == 0 {
+            crate::metrics::check_no_newline(&head, path)?;
             return Ok(Parsed::empty(fixed_names()));
         }
     };
