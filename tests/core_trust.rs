@@ -940,3 +940,28 @@ fn a_table_with_cr_line_ends_is_named_by_every_reader_and_the_writer() {
     named("save_row", save_one(&path, 9).unwrap_err());
     assert_eq!(std::fs::read(&path).unwrap(), cr_only);
 }
+
+/// A `"` typed at the start of a cell in an old row opens a quoted cell that swallows the rest
+/// of the file. The readers refuse it, naming the line; the summary behind `list_experiments`,
+/// `EXP ls` and the UI's cards took it for a row being written and summarised only the rows
+/// before it (a count of 2 for 10 rows), silently. Now it gives the readers' error.
+#[test]
+fn a_stray_quote_that_swallows_rows_is_named_by_the_summary_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = table(dir.path());
+    write_rows(&path, "run_0001", 0, 10);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line4 = text.lines().nth(3).unwrap().to_string();
+    hand_edit(
+        &path,
+        &line4,
+        &line4.replacen(",run_0001", ",\"run_0001", 1),
+    );
+    let read = read_table(&path).unwrap_err().to_string();
+    assert!(read.contains("t.csv:4:"), "{read}");
+    let summarised = expman::metrics::summary(&path).unwrap_err().to_string();
+    assert!(
+        summarised.contains("t.csv:4:") && summarised.contains("never closes"),
+        "{summarised}"
+    );
+}

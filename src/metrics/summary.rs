@@ -36,7 +36,7 @@ use std::sync::Arc;
 use super::FIXED_COLUMNS;
 use super::format::table_columns;
 use super::framing;
-use super::reader::{convert, infer, parse_records};
+use super::reader::{convert, infer, open_quote_swallows_rows, parse_records, unclosed_quote};
 use crate::error::{Error, IoContext, Result};
 use crate::params::{ParamValue, Params};
 
@@ -358,7 +358,22 @@ impl TableSummary {
         let mut bytes = vec![0u8; (meta.len() - self.offset) as usize];
         file.read_exact_at(&mut bytes, self.offset)
             .at("read the metrics table", &self.path)?;
-        let complete = framing::complete_prefix(&bytes).0;
+        let (complete, tail) = framing::complete_prefix(&bytes);
+        if let framing::Tail::OpenQuote(start) = tail {
+            // As the readers say: a quote that opens and never closes while rows follow is a
+            // stray one, not a row being written; summarising the rows before it would pass
+            // a part of the table off as all of it.
+            let start = self.offset + start;
+            if open_quote_swallows_rows(&file, start, meta.len())
+                .at("read the metrics table", &self.path)?
+            {
+                let mut before = vec![0u8; start as usize];
+                file.read_exact_at(&mut before, 0)
+                    .at("read the metrics table", &self.path)?;
+                let line = memchr::memchr_iter(b'\n', &before).count() as u64 + 1;
+                return Err(Error::corrupt(&self.path, Some(line), unclosed_quote(None)));
+            }
+        }
         let header = self.header.clone().unwrap_or_else(|| Arc::from(Vec::new()));
         let records = parse_records(&bytes[..complete], header.len())
             .map_err(|(line, reason)| Error::corrupt(&self.path, line, reason))?;
