@@ -191,8 +191,16 @@ impl ExperimentBuilder {
     ///
     /// `self.params` are checked already. They go into `config.json` and into the first run's
     /// record in `status.json`, so the run keeps its values when a later run changes them.
-    fn fill(self, dir: ExperimentDir) -> Result<Experiment> {
+    fn fill(mut self, dir: ExperimentDir) -> Result<Experiment> {
         let params: Params = self.params.into_iter().collect();
+        if self.launch.cwd.is_none() {
+            // Where the command ran (`python train.py` from a shell, or the scheduler's own
+            // directory for a job without `cwd`): a retry, from the UI's server or any other
+            // directory, must run it there too.
+            self.launch.cwd = std::env::current_dir()
+                .ok()
+                .map(|dir| dir.to_string_lossy().into_owned());
+        }
         let config = Config {
             name: self.name,
             command: self.command,

@@ -322,3 +322,44 @@ def test_attach_to_a_run_that_does_not_exist_is_refused(exp, tmp_path):
     assert not (tmp_path / "elsewhere").exists()
     assert not (exp.dir / "logs" / "run_0007.log").exists()
     assert not (exp.dir / "metrics" / "run_0007.csv").exists()
+
+
+def test_a_retry_of_a_run_started_by_hand_runs_where_it_was_started(tmp_path):
+    """A script started by hand recorded no working directory, so a retry (`EXP retry`, the
+    UI's Rerun) ran its command in the retrying process's directory: `python job.py` failed
+    with "can't open file" there. The directory it was started in is recorded now."""
+    import subprocess
+    import sys
+    import time
+
+    from test_arrow import exp_binary
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "job.py").write_text(textwrap.dedent(f"""
+        import os
+        from expman import Experiment
+        exp = Experiment(name="hand", command={sys.executable + " job.py"!r}, base_dir="exps")
+        with open("ran.txt", "a") as out:
+            out.write(os.getcwd() + "\\n")
+        exp.upd_row(step=1); exp.save_row()
+    """))
+    proc = subprocess.run([sys.executable, "job.py"], cwd=work, env=clean_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (exp_dir,) = experiment_dirs(work / "exps")
+    assert read_json(os.path.join(exp_dir, "config.json"))["launch"]["cwd"] == str(work)
+
+    retry = subprocess.run([str(exp_binary()), "retry", exp_dir], cwd=tmp_path,
+                           env=clean_env(), capture_output=True, text=True, timeout=120)
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    deadline = time.monotonic() + 60
+    while True:
+        status = status_of(exp_dir)
+        if status.get("run_id") == "run_0002" and status["status"] in ("Finished", "Error"):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    assert status["status"] == "Finished", status
+    assert (work / "ran.txt").read_text().splitlines() == [str(work)] * 2
+    assert not (tmp_path / "ran.txt").exists()
