@@ -873,3 +873,25 @@ fn fifos_and_oversized_state_files_are_refused_without_blocking() {
     }
     served.assert_alive("at the end");
 }
+
+/// A log of control bytes is six times as long in JSON (`\u0001` for each), and pages of
+/// 8 MiB made 50 MB answers, each built whole in memory: sixteen clients that did not read
+/// held a gigabyte. A page is at most 1 MiB of the file now (the UI asks for 256 KiB).
+#[test]
+fn a_log_page_is_bounded_however_the_log_escapes() {
+    let _serial = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = experiment(tmp.path(), "ctrl", 3);
+    std::fs::write(dir.join("logs/ctrl.log"), vec![1u8; 3 << 20]).unwrap();
+    let mut served = Served::start(tmp.path(), &[]);
+    let answer = get(
+        served.addr,
+        "/api/experiments/ctrl/logs/ctrl.log?offset=0&length=8388608",
+    );
+    assert_eq!(answer.status, 200);
+    assert!(answer.body.len() < 7 << 20, "{} bytes", answer.body.len());
+    let page = answer.json();
+    assert_eq!(page["start"], 0);
+    assert_eq!(page["end"], 1 << 20, "{}", page["end"]);
+    served.assert_alive("at the end");
+}

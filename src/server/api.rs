@@ -172,16 +172,16 @@ pub(crate) fn checkpoint(root: &Path, id: &str, path: &[&str]) -> Answer {
     parts.extend_from_slice(path);
     let real = confined(root, &parts)?;
     let error = |e: crate::Error| Reply::from_error(&e);
+    if real.is_dir() {
+        return Err(Reply::error(
+            404,
+            format!("checkpoints/{} is a directory, not a file", path.join("/")),
+        ));
+    }
     let file = crate::store::open_regular(&real)
         .at("open the checkpoint", &real)
         .map_err(error)?;
     let meta = file.metadata().at("stat", &real).map_err(error)?;
-    if !meta.is_file() {
-        return Err(Reply::error(
-            404,
-            format!("checkpoints/{} is not a file", path.join("/")),
-        ));
-    }
     let name = path.last().copied().unwrap_or("checkpoint");
     Ok(Reply::download(file, meta.len(), name))
 }

@@ -18,8 +18,9 @@ use crate::error::IoContext;
 
 /// The page length when none is asked for (the length of today's tail).
 const DEFAULT_PAGE: u64 = 65536;
-/// The longest page.
-const MAX_PAGE: u64 = 8 << 20;
+/// The longest page: a page of control bytes is six times as long in JSON (`\u0001`), and each
+/// answer is built whole in memory while a slow client reads it. The UI asks for 256 KiB.
+const MAX_PAGE: u64 = 1 << 20;
 /// Matches listed when `max` is not given, and the most a request may ask for.
 const DEFAULT_MATCHES: usize = 100;
 const MAX_MATCHES: usize = 10_000;
