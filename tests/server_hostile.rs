@@ -522,6 +522,14 @@ fn symlinks_leading_out_of_the_served_directory_are_not_followed() {
         inside.join("metrics/run_0001.csv"),
     )
     .unwrap();
+    // An experiment whose metrics/ is a link to a folder outside: its file names are not
+    // listed as runs (they were).
+    let leaky = experiment(&base, "leaky", 0);
+    let foreign = outside.join("foreign_metrics");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("run_0042.csv"), "timestamp,run_id\n").unwrap();
+    std::fs::remove_dir_all(leaky.join("metrics")).unwrap();
+    std::os::unix::fs::symlink(&foreign, leaky.join("metrics")).unwrap();
     // A link that stays inside is fine.
     let real = experiment(&base, "real", 3);
     std::os::unix::fs::symlink(&real, base.join("alias")).unwrap();
@@ -570,6 +578,8 @@ fn symlinks_leading_out_of_the_served_directory_are_not_followed() {
         details.text()
     );
     assert!(!details.text().contains("424242"), "{}", details.text());
+    let details = get(addr, "/api/experiments/leaky");
+    assert!(!details.text().contains("run_0042"), "{}", details.text());
     assert_eq!(get(addr, "/api/experiments/alias").status, 200);
     assert_eq!(
         get(addr, "/api/experiments/alias/tables/run_0001").status,

@@ -102,6 +102,8 @@ pub(crate) fn details(root: &Path, id: &str) -> Answer {
         })
         .iter()
         .map(|r| r.to_string())
+        // A metrics/ linked out of the served directory lists another place's files.
+        .filter(|run| inside(root, &dir.table_path(run)).is_some())
         .collect();
     let runs = run_infos(entry.state(), &run_ids, |run| {
         inside(root, &dir.table_path(run))
