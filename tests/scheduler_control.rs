@@ -228,6 +228,25 @@ command = "true"
 /// cancels the queued ones; it then exits with the summary and a non-zero code.
 #[test]
 fn ctrl_c_terminates_running_jobs_and_cancels_queued_ones() {
+    interrupted_by(&[libc::SIGINT]);
+}
+
+/// SIGTERM (what `kill`, systemd, docker and `timeout` send) does the same; it used to kill the
+/// scheduler outright, leaving its jobs running and their runs Running for good.
+#[test]
+fn sigterm_terminates_running_jobs_and_cancels_queued_ones() {
+    interrupted_by(&[libc::SIGTERM]);
+}
+
+/// The same signal twice at once (`timeout -s INT` signals the process and its group; so does
+/// a terminal's Ctrl-C) is one request: it used to exit at once, without a summary, leaving
+/// the jobs running.
+#[test]
+fn a_doubled_interrupt_still_terminates_the_jobs_and_prints_the_summary() {
+    interrupted_by(&[libc::SIGINT, libc::SIGINT]);
+}
+
+fn interrupted_by(signals: &[libc::c_int]) {
     let sb = Sandbox::new();
     let pidfile = sb.join("grandchild.pid");
     let queued_ran = sb.join("queued-ran");
@@ -259,7 +278,9 @@ command = "touch {queued_ran}"
     let running = experiment(&sb.base(), "running");
     let queued = experiment(&sb.base(), "queued");
 
-    signal(scheduler.pid(), libc::SIGINT);
+    for &sig in signals {
+        signal(scheduler.pid(), sig);
+    }
     let out = scheduler.wait(LIMIT);
     out.expect_code(1);
     assert!(out.stdout.contains("interrupted"), "{}", out.stdout);

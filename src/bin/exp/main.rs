@@ -193,14 +193,7 @@ fn run(config_path: &std::path::Path, dry_run: bool) -> expman::Result<ExitCode>
         say!("{}", scheduler::plan(&config, &pool)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupt);
-    // A second Ctrl-C while jobs are being terminated exits at once.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
+    let interrupt = on_interrupt();
     let mut options = RunOptions::new(pool);
     options.interrupt = interrupt;
     let summary = scheduler::run(&config, options)?;
@@ -209,6 +202,28 @@ fn run(config_path: &std::path::Path, dry_run: bool) -> expman::Result<ExitCode>
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A flag set by Ctrl-C, SIGTERM (what `kill`, systemd, docker and `timeout` send) or SIGHUP
+/// (the terminal closed): the scheduler then terminates its jobs and cancels the queued ones.
+/// Another such signal a second or more later exits at once; one within the second is the
+/// same request (a terminal, and `timeout`, signal the whole process group as well).
+fn on_interrupt() -> Arc<AtomicBool> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupt);
+    let first = std::sync::Mutex::new(None::<std::time::Instant>);
+    let _ = ctrlc::set_handler(move || {
+        let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
+        match *first {
+            Some(at) if at.elapsed() >= std::time::Duration::from_secs(1) => {
+                std::process::exit(130)
+            }
+            Some(_) => {}
+            None => *first = Some(std::time::Instant::now()),
+        }
+        flag.store(true, Ordering::SeqCst);
+    });
+    interrupt
 }
 
 /// The scheduler's GPU pool (see [`gpu::pool`]); without one, jobs run without GPUs.
@@ -302,13 +317,7 @@ fn demo(dir: &Path, args: &ServeArgs) -> expman::Result<ExitCode> {
         .map_err(|e| expman::Error::config("EXP", format!("cannot find this program: {e}")))?;
     let config = demo::config(&std::path::absolute(dir).unwrap_or(dir.to_path_buf()), &exe)?;
     let server = start_server(dir, args)?;
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupt);
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
+    let interrupt = on_interrupt();
     let mut options = RunOptions::new(Vec::new());
     options.interrupt = Arc::clone(&interrupt);
     scheduler::run(&config, options)?;
