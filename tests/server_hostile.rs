@@ -65,6 +65,8 @@ fn assert_prompt(addr: SocketAddr, when: &str) {
 struct Served {
     child: Child,
     addr: SocketAddr,
+    /// The URL the server printed.
+    url: String,
 }
 
 impl Served {
@@ -87,9 +89,15 @@ impl Served {
             .and_then(|url| url.trim_start_matches("http://").split(['/', ':']).nth(1))
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no URL with a port in {line:?}"));
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_default()
+            .to_string();
         Served {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            url,
         }
     }
 
@@ -903,5 +911,37 @@ fn a_log_page_is_bounded_however_the_log_escapes() {
     let page = answer.json();
     assert_eq!(page["start"], 0);
     assert_eq!(page["end"], 1 << 20, "{}", page["end"]);
+    served.assert_alive("at the end");
+}
+
+/// `--require-token` on 127.0.0.1: any process of a shared machine can reach loopback, so with
+/// it nothing is answered without the printed URL's token, the page, its modules and every
+/// experiment included, and the page that has it works.
+#[test]
+fn require_token_keeps_loopback_to_whoever_has_the_printed_url() {
+    let _serial = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    experiment(tmp.path(), "private", 3);
+    let mut served = Served::start(tmp.path(), &["--require-token"]);
+    let addr = served.addr;
+    let token = served
+        .url
+        .split_once("?token=")
+        .map(|(_, t)| t.to_string())
+        .unwrap_or_else(|| panic!("no token in the printed URL {:?}", served.url));
+    for path in ["/", "/api/experiments", "/api/experiments/private"] {
+        let answer = get(addr, path);
+        assert_eq!(answer.status, 403, "{path}: {}", answer.text());
+        assert!(!answer.text().contains("private"), "{path} leaked");
+        let answer = get(addr, &format!("{path}?token={token}"));
+        assert_eq!(
+            answer.status,
+            200,
+            "{path} with the token: {}",
+            answer.text()
+        );
+    }
+    let listed = get(addr, &format!("/api/experiments?token={token}")).json();
+    assert_eq!(listed["experiments"][0]["id"], "private", "{listed}");
     served.assert_alive("at the end");
 }

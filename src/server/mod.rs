@@ -66,6 +66,11 @@ pub struct ServerOptions {
     /// refused with 403, which is what stops DNS rebinding: a web page whose name is made to
     /// resolve to this machine still sends its own name.
     pub allowed_hosts: Vec<String>,
+    /// Whether every request needs the access token on loopback too (`EXP --require-token`),
+    /// as it does on any other address. On a machine shared with other users (a cluster's
+    /// login node) any of them can reach 127.0.0.1; with this, only whoever has the printed
+    /// URL can read or act.
+    pub require_token: bool,
 }
 
 impl Default for ServerOptions {
@@ -74,6 +79,7 @@ impl Default for ServerOptions {
             host: IpAddr::from([127, 0, 0, 1]),
             port: DEFAULT_PORT,
             allowed_hosts: Vec::new(),
+            require_token: false,
         }
     }
 }
@@ -107,7 +113,7 @@ impl Server {
         let listener = bind(options)?;
         let addr = listener.local_addr().at("read the address of", &root)?;
         let token = random_token()?;
-        let token_required = !options.host.is_loopback();
+        let token_required = options.require_token || !options.host.is_loopback();
         let shown_host = match addr.ip() {
             ip if ip.is_unspecified() => "127.0.0.1".to_string(),
             IpAddr::V6(ip) => format!("[{ip}]"),

@@ -66,6 +66,11 @@ struct ServeArgs {
     /// the --host address are always answered.
     #[arg(long, value_name = "NAME")]
     allow_host: Vec<String>,
+    /// Require the access token (the ?token= of the printed URL) on 127.0.0.1 too, as on any
+    /// other address: on a machine shared with other users (a login node), any of them can
+    /// reach 127.0.0.1.
+    #[arg(long)]
+    require_token: bool,
 }
 
 #[derive(Subcommand)]
@@ -243,6 +248,7 @@ fn start_server(dir: &Path, args: &ServeArgs) -> expman::Result<Server> {
         host: args.host,
         port: args.port,
         allowed_hosts: args.allow_host.clone(),
+        require_token: args.require_token,
     };
     let server = Server::start(dir, &options)?;
     sayln!("expman UI for {} at {}", dir.display(), server.url());
