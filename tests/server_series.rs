@@ -785,6 +785,13 @@ fn hostile_parameters_are_answered_4xx_and_the_server_keeps_serving() {
         (format!("{logs}/bad.log?search=%28&regex=1"), 400, "search"),
         (format!("{logs}/bad.log?search="), 400, "search"),
         (format!("{logs}/bad.log?download=yes"), 400, "download"),
+        // Parameters that do not decode were left out: the log's tail, the default rows.
+        (format!("{logs}/bad.log?search=%ZZ"), 400, "search=%ZZ"),
+        (
+            format!("/api/experiments/{ID}/tables/t?tail=%FF"),
+            400,
+            "tail=%FF",
+        ),
         (format!("{logs}/..%2Fconfig.json"), 404, ""),
         (format!("{logs}/..%2F..%2Fx.log"), 404, ""),
         (format!("{logs}/.."), 400, ""),

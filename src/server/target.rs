@@ -12,8 +12,9 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// Decodes `target` (`/path?query`); a malformed escape in the path is a 400. A pair of the
-    /// query that does not decode is left out, as if not sent.
+    /// Decodes `target` (`/path?query`); a malformed escape (or one that is not UTF-8) in the
+    /// path or the query is a 400: leaving such a parameter out answered another question than
+    /// the one asked (`search=%ZZ` gave the log's tail).
     pub(crate) fn parse(target: &str) -> Result<Target, Reply> {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let Some(path) = percent_decode(path) else {
@@ -21,7 +22,7 @@ impl Target {
         };
         Ok(Target {
             path,
-            query: Query::parse(query),
+            query: Query::parse(query)?,
         })
     }
 
@@ -35,17 +36,25 @@ impl Target {
 pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
-    fn parse(query: &str) -> Query {
-        Query(
-            query
-                .split('&')
-                .filter(|p| !p.is_empty())
-                .filter_map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    Some((percent_decode(k)?, percent_decode(&v.replace('+', " "))?))
-                })
-                .collect(),
-        )
+    fn parse(query: &str) -> Result<Query, Reply> {
+        query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                match (percent_decode(k), percent_decode(&v.replace('+', " "))) {
+                    (Some(k), Some(v)) => Ok((k, v)),
+                    _ => Err(Reply::error(
+                        400,
+                        format!(
+                            "the query parameter {pair:.80?} is not percent-encoded UTF-8 \
+                             (encode a `%` as %25)"
+                        ),
+                    )),
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map(Query)
     }
 
     /// The first value of `key`.
