@@ -447,6 +447,19 @@ fn malformed_requests_get_a_4xx_and_the_server_keeps_serving() {
         format!("DELETE /api/experiments HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes(),
     );
     assert_eq!(delete.status, 405);
+    assert!(
+        delete.head.contains("Allow: GET, HEAD, POST\r\n"),
+        "{}",
+        delete.head
+    );
+    // HEAD: GET's status and length, no body.
+    let head = raw(
+        addr,
+        format!("HEAD /api/experiments HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(head.status, 200, "{}", head.head);
+    assert!(head.body.is_empty());
+    assert!(head.head.contains("Content-Length: "), "{}", head.head);
     // Garbage on the socket, then an ordinary request still works.
     let mut stream = TcpStream::connect(addr).unwrap();
     let _ = stream.write_all(b"\x00\xff\xfe garbage \r\n\r\n");

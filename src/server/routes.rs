@@ -60,6 +60,6 @@ fn route(state: &State, request: &Request) -> api::Answer {
             404,
             format!("no such endpoint: {}", target.path),
         )),
-        _ => Err(Reply::error(405, "only GET and POST are supported")),
+        _ => Err(Reply::error(405, "only GET, HEAD and POST are supported")),
     }
 }

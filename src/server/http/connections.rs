@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::request::{ReadError, Request, read_request};
-use super::response::{head, write_reply};
+use super::response::{head, write_head, write_reply};
 use super::{Handler, Limits, Reply};
 
 /// What the acceptor and the connection threads share.
@@ -247,9 +247,15 @@ fn serve(shared: &Shared, id: u64, mut stream: TcpStream) {
     loop {
         shared.set_waiting(id, true);
         let deadline = Instant::now() + limits.request_time;
-        let request = match read_request(&mut stream, &mut pending, limits, deadline) {
+        let mut request = match read_request(&mut stream, &mut pending, limits, deadline) {
             Ok(request) => request,
             Err(ReadError::Closed) => return,
+            Err(ReadError::TimedOut) if pending.is_empty() => {
+                // An idle connection (kept alive, or opened ahead by a browser): closing it
+                // says enough, and a 408 there could meet the client's next request.
+                let _ = stream.shutdown(Shutdown::Write);
+                return;
+            }
             Err(ReadError::TimedOut) => {
                 let reply = Reply::error(
                     408,
@@ -268,10 +274,19 @@ fn serve(shared: &Shared, id: u64, mut stream: TcpStream) {
             }
         };
         shared.set_waiting(id, false);
+        // HEAD is GET without the body (RFC 9110 9.3.2): the same status and headers.
+        let head_only = request.method == "HEAD";
+        if head_only {
+            request.method = "GET".to_string();
+        }
         let reply = shared.run_handler(&request);
         let keep = request.keep_alive() && !shared.stopping.load(Ordering::SeqCst);
         shared.set_waiting(id, true);
-        if write_reply(&mut stream, &reply, keep, limits.write_time).is_err() || !keep {
+        let written = match head_only {
+            true => write_head(&mut stream, &reply, keep, limits.write_time),
+            false => write_reply(&mut stream, &reply, keep, limits.write_time),
+        };
+        if written.is_err() || !keep {
             let _ = stream.shutdown(Shutdown::Write);
             return;
         }

@@ -30,6 +30,9 @@ pub(super) fn head(reply: &Reply, keep_alive: bool) -> Vec<u8> {
     if let Some(file) = &reply.file {
         let _ = write!(head, "Content-Disposition: {}\r\n", disposition(&file.name));
     }
+    if reply.status == 405 {
+        head.extend_from_slice(b"Allow: GET, HEAD, POST\r\n");
+    }
     let _ = write!(
         head,
         "Connection: {}\r\n\r\n",
@@ -99,6 +102,16 @@ pub(super) fn write_reply(
         sent += n as u64;
     }
     Ok(())
+}
+
+/// Writes the head of `reply` alone (the answer to a HEAD request).
+pub(super) fn write_head(
+    stream: &mut TcpStream,
+    reply: &Reply,
+    keep_alive: bool,
+    limit: Duration,
+) -> std::io::Result<()> {
+    write_within(stream, &head(reply, keep_alive), Instant::now() + limit)
 }
 
 /// Writes `part` whole before `deadline`, or fails.

@@ -253,3 +253,29 @@ fn expect_100_continue_is_answered_before_the_body_is_sent() {
     assert_eq!(status, 417, "{text}");
     assert!(text.contains("100-continue"), "{text}");
 }
+
+#[test]
+fn head_is_get_without_the_body() {
+    let server = start(Limits::default(), Box::new(ok));
+    let (status, text) = exchange(server.addr(), b"HEAD /x HTTP/1.0\r\nHost: 1\r\n\r\n");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Content-Length: 4\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n"), "a body was sent: {text:?}");
+}
+
+#[test]
+fn an_idle_connection_is_closed_without_an_answer() {
+    let limits = Limits {
+        request_time: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let server = start(limits, Box::new(ok));
+    // One request on a kept-alive connection, then nothing: the close must not carry a 408
+    // that the client could take for the answer to its next request.
+    let (status, text) = exchange(server.addr(), b"GET /x HTTP/1.1\r\nHost: 1\r\n\r\n");
+    assert_eq!(status, 200);
+    assert!(!text.contains("408"), "{text}");
+    // A request left half-sent still gets its 408.
+    let (status, _) = exchange(server.addr(), b"GET /x HTTP/1.1\r\nHost: 1\r\n");
+    assert_eq!(status, 408);
+}
