@@ -420,6 +420,9 @@ fn requests_for_another_host_or_from_another_origin_are_refused() {
             "evil.example".to_string(),
             format!("127.0.0.1.evil.example:{port}"),
             format!("localhost.evil.example:{port}"),
+            // Text after an IPv6 literal's `]` was ignored, so these read as [::1].
+            "[::1]evil.example".to_string(),
+            "[::1]:evil.example".to_string(),
         ] {
             let answer = get_with(addr, path, &format!("Host: {host}\r\n"));
             assert_eq!(

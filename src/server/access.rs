@@ -144,7 +144,20 @@ pub(crate) fn host_name(name: &str) -> crate::Result<String> {
 /// The host part of `host[:port]` or `[v6][:port]`.
 fn authority_host(authority: &str) -> &str {
     if authority.starts_with('[') {
-        return authority.find(']').map_or(authority, |i| &authority[..=i]);
+        // `[v6]` or `[v6]:port`; anything else after the `]` leaves the whole as the name,
+        // which then matches nothing.
+        return match authority.find(']') {
+            Some(i)
+                if authority[i + 1..]
+                    .strip_prefix(':')
+                    .map_or(i + 1 == authority.len(), |port| {
+                        port.bytes().all(|b| b.is_ascii_digit())
+                    }) =>
+            {
+                &authority[..=i]
+            }
+            _ => authority,
+        };
     }
     match authority.rsplit_once(':') {
         Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
