@@ -965,3 +965,27 @@ fn a_stray_quote_that_swallows_rows_is_named_by_the_summary_too() {
         "{summarised}"
     );
 }
+
+/// A cell added by hand to an old row (6 cells under a 5-column header): the readers refuse
+/// the row, but a widening padded the table and the stray cell became the new column's value
+/// for that row, and the file read without an error. Now the widening is refused with the
+/// line named, the file keeps every byte, and the row stays pending for a retry.
+#[test]
+fn a_widening_refuses_a_row_wider_than_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = table(dir.path());
+    write_rows(&path, "run_0001", 0, 3);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line3 = text.lines().nth(2).unwrap().to_string();
+    hand_edit(&path, &line3, &format!("{line3},extra"));
+    let before = std::fs::read(&path).unwrap();
+    let mut writer = TableWriter::new(&path, "run_0001", SyncPolicy::WriteThrough);
+    writer.set("step", 3).unwrap();
+    writer.set("newcol", 1.5).unwrap();
+    let error = writer.save_row().unwrap_err().to_string();
+    assert!(
+        error.contains("t.csv:3:") && error.contains("5 cells") && error.contains("header has 4"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}

@@ -6,7 +6,9 @@
 //! with the framing rules of [`super::framing`] (a quoted cell may hold line ends; a `"` opens
 //! one only at a field start), cells counted outside quotes, and `width - cells` commas go in
 //! before each record's line end. Empty lines stay empty (CSV readers skip them), and records
-//! that are already as wide (or wider: a foreign file's) are copied as they are.
+//! that are already as wide are copied as they are. A record wider than the old header (a cell
+//! added by hand) is noted, and the writer refuses the widening, which would give its extra
+//! cells to the new columns.
 //!
 //! Lines without a quote or a lone `\r` (all of what expman writes for numbers) take a fast
 //! path: one count of the commas in the line.
@@ -16,6 +18,12 @@ use memchr::memchr;
 /// A streaming padder: feed it the body's bytes in order, in chunks of any size.
 pub(crate) struct Padder {
     width: usize,
+    /// The width records had before (the old header's).
+    old_width: usize,
+    /// Line ends passed so far, to name the line of a record too wide.
+    lines: u64,
+    /// The first record wider than `old_width`: its line (1 = the first body line) and cells.
+    too_wide: Option<(u64, usize)>,
     /// Bytes of the current line not yet processed (a line cut by a chunk's end).
     carry: Vec<u8>,
     /// State of a record that continues past a line end (inside a quoted cell).
@@ -53,10 +61,13 @@ impl OpenRecord {
 }
 
 impl Padder {
-    /// A padder to `width` cells per record.
-    pub(crate) fn new(width: usize) -> Padder {
+    /// A padder from records of `old_width` cells to `width` cells per record.
+    pub(crate) fn new(old_width: usize, width: usize) -> Padder {
         Padder {
             width,
+            old_width,
+            lines: 0,
+            too_wide: None,
             carry: Vec::new(),
             open: None,
         }
@@ -106,13 +117,24 @@ impl Padder {
             out.extend_from_slice(body);
             self.pad(commas, out);
             out.extend_from_slice(&line[body.len()..]);
+            self.lines += 1;
             return;
         }
         self.slow(line, out);
     }
 
+    /// The first record that had more cells than the old header (a hand edit): its line,
+    /// counting the first line after the header as 1, and its cells. Padding it would have put
+    /// its extra cells under the new columns.
+    pub(crate) fn too_wide(&self) -> Option<(u64, usize)> {
+        self.too_wide
+    }
+
     /// Empty cells for a record of `commas + 1` cells.
-    fn pad(&self, commas: usize, out: &mut Vec<u8>) {
+    fn pad(&mut self, commas: usize, out: &mut Vec<u8>) {
+        if commas + 1 > self.old_width && self.too_wide.is_none() {
+            self.too_wide = Some((self.lines + 1, commas + 1));
+        }
         for _ in commas + 1..self.width {
             out.push(b',');
         }
@@ -133,15 +155,19 @@ impl Padder {
             }
             if r.quoted {
                 r.quote_pending = b == b'"';
+                self.lines += u64::from(b == b'\n');
                 out.push(b);
                 continue;
             }
             match b {
                 // The `\n` of a `\r\n` whose `\r` ended the record.
-                b'\n' if r.prev == b'\r' && r.empty => {}
+                b'\n' if r.prev == b'\r' && r.empty => self.lines += 1,
                 b'\n' | b'\r' => {
                     if !r.empty {
                         self.pad(r.commas, out);
+                    }
+                    if b == b'\n' {
+                        self.lines += 1;
                     }
                     r = OpenRecord::new(b);
                     out.push(b);
@@ -164,7 +190,7 @@ mod tests {
     use super::*;
 
     fn pad(body: &[u8], width: usize, chunk: usize) -> Vec<u8> {
-        let mut padder = Padder::new(width);
+        let mut padder = Padder::new(width, width);
         let mut out = Vec::new();
         for part in body.chunks(chunk.max(1)) {
             padder.feed(part, &mut out);

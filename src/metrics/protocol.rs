@@ -304,6 +304,7 @@ impl Paths {
         let kept = Kept {
             body: layout.header_len..size,
             separator,
+            width: layout.columns.len(),
         };
         self.widen(&open.file, kept, &widened, held, row, out)?;
         Ok(Saved::Replaced)
@@ -468,7 +469,10 @@ impl Paths {
             // Every earlier record gains the new columns' empty cells on the way: a table is
             // rectangular, as strict CSV readers require. The separator (if the table ended
             // with a record expman cannot account for) ends that record, padded like the rest.
-            let mut padder = Padder::new(widened.columns.len() + FIXED_COLUMNS.len());
+            let mut padder = Padder::new(
+                kept.width + FIXED_COLUMNS.len(),
+                widened.columns.len() + FIXED_COLUMNS.len(),
+            );
             let mut chunk = vec![0u8; COPY_CHUNK];
             let mut padded = Vec::with_capacity(COPY_CHUNK + COPY_CHUNK / 4);
             let mut pos = kept.body.start;
@@ -493,6 +497,19 @@ impl Paths {
             padded.clear();
             padder.feed(kept.separator, &mut padded);
             padder.finish(&mut padded);
+            if let Some((line, cells)) = padder.too_wide() {
+                // Its extra cells would land under the new columns, as if they were values.
+                return Err(Error::corrupt(
+                    path,
+                    Some(line + 1),
+                    format!(
+                        "row has {cells} cells but the header has {}; the file was edited by \
+                         another program: remove the extra cells, then save again (a new \
+                         column would have taken them as its values; the row is kept)",
+                        kept.width + FIXED_COLUMNS.len()
+                    ),
+                ));
+            }
             out.start(&padded).row(&widened.field_of_column, row);
             write_all(&mut tmp, tmp_path, &out.line)?;
             faults::check(IoOp::Sync, tmp_path).at("fsync", tmp_path)?;
@@ -522,6 +539,8 @@ impl Paths {
 struct Kept {
     body: Range<u64>,
     separator: &'static [u8],
+    /// How many fields the header had (without the fixed columns).
+    width: usize,
 }
 
 enum Saved {
