@@ -275,6 +275,37 @@ pub fn pool(configured: Option<&[u32]>) -> std::result::Result<Vec<u32>, String>
     Ok(gpus.iter().map(|gpu| gpu.index).collect())
 }
 
+/// Checks a configured pool against this machine's GPUs: every index must be one of them. A
+/// pool naming a GPU the machine lacks would give jobs a `CUDA_VISIBLE_DEVICES` that shows
+/// them no GPU, or another one than meant. Without an inventory (no NVML, none injected)
+/// nothing can be checked and the pool is taken as it is.
+pub fn check_pool(configured: &[u32]) -> std::result::Result<(), String> {
+    let inventory = discover();
+    if inventory.unavailable_reason().is_some() {
+        return Ok(());
+    }
+    let have: Vec<u32> = inventory.gpus.iter().map(|gpu| gpu.index).collect();
+    let missing: Vec<String> = configured
+        .iter()
+        .filter(|index| !have.contains(index))
+        .map(u32::to_string)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let have: Vec<String> = have.iter().map(u32::to_string).collect();
+    Err(format!(
+        "names GPU {} that this machine does not have (it has {}; `EXP gpus` lists them): \
+         list only those, or leave `gpus` out to use them all",
+        missing.join(", "),
+        if have.is_empty() {
+            "none".to_string()
+        } else {
+            have.join(", ")
+        }
+    ))
+}
+
 /// What `EXP gpus` prints: one row per GPU (index, name, memory used/total, utilisation, number
 /// of processes, UUID), then where the list came from when it was injected, then any warnings.
 /// Without an inventory it is the one sentence saying why. Always ends with a newline.

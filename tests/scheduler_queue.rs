@@ -434,3 +434,52 @@ fn resume_runs_what_the_config_says_now_and_retry_repeats_that_run() {
     assert_eq!(ended["launch"], status["launch"], "{ended}");
     assert_eq!(ended["history"][1]["launch"], status["launch"], "{ended}");
 }
+
+/// A `[scheduler] gpus` pool naming a GPU the machine lacks was taken as it was: jobs got
+/// `CUDA_VISIBLE_DEVICES=5` and ran without the GPU meant for them. With an inventory it is a
+/// config error naming the file, the GPU and the ones there are; nothing runs.
+#[test]
+fn a_pool_naming_a_gpu_the_machine_lacks_is_refused() {
+    let sb = Sandbox::new();
+    let gpu = |index: u32| Gpu {
+        index,
+        uuid: format!("GPU-test-{index}"),
+        name: "Injected Test GPU".into(),
+        memory_used_mib: 0,
+        memory_total_mib: 16_000,
+        utilization_percent: 0,
+        processes: Vec::new(),
+        power_mw: None,
+        temperature_c: None,
+    };
+    let inventory = sb.join("gpus.json");
+    write_inventory(&inventory, &[gpu(0), gpu(1)]).expect("write the inventory");
+    let ran = sb.join("ran");
+    let config = sb.write(
+        "pool.toml",
+        format!(
+            "[scheduler]\nbase_dir = \"experiments\"\ngpus = [1, 5]\n\n[[experiments]]\n\
+             name = \"job\"\ngpus = 1\ncommand = \"touch {}\"\n",
+            ran.display()
+        ),
+    );
+    for dry_run in [true, false] {
+        let mut cmd = exp();
+        cmd.arg("run").arg("--config").arg(&config);
+        if dry_run {
+            cmd.arg("--dry-run");
+        }
+        cmd.env("EXPMAN_GPU_INVENTORY", &inventory);
+        let out = run(cmd);
+        assert_eq!(out.code(), Some(2), "{out:?}");
+        assert!(
+            out.stderr.contains("pool.toml")
+                && out.stderr.contains("GPU 5")
+                && out.stderr.contains("0, 1"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(!ran.exists());
+    assert!(experiments(&sb.base()).is_empty());
+}

@@ -193,7 +193,7 @@ fn try_main(cli: Cli) -> expman::Result<ExitCode> {
 
 fn run(config_path: &std::path::Path, dry_run: bool) -> expman::Result<ExitCode> {
     let config = SchedulerConfig::load(config_path)?;
-    let pool = gpu_pool(&config);
+    let pool = gpu_pool(&config, config_path)?;
     if dry_run {
         say!("{}", scheduler::plan(&config, &pool)?);
         return Ok(ExitCode::SUCCESS);
@@ -232,14 +232,20 @@ fn on_interrupt() -> Arc<AtomicBool> {
 }
 
 /// The scheduler's GPU pool (see [`gpu::pool`]); without one, jobs run without GPUs.
-fn gpu_pool(config: &SchedulerConfig) -> Vec<u32> {
+/// A configured pool is checked against the machine's GPUs (see [`gpu::check_pool`]).
+fn gpu_pool(config: &SchedulerConfig, path: &Path) -> expman::Result<Vec<u32>> {
     if config.backend == scheduler::Backend::Slurm {
-        return Vec::new(); // Slurm assigns the GPUs
+        return Ok(Vec::new()); // Slurm assigns the GPUs
     }
-    gpu::pool(config.gpus.as_deref()).unwrap_or_else(|why| {
+    if let Some(configured) = config.gpus.as_deref() {
+        gpu::check_pool(configured).map_err(|why| {
+            expman::Error::config(format!("{}: [scheduler] gpus", path.display()), why)
+        })?;
+    }
+    Ok(gpu::pool(config.gpus.as_deref()).unwrap_or_else(|why| {
         eprintln!("EXP: no GPU pool ({why}); jobs run without GPUs");
         Vec::new()
-    })
+    }))
 }
 
 /// Starts the UI server, prints its URL and opens a browser unless told not to.
