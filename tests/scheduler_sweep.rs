@@ -622,6 +622,23 @@ fn huge_sweeps_are_refused_before_expanding() {
         1,
         &["makes 101000 experiments (grid 1000 × random 101)"],
     );
+    // Entries within the limit each, but not together: they were all planned (1.8 GB for five
+    // of 100,000).
+    let entry = |name: &str| {
+        format!(
+            "[[experiments]]\nname = \"{name}\"\ncommand = \"true\"\n[experiments.sweep]\n\
+             grid = {{ a = {ten}, b = {ten}, c = {ten}, d = {ten}, e = [1, 2, 3, 4, 5, 6] }}\n"
+        )
+    };
+    assert_rejected(
+        format!("{HEAD}{}{}", entry("a"), entry("b")),
+        10,
+        8,
+        &[
+            "with this entry the config makes 120000 experiments",
+            "100000",
+        ],
+    );
 }
 
 /// A point's name that another entry already has is refused, naming the first.

@@ -235,6 +235,18 @@ impl SchedulerConfig {
                 source,
             )
             .map_err(|(s, m)| at(s, m))?;
+            let total = experiments.len() + specs.len();
+            if total as u64 > sweep::MAX_POINTS {
+                return Err(at(
+                    Some(span),
+                    format!(
+                        "with this entry the config makes {total} experiments, more than the {} \
+                         one config may make; split it into several configs or sweep fewer \
+                         values",
+                        sweep::MAX_POINTS
+                    ),
+                ));
+            }
             for spec in specs {
                 if let Some(first) = seen.get(&spec.name) {
                     let (line, _) = line_col(source, first.start);
