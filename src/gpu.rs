@@ -275,6 +275,24 @@ pub fn pool(configured: Option<&[u32]>) -> std::result::Result<Vec<u32>, String>
     Ok(gpus.iter().map(|gpu| gpu.index).collect())
 }
 
+/// `count` GPUs of this machine for a run started now (`gpu_ids="auto"`): the emptiest, by
+/// [`pick`], in ascending order. An error says why there are none and what to do instead.
+pub fn pick_now(count: usize) -> Result<Vec<u32>> {
+    let inventory = try_discover()?;
+    if let Some(why) = inventory.unavailable_reason() {
+        return Err(Error::invalid_state(format!(
+            "{why}; name the GPUs instead (gpu_ids=[0, 1]), or describe them in a JSON file named \
+             by {ENV_GPU_INVENTORY} (`EXP gpus` shows what expman sees)"
+        )));
+    }
+    pick(&inventory.gpus, count, &Default::default()).ok_or_else(|| {
+        Error::invalid_state(format!(
+            "asked for {count} GPUs but only {} exist",
+            inventory.gpus.len()
+        ))
+    })
+}
+
 /// Checks a configured pool against this machine's GPUs: every index must be one of them. A
 /// pool naming a GPU the machine lacks would give jobs a `CUDA_VISIBLE_DEVICES` that shows
 /// them no GPU, or another one than meant. Without an inventory (no NVML, none injected)

@@ -15,17 +15,7 @@ pub unsafe extern "C" fn expman_gpu_pick(count: usize, out: *mut u32) -> expman_
     ffi_status! {
         // SAFETY: the caller's promise above.
         let out = unsafe { c_slice_mut(out, count, "out") }?;
-        let inventory = crate::gpu::try_discover()?;
-        if let Some(why) = inventory.unavailable_reason() {
-            return Err(crate::Error::invalid_state(why.to_string()).into());
-        }
-        let picked = crate::gpu::pick(&inventory.gpus, count, &Default::default()).ok_or_else(|| {
-            crate::Error::invalid_state(format!(
-                "asked for {count} GPUs but only {} exist",
-                inventory.gpus.len()
-            ))
-        })?;
-        out.copy_from_slice(&picked);
+        out.copy_from_slice(&crate::gpu::pick_now(count)?);
         Ok(())
     }
 }

@@ -314,7 +314,10 @@ impl SchedulerConfig {
                     &self.source,
                     job.gpus_span.clone(),
                     format!(
-                        "experiment {:?} asks for {} GPUs but the pool has {} ({pool:?})",
+                        "experiment {:?} asks for {} GPUs but the pool has {} ({pool:?}): ask \
+                         for fewer, list this machine's GPUs in [scheduler] gpus (`EXP gpus` \
+                         shows them; without NVML, describe them in a file named by \
+                         EXPMAN_GPU_INVENTORY), or drop `gpus` to run without",
                         job.name,
                         job.gpus,
                         pool.len()

@@ -191,6 +191,23 @@ def test_gpu_ids_auto_needs_the_gpu_feature(tmp_path):
     assert not experiment_dirs(tmp_path)  # refused before anything was created
 
 
+def test_gpu_ids_auto_without_nvml_says_what_to_do_instead(tmp_path, monkeypatch):
+    """Without NVML the error said only that NVML was missing; it now names the ways out."""
+    if "gpu" not in expman.features():
+        pytest.skip("this build lacks the gpu feature")
+    monkeypatch.delenv("EXPMAN_GPU_INVENTORY", raising=False)
+    try:
+        expman.pick_gpus(1)
+    except expman.InvalidStateError:
+        pass
+    else:
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(expman.InvalidStateError) as info:
+        Experiment(name="auto", command="x", base_dir=tmp_path, gpu_ids="auto")
+    message = str(info.value)
+    assert "gpu_ids=[0, 1]" in message and "EXPMAN_GPU_INVENTORY" in message, message
+
+
 def test_log_metrics_writes_one_row_with_step(exp):
     exp.log_metrics({"loss": 0.5, "acc": 0.8}, step=3)
     exp.log_metrics({"loss": 0.4})
