@@ -155,3 +155,13 @@ def test_huge_names_are_not_echoed_in_full(exp, tmp_path):
     exp.log_metrics({longest: 1.0})
     with pytest.raises(expman.InvalidNameError, match="at most 256 bytes"):
         exp.log_metrics({longest + "x": 1.0})
+
+
+def test_messages_do_not_start_with_the_c_function_name(tmp_path):
+    """Errors read `expman_experiment_attach: ...`: the C ABI's name, which a Python user never
+    called. The message now starts with what went wrong."""
+    with pytest.raises(expman.ExpmanError) as info:
+        expman.Experiment.attach(tmp_path / "missing", "run_0001")
+    message = str(info.value)
+    assert not message.startswith("expman_"), message
+    assert "missing" in message, message

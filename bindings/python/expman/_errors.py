@@ -147,7 +147,12 @@ def shown(value, limit=SHOWN_LIMIT):
 
 
 def error_for(code, message):
-    """The exception for status ``code`` with ``message``."""
+    """The exception for status ``code`` with ``message``, without the C function's name that
+    the library puts before it (``expman_experiment_create: ``): the traceback names the
+    Python call, and the C name only puzzled Python users."""
+    prefix, sep, rest = message.partition(": ")
+    if sep and prefix.startswith("expman_") and prefix.replace("_", "").isalnum():
+        message = rest
     cls = _BY_CODE.get(code)
     if cls is None:
         err = ExpmanError(f"{message} (status {code})")
