@@ -380,3 +380,20 @@ def test_a_retry_of_a_run_started_by_hand_runs_where_it_was_started(tmp_path):
     assert status["status"] == "Finished", status
     assert (work / "ran.txt").read_text().splitlines() == [str(work)] * 2
     assert not (tmp_path / "ran.txt").exists()
+
+
+def test_atexit_leaves_a_run_handed_to_another_process_alone(tmp_path):
+    """`set_running(pid)` says another process does the run; the creating script's exit marked
+    it Finished all the same (and the listing's Error for a gone process flipped to Finished)."""
+    import subprocess
+    import sys
+
+    worker = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                              stdin=subprocess.PIPE)
+    try:
+        run_script(SCRIPT_PREFIX + f"exp.set_running(pid={worker.pid})\n", tmp_path)
+        (exp_dir,) = experiment_dirs(tmp_path)
+        status = status_of(exp_dir)
+        assert status["status"] == "Running" and status["pid"] == worker.pid, status
+    finally:
+        worker.communicate(timeout=60)

@@ -62,6 +62,8 @@ def _mark_at_exit():
             status = exp.status()  # the library reads status.json
             if status.get("status") != "Running" or status.get("run_id") != run_id:
                 continue
+            if status.get("pid") not in (None, os.getpid()):
+                continue  # set_running(pid) gave the run to another process: its end is its own
             if _uncaught is None:
                 exp.set_finished()
             else:
