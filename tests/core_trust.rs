@@ -989,3 +989,41 @@ fn a_widening_refuses_a_row_wider_than_the_header() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
+
+/// A byte that is not UTF-8 in a text cell (a file saved as Latin-1): the column readers
+/// (`load_metrics_df`, Arrow) said "invalid utf-8 sequence of 1 bytes from index 5", naming
+/// no line. Every reader now names the line.
+#[test]
+fn text_that_is_not_utf8_is_named_by_line_in_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = table(dir.path());
+    let mut writer = TableWriter::new(&path, "run_0001", SyncPolicy::WriteThrough);
+    for (step, note) in [(0, "ok"), (1, "caf\u{e9}"), (2, "ok")] {
+        writer.set("step", step).unwrap();
+        writer.set("note", note).unwrap();
+        writer.save_row().unwrap();
+    }
+    drop(writer);
+    // é in UTF-8 (C3 A9) becomes Latin-1's E9: line 3 (the header is line 1).
+    let bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(2).position(|w| w == [0xC3, 0xA9]).unwrap();
+    let mut latin1 = bytes[..at].to_vec();
+    latin1.push(0xE9);
+    latin1.extend_from_slice(&bytes[at + 2..]);
+    std::fs::write(&path, &latin1).unwrap();
+    let named = |what: &str, message: String| {
+        assert!(
+            message.contains("t.csv:3:") && message.contains("UTF-8"),
+            "{what}: {message}"
+        );
+    };
+    named("read_table", read_table(&path).unwrap_err().to_string());
+    let Err(columns_error) = expman::metrics::read_columns(&path, 0) else {
+        panic!("read_columns read the Latin-1 table");
+    };
+    named("read_columns", columns_error.to_string());
+    named(
+        "summary",
+        expman::metrics::summary(&path).unwrap_err().to_string(),
+    );
+}
