@@ -29,7 +29,7 @@
 //! stops when its [`Experiment`](crate::Experiment) is dropped; `std::process::exit` skips
 //! that, so call [`stop_capture`](crate::Experiment::stop_capture) first.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -42,7 +42,7 @@ use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fs::fstat;
 use rustix::io::Errno;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 
 /// The capture running in this process, if any.
 static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
@@ -129,11 +129,7 @@ struct Reader {
 pub(crate) fn start(log: &Path) -> Result<Option<u64>> {
     let mut active = lock();
     stop_locked(&mut active)?;
-    let file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(log)
-        .at("open the run log", log)?;
+    let file = crate::store::open_log(log)?;
     let log_id = fstat(&file)
         .map(|s| identity(&s))
         .map_err(|e| Error::io("inspect", log, e.into()))?;

@@ -451,11 +451,7 @@ impl Experiment {
     fn attach_existing(dir: ExperimentDir, run: RunId) -> Result<Experiment> {
         let config = Config::load(&dir)?;
         let log = dir.run_log(run);
-        OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&log)
-            .at("open the run log", &log)?;
+        crate::store::open_log(&log)?;
         // The run may have recorded parameters of its own (the scheduler's, for its job).
         let own = own_params(&Status::load(&dir)?, run);
         let mut exp = Experiment::new(dir, config, run, SyncPolicy::default());

@@ -393,3 +393,22 @@ fn attaching_to_a_run_that_does_not_exist_is_refused() {
     let attached = Experiment::attach(&dir, RunId::FIRST).unwrap();
     assert!(attached.is_attached());
 }
+
+/// `logs/` removed by hand (to save space, or by a cleanup script): attaching to the run and
+/// starting the next one failed with "cannot open the run log ...: No such file or
+/// directory". The directory is made again.
+#[test]
+fn a_removed_logs_directory_is_made_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut exp = Experiment::builder("logs_gone", tmp.path())
+        .command("python train.py")
+        .create()
+        .unwrap();
+    exp.set_finished().unwrap();
+    let dir = exp.dir().to_path_buf();
+    drop(exp);
+    std::fs::remove_dir_all(dir.join("logs")).unwrap();
+    Experiment::attach(&dir, RunId::new(1).unwrap()).expect("attach to run_0001");
+    let next = Experiment::open(&dir).expect("start run_0002");
+    assert!(dir.join(format!("logs/{}.log", next.run_id())).is_file());
+}

@@ -37,11 +37,7 @@ pub fn supervise(dir: &Path, run: RunId, gpus: &[u32]) -> Result<i32> {
     let exp = ExperimentDir::open(dir)?;
     let config = Config::load(&exp)?;
     let log_path = exp.run_log(run);
-    let mut log = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&log_path)
-        .at("open the run log", &log_path)?;
+    let mut log = crate::store::open_log(&log_path)?;
     let slurm = config.launch.slurm.is_some();
     let (gpus, visible) = job_gpus(slurm, gpus);
     let launch = claim(&exp, run, &config, gpus, slurm)?;

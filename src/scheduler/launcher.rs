@@ -1,7 +1,6 @@
 //! Starting the job supervisor (`EXP __job`): finding the `EXP` program and building its
 //! command line, shared by the local backend, the Slurm backend and `--dry-run`.
 
-use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -47,11 +46,7 @@ pub(crate) fn launch_detached(exp: &ExperimentDir, run: RunId, gpus: &[u32]) -> 
 /// `EXP __job <dir> <run> --gpus ...`, in its own process group, its output into the run log.
 pub(crate) fn supervisor_command(exp: &ExperimentDir, run: RunId, gpus: &[u32]) -> Result<Command> {
     let log_path = exp.run_log(run);
-    let log = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&log_path)
-        .at("open the run log", &log_path)?;
+    let log = crate::store::open_log(&log_path)?;
     let mut command = Command::new(job_launcher()?);
     command.arg("__job").arg(exp.path()).arg(run.to_string());
     if !gpus.is_empty() {

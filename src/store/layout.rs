@@ -309,3 +309,23 @@ pub fn experiment_dirs(base: &Path) -> Result<Vec<(String, PathBuf)>> {
     dirs.sort();
     Ok(dirs)
 }
+
+/// Opens the log at `path` for appending, creating it, and its `logs/` directory when that was
+/// removed by hand (the next run of the experiment then still starts).
+pub(crate) fn open_log(path: &Path) -> Result<std::fs::File> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == IoErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).at("create the log directory", dir)?;
+            }
+            open().at("open the run log", path)
+        }
+        other => other.at("open the run log", path),
+    }
+}

@@ -27,6 +27,7 @@ mod state;
 pub use allocate::allocate;
 pub(crate) use allocate::allocate_and;
 pub(crate) use atomic::write_atomic;
+pub(crate) use layout::open_log;
 pub use layout::{ExperimentDir, experiment_dirs, validate_name};
 #[cfg(feature = "scheduler")]
 pub(crate) use layout::{absolute, resolve_path};
