@@ -609,6 +609,9 @@ fn unreadable_state_files_are_shown_as_errors_with_the_reason() {
     std::fs::write(null_status.join("status.json"), "null").unwrap();
     let bad_config = experiment(tmp.path(), "bad_config", 3);
     std::fs::write(bad_config.join("config.json"), "{\"name\": 12").unwrap();
+    // serde reads a struct from an array: `[]` was a config of empty fields.
+    let array_config = experiment(tmp.path(), "array_config", 3);
+    std::fs::write(array_config.join("config.json"), " []\n").unwrap();
     experiment(tmp.path(), "fine", 3);
     let mut served = Served::start(tmp.path(), &[]);
     let addr = served.addr;
@@ -625,6 +628,7 @@ fn unreadable_state_files_are_shown_as_errors_with_the_reason() {
         ("bad_status", "status.json"),
         ("null_status", "status.json"),
         ("bad_config", "config.json"),
+        ("array_config", "config.json"),
     ] {
         let c = card(id);
         assert_eq!(c["status"], "Error", "{c}");

@@ -458,6 +458,18 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let bytes = super::read_bounded(path, super::STATE_FILE_LIMIT).at("read", path)?;
     // A file saved by an editor that writes a UTF-8 byte-order mark (Windows Notepad).
     let json = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    // serde reads a struct from an array too (`[]` was a config of empty fields, which the
+    // next resume then wrote back): expman's state files are objects.
+    if let Some(&first) = json.iter().find(|b| !b.is_ascii_whitespace())
+        && first != b'{'
+    {
+        return Err(Error::corrupt(
+            path,
+            Some(1),
+            "not a JSON object, as expman's state files are; fix or restore this file (the \
+             experiment's metrics and logs are not affected by it)",
+        ));
+    }
     serde_json::from_slice(json).map_err(|e| {
         Error::corrupt(
             path,
