@@ -612,6 +612,10 @@ fn unreadable_state_files_are_shown_as_errors_with_the_reason() {
     // serde reads a struct from an array: `[]` was a config of empty fields.
     let array_config = experiment(tmp.path(), "array_config", 3);
     std::fs::write(array_config.join("config.json"), " []\n").unwrap();
+    // A config.json that is not a file made the experiment vanish from the listing.
+    let dir_config = experiment(tmp.path(), "dir_config", 3);
+    std::fs::remove_file(dir_config.join("config.json")).unwrap();
+    std::fs::create_dir(dir_config.join("config.json")).unwrap();
     experiment(tmp.path(), "fine", 3);
     let mut served = Served::start(tmp.path(), &[]);
     let addr = served.addr;
@@ -629,6 +633,7 @@ fn unreadable_state_files_are_shown_as_errors_with_the_reason() {
         ("null_status", "status.json"),
         ("bad_config", "config.json"),
         ("array_config", "config.json"),
+        ("dir_config", "config.json"),
     ] {
         let c = card(id);
         assert_eq!(c["status"], "Error", "{c}");

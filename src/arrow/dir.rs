@@ -381,7 +381,7 @@ fn discover(
     selection: &Selection,
     skipped: &mut Vec<Error>,
 ) -> Result<(Vec<Experiment>, Vec<Run>)> {
-    let dirs: Vec<(String, PathBuf)> = if base.join("config.json").is_file() {
+    let dirs: Vec<(String, PathBuf)> = if crate::store::has_config(base) {
         let id = base
             .canonicalize()
             .ok()

@@ -97,7 +97,7 @@ impl ExperimentDir {
     /// working directory.
     pub fn open(root: impl Into<PathBuf>) -> Result<ExperimentDir> {
         let root = absolute(&root.into());
-        if !root.join("config.json").is_file() {
+        if !has_config(&root) {
             return Err(Error::not_found(
                 &root.join("config.json"),
                 "this is not an expman experiment directory (it has no config.json); \
@@ -301,13 +301,20 @@ pub fn experiment_dirs(base: &Path) -> Result<Vec<(String, PathBuf)>> {
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        if name.starts_with('.') || !entry.path().join("config.json").is_file() {
+        if name.starts_with('.') || !has_config(&entry.path()) {
             continue;
         }
         dirs.push((name, entry.path()));
     }
     dirs.sort();
     Ok(dirs)
+}
+
+/// Whether `dir` has a `config.json` entry, which makes it an experiment directory. Any kind
+/// counts (a directory, a FIFO, a dangling link put there by hand): reading it then names the
+/// problem, where looking for a regular file made such an experiment vanish from listings.
+pub(crate) fn has_config(dir: &Path) -> bool {
+    dir.join("config.json").symlink_metadata().is_ok()
 }
 
 /// Opens the log at `path` for appending, creating it, and its `logs/` directory when that was
