@@ -329,3 +329,27 @@ fn logged_params_per_run() {
     assert_eq!(infos[0].metrics["acc"].0.last, 0.5);
     assert_eq!(infos[1].metrics["acc"].0.last, 0.7);
 }
+
+/// An unreadable `status.json` put the experiment in Error (right) and dropped its metric
+/// summaries (`runs: 0`, NaN in `EXP ls`), although the metrics were intact and the message
+/// said so. The latest run with a table is summarised now.
+#[test]
+fn an_unreadable_status_keeps_the_metric_summaries() {
+    let base = tempfile::tempdir().unwrap();
+    let made = sweep(base.path());
+    let dir = base.path().join(&made[1].id);
+    std::fs::write(dir.join("status.json"), "{\"status\": \"Runn").unwrap();
+    let records = list(base.path(), None, &[]).unwrap();
+    let b = records.iter().find(|r| r.id == made[1].id).unwrap();
+    assert_eq!(b.status, RunState::Error);
+    assert!(
+        b.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("status.json")
+    );
+    let acc = b
+        .metric("val_acc")
+        .expect("the metrics are still summarised");
+    assert_eq!((acc.last, acc.count), (0.88, 3));
+}

@@ -40,8 +40,19 @@ impl State {
             });
         let status = allow(&dir.status_path())
             .and_then(|()| Status::load(dir).map_err(|e| e.to_string()))
-            .map_err(|why| problems.push(format!("status.json is unreadable: {why}")))
-            .unwrap_or_default();
+            .unwrap_or_else(|why| {
+                problems.push(format!("status.json is unreadable: {why}"));
+                // The metrics are intact: summarise the latest run that has a table, as the
+                // message promises, rather than none.
+                Status {
+                    run_id: dir.runs().ok().and_then(|runs| {
+                        runs.into_iter()
+                            .filter(|run| dir.table_path(&run.to_string()).is_file())
+                            .max()
+                    }),
+                    ..Status::default()
+                }
+            });
         State {
             config,
             status,

@@ -27,10 +27,12 @@ mod state;
 pub use allocate::allocate;
 pub(crate) use allocate::allocate_and;
 pub(crate) use atomic::write_atomic;
+#[cfg(feature = "arrow")]
+pub(crate) use layout::has_config;
+pub(crate) use layout::open_log;
 pub use layout::{ExperimentDir, experiment_dirs, validate_name};
 #[cfg(feature = "scheduler")]
 pub(crate) use layout::{absolute, resolve_path};
-pub(crate) use layout::{has_config, open_log};
 pub(crate) use lock::LockFile;
 pub(crate) use mark::FlockMark;
 pub(crate) use open::{STATE_FILE_LIMIT, open_regular, read_bounded};
