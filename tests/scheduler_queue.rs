@@ -94,17 +94,7 @@ fn gpus_are_exclusive_and_the_job_environment_is_right() {
     let job = sb.job_script();
     let rec = sb.join("records");
     // GPU 2 has the most free memory, then 0, 3, 1.
-    let gpu = |index: u32, used: u64| Gpu {
-        index,
-        uuid: format!("GPU-test-{index}"),
-        name: "Injected Test GPU".into(),
-        memory_used_mib: used,
-        memory_total_mib: 16_000,
-        utilization_percent: 0,
-        processes: Vec::new(),
-        power_mw: None,
-        temperature_c: None,
-    };
+    let gpu = injected_gpu;
     let inventory = sb.join("gpus.json");
     write_inventory(
         &inventory,
@@ -441,19 +431,9 @@ fn resume_runs_what_the_config_says_now_and_retry_repeats_that_run() {
 #[test]
 fn a_pool_naming_a_gpu_the_machine_lacks_is_refused() {
     let sb = Sandbox::new();
-    let gpu = |index: u32| Gpu {
-        index,
-        uuid: format!("GPU-test-{index}"),
-        name: "Injected Test GPU".into(),
-        memory_used_mib: 0,
-        memory_total_mib: 16_000,
-        utilization_percent: 0,
-        processes: Vec::new(),
-        power_mw: None,
-        temperature_c: None,
-    };
     let inventory = sb.join("gpus.json");
-    write_inventory(&inventory, &[gpu(0), gpu(1)]).expect("write the inventory");
+    write_inventory(&inventory, &[injected_gpu(0, 0), injected_gpu(1, 0)])
+        .expect("write the inventory");
     let ran = sb.join("ran");
     let config = sb.write(
         "pool.toml",
@@ -482,4 +462,19 @@ fn a_pool_naming_a_gpu_the_machine_lacks_is_refused() {
     }
     assert!(!ran.exists());
     assert!(experiments(&sb.base()).is_empty());
+}
+
+/// A GPU of an injected inventory with `used` MiB of its 16,000 taken.
+fn injected_gpu(index: u32, used: u64) -> Gpu {
+    Gpu {
+        index,
+        uuid: format!("GPU-test-{index}"),
+        name: "Injected Test GPU".into(),
+        memory_used_mib: used,
+        memory_total_mib: 16_000,
+        utilization_percent: 0,
+        processes: Vec::new(),
+        power_mw: None,
+        temperature_c: None,
+    }
 }
