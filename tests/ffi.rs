@@ -955,14 +955,21 @@ fn field_ids_must_belong_to_the_table() {
     let a = fixture.field(table, "a");
     let foreign = fixture.field(other, "b");
     let foreign2 = fixture.field(other, "c");
-    assert_eq!((a, foreign2), (0, 1));
+    let foreign2_text = format!("field id {foreign2}");
     // SAFETY (this block): valid tables and arrays.
     unsafe {
-        // id 1 exists in `other` but not in `table`: refused before anything is set.
+        // An id of `other`: refused before anything is set.
         assert_fails(
             expman_table_save_row_f64(table, [a, foreign2].as_ptr(), [1.0, 2.0].as_ptr(), 2),
             EXPMAN_ERR_ARGUMENT,
-            &["expman_table_save_row_f64", "field id 1", "run_0001.csv"],
+            &["expman_table_save_row_f64", &foreign2_text, "run_0001.csv"],
+        );
+        // The first field of each table has the same number: its id still names its own
+        // table (it used to set `a` here, silently).
+        assert_fails(
+            expman_table_save_row_f64(table, [foreign].as_ptr(), [1.0].as_ptr(), 1),
+            EXPMAN_ERR_ARGUMENT,
+            &["field id", "run_0001.csv"],
         );
         assert_fails(
             expman_table_set_values(table, [u32::MAX].as_ptr(), [value_f(1.0)].as_ptr(), 1),
@@ -987,7 +994,7 @@ fn field_ids_must_belong_to_the_table() {
             &["`ids`", "aligned"],
         );
         ok(expman_table_save_row(table));
-        // `foreign` (0) is valid in both: the ids are per table, not global.
+        // In its own table it is fine.
         ok(expman_table_save_row_f64(
             other,
             [foreign].as_ptr(),
@@ -1192,5 +1199,25 @@ fn status_json_is_read_by_the_library_and_sync_modes_are_named() {
             EXPMAN_ERR_ARGUMENT,
             &["unknown sync mode 3"],
         );
+    }
+}
+
+/// An interval of seconds too large for a Duration (1e300) panicked inside the call: the
+/// panic was caught at the boundary, but it poisoned the handle, and every later call on the
+/// experiment (set_finished included) returned PANIC. Now it is an argument error.
+#[test]
+fn a_huge_sampling_interval_is_an_argument_error_not_a_panic() {
+    let fixture = Fixture::new("interval");
+    let exp = fixture.exp;
+    // SAFETY: a live experiment.
+    unsafe {
+        for bad in [1e300, f64::INFINITY, f64::NAN, -1.0] {
+            assert_fails(
+                expman_experiment_start_system_metrics(exp, bad),
+                EXPMAN_ERR_ARGUMENT,
+                &["interval_s", "pass e.g. 10.0"],
+            );
+        }
+        ok(expman_experiment_set_finished(exp));
     }
 }

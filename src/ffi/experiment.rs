@@ -600,17 +600,14 @@ pub unsafe extern "C" fn expman_experiment_start_system_metrics(
     interval_s: f64,
 ) -> expman_status {
     ffi_status! {
-        if !(interval_s.is_finite() && interval_s >= 0.0) {
+        // Negative, NaN, infinite, or past what a Duration holds (~5.8e11 years).
+        let Ok(interval) = Duration::try_from_secs_f64(interval_s) else {
             return Err(Failure::Argument(format!(
                 "interval_s = {interval_s} is not a number of seconds; pass e.g. 10.0"
             )));
-        }
+        };
         // SAFETY: the caller's promise above.
-        unsafe {
-            with_experiment(exp, |exp| {
-                exp.start_system_metrics(Duration::from_secs_f64(interval_s))
-            })
-        }
+        unsafe { with_experiment(exp, |exp| exp.start_system_metrics(interval)) }
     }
 }
 

@@ -8,15 +8,29 @@ use crate::error::Result;
 
 /// A field registered with a [`TableWriter`](super::TableWriter): a cheap handle for the hot
 /// path, so callers (and the C ABI) can set values without hashing the name every row.
+///
+/// The low [`INDEX_BITS`] bits are the field's number in its writer; the bits above tag the
+/// writer, so that an id handed to another table is refused instead of setting whichever of
+/// its fields has the same number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FieldId(pub(crate) u32);
+
+/// Bits of a [`FieldId`] that number the field: a table holds at most 2^20 fields.
+const INDEX_BITS: u32 = 20;
 
 impl FieldId {
     /// The handle's number (dense from 0, in registration order).
     pub fn index(self) -> usize {
-        self.0 as usize
+        (self.0 & ((1 << INDEX_BITS) - 1)) as usize
+    }
+
+    fn tag(self) -> u32 {
+        self.0 >> INDEX_BITS
     }
 }
+
+/// The tag of the next writer's ids (12 bits, wrapping).
+static NEXT_TAG: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// The fields a writer knows and the row it is building, with the run id every row carries.
 pub(super) struct PendingRow {
@@ -24,6 +38,8 @@ pub(super) struct PendingRow {
     run_id_cell: String,
     names: Vec<String>,
     ids: HashMap<String, FieldId>,
+    /// This row's tag in its ids (see [`FieldId`]).
+    tag: u32,
     /// The field `field_id` expects to be asked for next (see there).
     next_guess: usize,
     values: Vec<Option<Value>>,
@@ -38,6 +54,8 @@ impl PendingRow {
             run_id_cell: String::from_utf8(cell).unwrap_or_default(),
             names: Vec::new(),
             ids: HashMap::new(),
+            tag: NEXT_TAG.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                % (1 << (32 - INDEX_BITS)),
             next_guess: 0,
             values: Vec::new(),
             touched: Vec::new(),
@@ -51,7 +69,7 @@ impl PendingRow {
         if let Some(guess) = self.names.get(self.next_guess)
             && guess == name
         {
-            let id = FieldId(self.next_guess as u32);
+            let id = self.id(self.next_guess);
             self.next_guess += 1;
             return Ok((id, false));
         }
@@ -60,7 +78,14 @@ impl PendingRow {
             return Ok((id, false));
         }
         validate_field(name)?;
-        let id = FieldId(self.names.len() as u32);
+        if self.names.len() >= 1 << INDEX_BITS {
+            return Err(crate::Error::invalid_name(
+                "field name",
+                name,
+                format!("a table holds at most {} fields", 1u32 << INDEX_BITS),
+            ));
+        }
+        let id = self.id(self.names.len());
         self.names.push(name.to_string());
         self.ids.insert(name.to_string(), id);
         self.values.push(None);
@@ -68,8 +93,22 @@ impl PendingRow {
         Ok((id, true))
     }
 
+    /// The id of field number `index`.
+    fn id(&self, index: usize) -> FieldId {
+        FieldId(self.tag << INDEX_BITS | index as u32)
+    }
+
+    /// Whether `id` is one of this row's fields (not another writer's).
+    pub(super) fn owns(&self, id: FieldId) -> bool {
+        id.tag() == self.tag && id.index() < self.names.len()
+    }
+
     /// Sets a field by handle. Panics if `id` is not one of this row's.
     pub(super) fn set(&mut self, id: FieldId, value: Value) {
+        assert!(
+            self.owns(id),
+            "field id {id:?} is not one of this table's: use the ids its own field_id() returned"
+        );
         let slot = &mut self.values[id.index()];
         if slot.is_none() {
             self.touched.push(id);

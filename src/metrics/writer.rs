@@ -80,6 +80,9 @@ impl TableWriter {
 
     /// The name of a registered field.
     pub fn field_name(&self, id: FieldId) -> Option<&str> {
+        if !self.row.owns(id) {
+            return None;
+        }
         self.row.names().get(id.index()).map(String::as_str)
     }
 

@@ -460,14 +460,12 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let json = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
     // serde reads a struct from an array too (`[]` was a config of empty fields, which the
     // next resume then wrote back): expman's state files are objects.
-    if let Some(&first) = json.iter().find(|b| !b.is_ascii_whitespace())
-        && first != b'{'
-    {
+    if json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(Error::corrupt(
             path,
             Some(1),
-            "not a JSON object, as expman's state files are; fix or restore this file (the \
-             experiment's metrics and logs are not affected by it)",
+            "not valid expman JSON (an array, where expman's state files are objects); fix or \
+             restore this file (the experiment's metrics and logs are not affected by it)",
         ));
     }
     serde_json::from_slice(json).map_err(|e| {
