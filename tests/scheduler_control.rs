@@ -353,3 +353,30 @@ fn terminate_stops_a_run_started_by_hand_that_leads_no_process_group() {
     assert_eq!(status["status"], "Error", "{status}");
     assert_eq!(status["error"], "terminated", "{status}");
 }
+
+/// A retry whose supervisor cannot be started (here: no EXP where EXPMAN_EXP_BIN points; in
+/// the wild: the UI server's binary replaced by an upgrade) left the new run Pending for good:
+/// nothing would ever start it, and the UI offered only Delete. It is now ended in Error with
+/// the reason.
+#[test]
+fn a_retry_that_cannot_start_its_supervisor_ends_the_run_in_error() {
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "fails.toml",
+        "[scheduler]\nbase_dir = \"experiments\"\ngpus = []\n\n[[experiments]]\nname = \"fails\"\ncommand = \"exit 1\"\n",
+    );
+    run_scheduler(&config).expect_code(1);
+    let dir = experiment(&sb.base(), "fails");
+    let mut retry = exp();
+    retry
+        .env("EXPMAN_EXP_BIN", sb.join("missing/EXP"))
+        .arg("retry")
+        .arg(&dir);
+    let out = run(retry);
+    assert_ne!(out.code(), Some(0), "{out:?}");
+    let status = status(&dir);
+    assert_eq!(status["run_id"], "run_0002", "{status}");
+    assert_eq!(status["status"], "Error", "{status}");
+    let error = status["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("could not start"), "{status}");
+}

@@ -260,7 +260,15 @@ fn retry(exp: &ExperimentDir, status: &Status, name: &str, for_queue: bool) -> R
             queued: Some(run),
         });
     }
-    let message = backend.launch_detached(exp, run, &gpus)?;
+    let message = backend.launch_detached(exp, run, &gpus).inspect_err(|e| {
+        // Nothing will ever start the Pending run: end it with the reason, or the experiment
+        // stays Pending for good (only Delete is offered for that).
+        let _ = Status::update(exp, |s| {
+            if s.run_id == Some(run) && !s.status.is_terminal() {
+                s.mark_ended(None, Some(format!("could not start: {e}")));
+            }
+        });
+    })?;
     Ok(Performed::said(format!("{name}: {message}")))
 }
 

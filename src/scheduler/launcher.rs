@@ -15,10 +15,16 @@ pub fn job_launcher() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("EXPMAN_EXP_BIN") {
         return Ok(PathBuf::from(path));
     }
-    if let Ok(exe) = std::env::current_exe()
-        && exe.file_name().is_some_and(|n| n == "EXP")
-    {
-        return Ok(exe);
+    if let Ok(exe) = std::env::current_exe() {
+        // A binary replaced while it runs (an upgrade, a rebuild) reads as "EXP (deleted)":
+        // the EXP now at that path is the one to start.
+        let exe = match exe.to_str().and_then(|p| p.strip_suffix(" (deleted)")) {
+            Some(path) => PathBuf::from(path),
+            None => exe,
+        };
+        if exe.file_name().is_some_and(|n| n == "EXP") && exe.is_file() {
+            return Ok(exe);
+        }
     }
     std::env::var_os("PATH")
         .iter()
