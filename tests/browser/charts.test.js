@@ -19,6 +19,7 @@ let server;
 let browser;
 let expA;
 let expB;
+let expSparse;
 
 const STEPS = 3000;
 const LOG_LINES = 6000; // about 300 KB: several pages back to the first byte
@@ -59,6 +60,10 @@ before(async () => {
   // Second seeds of both learning rates: grouping by lr gives two groups of two.
   F.writeExperiment(baseDir, seed, { name: 'ch-c', index: 4, params: { lr: 0.1, seed: 2, opt: 'sgd' }, columns: cols, rows: rows(3, 0.1) });
   F.writeExperiment(baseDir, seed, { name: 'ch-d', index: 5, params: { lr: 0.01, seed: 2, opt: 'sgd' }, columns: cols, rows: rows(4, 0.01) });
+  // An evaluation metric logged every 50 steps beside a per-step loss: empty cells between.
+  const sparse = [];
+  for (let st = 1; st <= 1000; st++) sparse.push([st, (1 / st).toFixed(5), st % 50 === 0 ? (2 / st).toFixed(5) : '']);
+  expSparse = F.writeExperiment(baseDir, seed, { name: 'sp-e', index: 6, params: { lr: 0.1, seed: 3 }, columns: ['step', 'loss', 'val_loss'], rows: sparse });
   fs.writeFileSync(path.join(expA, 'logs', 'run_0001.log'), logText());
   fs.mkdirSync(path.join(expA, 'checkpoints', 'epoch_2'), { recursive: true });
   fs.writeFileSync(path.join(expA, 'checkpoints', 'epoch_2', 'model.pt'), Buffer.alloc(123456, 7));
@@ -102,6 +107,27 @@ async function openMetrics(page, exp) {
   await page.waitForSelector(`${chartSel('loss')} canvas`);
   await page.waitForFunction((sel) => document.querySelector(sel).expmanChart, `${chartSel('loss')} .chart-body`);
 }
+
+test('a metric logged every 50 steps is drawn as a line: its empty cells are joined over, not gaps', { timeout: 60000 }, async () => {
+  const { page } = browser;
+  await page.goto(server.url);
+  await page.evaluate(() => localStorage.clear());
+  await page.goto(`${server.url.split('?')[0]}?exp=${encodeURIComponent(idOf(expSparse))}&tab=metrics`);
+  await page.waitForSelector(`${chartSel('val_loss')} canvas`);
+  await page.waitForFunction((sel) => document.querySelector(sel).expmanChart, `${chartSel('val_loss')} .chart-body`);
+  const info = await page.$eval(`${chartSel('val_loss')} .chart-body`, (body) => {
+    const d = body.expmanChart.u.data[1];
+    return {
+      values: d.filter((v) => typeof v === 'number').length,
+      nulls: d.filter((v) => v === null).length,
+      gapMarks: Number(body.dataset.gapMarks || 0),
+    };
+  });
+  // Empty cells were nulls (a break at every step, no line at all) with a red mark across the axis.
+  assert.equal(info.values, 20, JSON.stringify(info));
+  assert.equal(info.nulls, 0, `no breaks: ${JSON.stringify(info)}`);
+  assert.equal(info.gapMarks, 0, `no red marks: ${JSON.stringify(info)}`);
+});
 
 test('smoothing: the slider changes the smoothed path, the raw curve stays behind it; gaps are marked', { timeout: 60000 }, async () => {
   const { page } = browser;

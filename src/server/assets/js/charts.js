@@ -72,6 +72,22 @@ const faint = (hex, a) => {
 
 /* ---------- data ---------- */
 
+/** A line's values with its empty cells as `undefined`, and its gaps without them. A metric
+ *  logged every N steps (evaluation) sits between empty cells of the table: those are "not
+ *  logged here", so the line joins over them (as uPlot does over `undefined`); only NaN and
+ *  ±inf break it and get a red mark. `gaps` are the server's runs of {kind, from, to} in x. */
+export function skipEmpty(x, y, gaps) {
+  const empty = (gaps || []).filter((g) => g.kind === 'null');
+  if (!empty.length || !y) return { y, gaps: gaps || [] };
+  const out = y.slice();
+  let k = 0;
+  for (let i = 0; i < x.length && k < empty.length; i++) {
+    while (k < empty.length && x[i] > empty[k].to) k++;
+    if (k < empty.length && out[i] == null && x[i] >= empty[k].from) out[i] = undefined;
+  }
+  return { y: out, gaps: gaps.filter((g) => g.kind !== 'null') };
+}
+
 /** Aligns several lines onto one sorted x axis (uPlot's layout). Each line is {x, ys: [arrays]}.
  *  A point where a line has no row is `undefined` (uPlot joins over it: another run's x is not
  *  a gap in this one), a row whose value is null stays null (a real gap: the line breaks). */
@@ -82,7 +98,7 @@ export function alignMany(lines) {
   const out = [X];
   if (lines.length === 1 && lines[0].x.length === X.length) {
     // One line in x order (what the server returns): no lookups.
-    for (const y of lines[0].ys) out.push(y.map((v) => (v == null ? null : toNum(v))));
+    for (const y of lines[0].ys) out.push(Array.from(y, (v) => (v === undefined ? undefined : v === null ? null : toNum(v))));
     return out;
   }
   const pos = new Map();
@@ -93,7 +109,7 @@ export function alignMany(lines) {
       const n = Math.min(l.x.length, y.length);
       for (let i = 0; i < n; i++) {
         const p = pos.get(l.x[i]);
-        if (p != null) col[p] = y[i] == null ? null : toNum(y[i]);
+        if (p != null) col[p] = y[i] === undefined ? undefined : y[i] === null ? null : toNum(y[i]);
       }
       out.push(col);
     }
@@ -239,8 +255,8 @@ export class Chart {
     };
   }
 
-  /** A small red tick under every gap (NaN, ±inf, empty), in its line's colour above it: gaps
-   *  are shown, never drawn as zeros. */
+  /** A small red tick under every gap (NaN, ±inf), in its line's colour above it: gaps are
+   *  shown, never drawn as zeros. (Empty cells are not gaps: see `skipEmpty`.) */
   drawGapMarks(u) {
     const ctx = u.ctx;
     const bottom = u.bbox.top + u.bbox.height;

@@ -7,7 +7,7 @@
 
 import { h, reconcile, fmtBytes, fmtNum, debounce, RUN_RE, runNum } from './util.js';
 import { api, expPath } from './api.js';
-import { COLORS, Chart, ChartGroup, aggregate, chartsAvailable, loadSettings, saveSettings, seriesParams, saveBlob, shortNames, toNum } from './charts.js';
+import { COLORS, Chart, ChartGroup, aggregate, chartsAvailable, loadSettings, saveSettings, seriesParams, saveBlob, shortNames, skipEmpty, toNum } from './charts.js';
 import { S } from './state.js';
 import { Compare } from './drawer-compare.js';
 
@@ -378,9 +378,11 @@ export class MetricsPane {
       srcs.forEach((x, i) => { x.label = names[i]; });
     }
     const lines = srcs.map(({ exp, label, color, s }) => {
-      const raw = s.series[col] || [];
-      const sm = s.smoothed && s.smoothed[col];
-      return { exp, label, color, x: s.x_values || [], y: sm || raw, raw: sm ? raw : null, gaps: (s.gaps || {})[col] || [] };
+      const x = s.x_values || [];
+      const gaps = (s.gaps || {})[col] || [];
+      const raw = skipEmpty(x, s.series[col] || [], gaps);
+      const sm = s.smoothed && s.smoothed[col] && skipEmpty(x, s.smoothed[col], gaps).y;
+      return { exp, label, color, x, y: sm || raw.y, raw: sm ? raw.y : null, gaps: raw.gaps };
     });
     return this.compare.group.by && lines.length > 1 ? this.grouped(lines) : lines;
   }
