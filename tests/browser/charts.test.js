@@ -254,6 +254,24 @@ test('full screen, PNG and CSV downloads', { timeout: 30000 }, async () => {
   assert.equal(Number(lastRow[1]), Number((1 - 1 / Math.sqrt(STEPS)).toFixed(5)));
 });
 
+test('legend names: the fewest params that tell the runs apart, a seed included when it alone does', { timeout: 30000 }, async () => {
+  const { page } = browser;
+  await page.goto(boardUrl());
+  const names = await page.evaluate(async () => {
+    const { shortNames } = await import('/static/charts.js');
+    const run = (name, params) => ({ name, params });
+    return shortNames([
+      run('a', { arch: 'cnn', lr: 0.1, model: 'r18', opt: 'sgd', seed: 1 }),
+      run('b', { arch: 'cnn', lr: 0.1, model: 'r18', opt: 'sgd', seed: 2 }),
+      run('c', { arch: 'mlp', lr: 0.01, model: 'r50', opt: 'adam', seed: 1 }),
+    ]);
+  });
+  // The first three differing keys by name (arch, lr, model) gave a and b the same label, and
+  // the fallback put the whole experiment name before it.
+  assert.equal(new Set(names).size, 3, names.join(' | '));
+  assert.ok(names.every((n) => n.includes('seed=') && n.split(' ').length <= 3), names.join(' | '));
+});
+
 test('compare: another experiment overlaid, legend names are the differing params', { timeout: 30000 }, async () => {
   const { page } = browser;
   await openMetrics(page, expA);

@@ -414,8 +414,23 @@ export function shortNames(runs) {
     return runs.some((r) => JSON.stringify((r.params || {})[k]) !== v0);
   });
   if (!differ.length) return runs.map((r) => r.name);
-  const names = runs.map((r) => differ.slice(0, 3).map((k) => `${k}=${fmtParam((r.params || {})[k])}`).join(' '));
-  return new Set(names).size === names.length ? names : runs.map((r, i) => `${r.name} ${names[i]}`);
+  const value = (r, k) => JSON.stringify((r.params || {})[k]);
+  const label = (keys) => runs.map((r) => keys.map((k) => `${k}=${fmtParam((r.params || {})[k])}`).join(' '));
+  const unique = (names) => new Set(names).size === names.length;
+  // The keys that tell the runs apart, fewest first: the one with the most distinct values,
+  // then whichever splits the runs that still share a label most (a `seed` that alone
+  // separates two otherwise equal runs is taken, where the first three keys by name left it
+  // out and the labels came out equal).
+  const chosen = [];
+  const rest = [...differ];
+  while (rest.length && chosen.length < 4) {
+    const score = (k) => new Set(runs.map((r) => [...chosen, k].map((q) => value(r, q)).join('\u0000'))).size;
+    rest.sort((a, b) => score(b) - score(a) || (a < b ? -1 : 1));
+    chosen.push(rest.shift());
+    if (unique(label(chosen))) break;
+  }
+  const names = label(chosen);
+  return unique(names) ? names : runs.map((r, i) => `${r.name} ${names[i]}`);
 }
 
 const fmtParam = (v) => (typeof v === 'number' ? fmtNum(v) : v == null ? '∅' : typeof v === 'string' ? v : JSON.stringify(v));
