@@ -76,6 +76,22 @@ test('sorting: a click sorts, a second reverses, shift-click adds a secondary ke
   assert.deepEqual(names, want);
 });
 
+test('a metric header keeps its statistic in view however long the metric name', async () => {
+  const { page } = browser;
+  await openTable(page);
+  if (!api) return;
+  const seen = await page.$eval(header(page, 'metrics.acc.max'), (th) => {
+    // The name as long as real ones get (validation_top1_accuracy): it used to push the
+    // statistic out, so .last, .min and .max all read "validation_to…".
+    th.querySelector('.th-name').textContent = 'validation_top1_accuracy';
+    const box = th.getBoundingClientRect();
+    const stat = th.querySelector('.th-stat');
+    const name = th.querySelector('.th-name');
+    return { stat: stat.textContent, inside: stat.getBoundingClientRect().right <= box.right + 0.5, cut: name.scrollWidth > name.clientWidth };
+  });
+  assert.deepEqual(seen, { stat: '.max', inside: true, cut: true });
+});
+
 test('column chooser: search, hide, show, remembered across a reload and in the URL', async () => {
   const { page } = browser;
   await openTable(page);

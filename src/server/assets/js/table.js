@@ -211,6 +211,16 @@ function getter(key) {
   return (s) => valueOf(s, key);
 }
 
+/** A header's label. A metric's statistic (`.last`, `.min`, `.max`) is never cut off: a long
+ *  metric name is (accuracy.last, .min and .max all read "accuracy…"). */
+function headLabel(c) {
+  const dot = c.group === 'metrics' ? c.label.lastIndexOf('.') : -1;
+  if (dot <= 0) return h('span', { class: 'th-label' }, c.label);
+  return h('span', { class: 'th-label th-split' },
+    h('span', { class: 'th-name' }, c.label.slice(0, dot)),
+    h('span', { class: 'th-stat' }, c.label.slice(dot)));
+}
+
 function layoutColumns() {
   T.cols = allColumns().filter((c) => c.key === 'name' || !S.hidden.has(c.key))
     .filter((c) => !(S.differ && c.group === 'params' && constant(c.key)));
@@ -320,7 +330,7 @@ function renderHead() {
         class: `th th-col${c.key === 'name' ? ' sticky sticky-name' : ''}${c.group ? ` g-${c.group}` : ''}`,
         style: `width:${c.w}px`, dataset: { key: c.key }, title: `${c.key}: click to sort, shift-click to add a sort key`,
         'aria-sort': si < 0 ? null : S.sort[si].desc ? 'descending' : 'ascending',
-      }, h('span', { class: 'th-label' }, c.label), mark,
+      }, headLabel(c), mark,
       c.group === 'metrics' ? h('button', {
         type: 'button', class: `pin${pinned ? ' on' : ''}`, dataset: { pin: c.key },
         title: pinned ? 'Unpin from the cards' : 'Pin to the board\'s cards',
