@@ -357,6 +357,16 @@ test('logs: colours, a collapsed progress bar, paging back to the first byte, se
   assert.match(await page.textContent(`${blk} .log-matches-head`), /^6 matching lines/);
   const lines = await page.$$eval(`${blk} .log-match`, (els) => els.map((e) => Number(e.dataset.line)));
   assert.deepEqual(lines, [1000, 2000, 3000, 4000, 5000, 6000]);
+  // A coloured line is listed in its colours, not with its escape codes printed raw.
+  await page.fill(`${blk} .log-search`, 'red error');
+  await page.press(`${blk} .log-search`, 'Enter');
+  await page.waitForFunction((b) => document.querySelector(`${b} .log-match[data-line="2"]`), blk);
+  const red = await page.$eval(`${blk} .log-match[data-line="2"] .tx`, (el) => ({ text: el.textContent, coloured: !!el.querySelector('span.ansi') }));
+  assert.doesNotMatch(red.text, /\x1b|\[31m/, red.text);
+  assert.ok(red.text.startsWith('red error') && red.coloured, JSON.stringify(red));
+  await page.fill(`${blk} .log-search`, 'NEEDLE');
+  await page.press(`${blk} .log-search`, 'Enter');
+  await page.waitForFunction((b) => document.querySelectorAll(`${b} .log-match`).length === 6, blk);
   await page.click(`${blk} .log-match[data-line="1000"]`);
   // The page starts at the matching line (under the marker of what comes before it).
   await page.waitForFunction((s) => /^… [^\n]* before this not shown …\nline 1000 NEEDLE/.test(document.querySelector(`${s} pre`).textContent), blk);

@@ -8,6 +8,7 @@ import { api, apiUrl, expPath } from './api.js';
 import { toast } from './notify.js';
 import { LogTail } from './logtail.js';
 import { followLog } from './commands.js';
+import { collapseCR, plainState, renderAnsi } from './ansi.js';
 
 const POLL_MS = 2000;
 
@@ -131,7 +132,8 @@ export class LogsPane {
     const items = r.matches.map((m) => h('button', {
       type: 'button', class: 'log-match', dataset: { line: m.line, offset: m.offset },
       onclick: () => t.tail.jumpTo(m.offset).then(() => t.tail.onUpdate(t.tail)).catch((e) => toast(`Cannot read ${t.name}: ${e.message}`, 'err')),
-    }, h('span', { class: 'ln' }, String(m.line)), h('span', { class: 'tx' }, m.text)));
+    // In the log's colours, as the log shows the line (its escape codes were printed raw).
+    }, h('span', { class: 'ln' }, String(m.line)), h('span', { class: 'tx' }, renderAnsi(collapseCR(m.text), plainState()))));
     if (r.truncated && r.matches.length) {
       const next = r.matches[r.matches.length - 1].offset + 1;
       items.push(h('button', { type: 'button', class: 'btn btn-xs btn-ghost log-more', onclick: (e) => this.search(t, r.search, e.currentTarget.parentNode, next) }, 'More matches…'));
