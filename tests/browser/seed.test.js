@@ -71,6 +71,19 @@ test('a failed run\'s card and drawer show the last exception line of its log', 
   assert.equal(await row.textContent(), EXCEPTION);
 });
 
+test('an exception that is also the run\'s recorded error (the Python exit hook records it) is shown once', { timeout: 30000 }, async () => {
+  const dir = F.writeExperiment(baseDir, H.expDir(baseDir, 'diverges'), { name: 'raised', columns: ['step'], rows: [[0]], index: 8, status: 'Error' });
+  const statusPath = path.join(dir, 'status.json');
+  const status = JSON.parse(fs.readFileSync(statusPath, 'utf8'));
+  status.error = EXCEPTION;
+  fs.writeFileSync(statusPath, JSON.stringify(status, null, 2));
+  fs.writeFileSync(path.join(dir, 'logs', `${status.run_id}.log`), `Traceback (most recent call last):\n  File "train.py", line 3, in <module>\n${EXCEPTION}\n`);
+  const card = page.locator(H.card('raised', 'Error'));
+  await card.waitFor({ timeout: 15000 });
+  assert.equal(await card.locator('.card-error').textContent(), EXCEPTION);
+  assert.equal(await card.locator('.card-exception').count(), 0, 'the same line printed twice');
+});
+
 test('the drawer shows config.json and status.json under "Metadata"', { timeout: 30000 }, async () => {
   // The drawer is open on `diverges` (previous test); a seed user looks for "Metadata".
   const metadata = page.locator('#drawer [data-pane="overview"] .section', { has: page.getByRole('heading', { name: 'Metadata', exact: true }) });

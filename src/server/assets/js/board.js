@@ -214,7 +214,9 @@ function buildCard(s) {
     cardParams(s),
     cardMetrics(s),
     s.status === 'Error' && s.error ? h('div', { class: 'card-error', title: s.error }, s.error) : null,
-    s.status === 'Error' && s.exception ? h('div', { class: 'card-exception', title: s.exception }, s.exception) : null,
+    // The Python exit hook records the exception itself as the error: shown once, not twice.
+    s.status === 'Error' && s.exception && !(s.error || '').includes(s.exception)
+      ? h('div', { class: 'card-exception', title: s.exception }, s.exception) : null,
     s.metrics_error ? h('div', { class: 'card-error card-metrics-error', title: s.metrics_error }, `Metrics unreadable: ${s.metrics_error}`) : null,
     h('div', { class: 'card-foot' },
       elapsed,
