@@ -352,8 +352,9 @@ uint32_t expman_features(void);
 /**
  * The message of the last failed expman call on this thread, naming the function and the
  * path, field or value concerned; "" if no call has failed on this thread. Successful calls
- * leave it as it is. The string belongs to expman and stays valid until the next expman call
- * on this thread; copy it to keep it. Never NULL.
+ * leave it as it is. The string belongs to expman and stays valid until the second failed
+ * expman call after it on this thread, so `printf("%d %s", expman_f(...), expman_last_error())`
+ * is safe whichever argument C evaluates first; copy it to keep it longer. Never NULL.
  */
 const char *expman_last_error(void);
 

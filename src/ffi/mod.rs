@@ -208,8 +208,9 @@ pub extern "C" fn expman_features() -> u32 {
 
 /// The message of the last failed expman call on this thread, naming the function and the
 /// path, field or value concerned; "" if no call has failed on this thread. Successful calls
-/// leave it as it is. The string belongs to expman and stays valid until the next expman call
-/// on this thread; copy it to keep it. Never NULL.
+/// leave it as it is. The string belongs to expman and stays valid until the second failed
+/// expman call after it on this thread, so `printf("%d %s", expman_f(...), expman_last_error())`
+/// is safe whichever argument C evaluates first; copy it to keep it longer. Never NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn expman_last_error() -> *const c_char {
     LAST_ERROR
@@ -241,6 +242,9 @@ thread_local! {
     /// This thread's last error message (libgit2's `git_error_last`, the easiest shape for
     /// ctypes: no out-parameter, no free function).
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+    /// The message before it, kept alive one failure longer: a pointer to it taken before a
+    /// call (C leaves the order of a function's arguments open) stays valid through that call.
+    static PREVIOUS_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
 }
 
 fn set_last_error(message: String) {
@@ -252,7 +256,10 @@ fn set_last_error(message: String) {
         CString::new(bytes).unwrap_or_default()
     });
     // During thread teardown the slot may be gone; the status code still tells the caller.
-    let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = Some(message));
+    let _ = LAST_ERROR.try_with(|last| {
+        let previous = last.borrow_mut().replace(message);
+        let _ = PREVIOUS_ERROR.try_with(|slot| *slot.borrow_mut() = previous);
+    });
 }
 
 /// Why a call failed: the ABI's own argument errors, or an error of the Rust API.

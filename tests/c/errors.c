@@ -57,6 +57,16 @@ int main(void) {
     CHECK_ERR(expman_experiment_attach(expman_experiment_dir(exp), "run_zero", &out),
               EXPMAN_ERR_INVALID_NAME, "run_zero");
     CHECK(strstr(expman_last_error(), "run_zero") != NULL);
+    {
+        /* printf("%d %s", f(), expman_last_error()) may take the message before f() runs (C
+         * leaves the order open): that message must outlive f()'s failure. It was freed by it
+         * (a use-after-free under ASan). */
+        const char *before = expman_last_error();
+        CHECK(expman_experiment_attach(expman_experiment_dir(exp), "run_zer0", &out) ==
+              EXPMAN_ERR_INVALID_NAME);
+        CHECK(strstr(before, "run_zero") != NULL);
+        CHECK(strstr(expman_last_error(), "run_zer0") != NULL);
+    }
     /* A well-formed id of a run that was never allocated: refused, nothing created. */
     CHECK_ERR(expman_experiment_attach(expman_experiment_dir(exp), "run_0005", &out),
               EXPMAN_ERR_NOT_FOUND, "run_0005 does not exist");
