@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -171,11 +172,27 @@ int main(int argc, char** argv) {
     CHECK_EQ(p.at(7, "loss").as_double(), 0.0625);
     CHECK_EQ(p.at(7, "run_id").as_string(), exp.run_id());
 
-    // Field ids are dense per table.
+    // Field ids are stable per name and distinct (and carry their table: another table's id
+    // is refused, see tests/ffi.rs).
     auto t = exp.table("ids");
-    CHECK_EQ(t.field_id("first"), 0u);
-    CHECK_EQ(t.field_id("second"), 1u);
-    CHECK_EQ(t.field_id("first"), 0u);
+    const auto first = t.field_id("first");
+    CHECK(t.field_id("second") != first);
+    CHECK_EQ(t.field_id("first"), first);
+
+    // Text holding a NUL is kept whole (it was cut at the NUL); a parameter refuses it.
+    using namespace std::string_literals;
+    auto nul = exp.table("nul");
+    nul.set("s", "a\0b"s);
+    nul.save_row();
+    const auto nul_rows = exp.load_table("nul");
+    CHECK_EQ(nul_rows.at(0, "s").as_string(), "a\0b"s);
+    bool refused = false;
+    try {
+        exp.set_param("p", "x\0y"s);
+    } catch (const expman::Error& e) {
+        refused = std::string(e.what()).find("NUL") != std::string::npos;
+    }
+    CHECK(refused);
 
     // config.json got the tags, description and GPU ids.
     auto config = check::read_file(exp.dir() / "config.json");

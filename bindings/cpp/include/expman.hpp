@@ -362,9 +362,15 @@ public:
             case Value::Kind::Float:
                 detail::check(expman_table_set_f64(t_, n, value.get<double>()));
                 break;
-            case Value::Kind::Str:
-                detail::check(expman_table_set_str(t_, n, value.as_string().c_str()));
+            case Value::Kind::Str: {
+                // By id with the length: text may hold a NUL, where expman_table_set_str()
+                // would stop (and the rest of the text was silently lost).
+                std::uint32_t id = 0;
+                detail::check(expman_table_field_id(t_, n, &id));
+                const expman_value c = value.to_c();
+                detail::check(expman_table_set_values(t_, &id, &c, 1));
                 break;
+            }
         }
         return *this;
     }
@@ -589,6 +595,13 @@ public:
                 detail::check(expman_experiment_set_param_f64(exp, n, value.get<double>()));
                 break;
             case Value::Kind::Str:
+                if (value.as_string().find('\0') != std::string::npos) {
+                    // The C setter takes a NUL-terminated string: the rest would be lost.
+                    throw Error(Status::InvalidValue,
+                                std::string("expman::Experiment::set_param: parameter ") +
+                                    (n != nullptr ? n : "(null)") +
+                                    " holds a NUL character, which parameters cannot hold");
+                }
                 detail::check(expman_experiment_set_param_str(exp, n, value.as_string().c_str()));
                 break;
         }
