@@ -755,6 +755,17 @@ impl Experiment {
     /// process runs on this host, [`Status::effective`] reports the run as Error, saying that
     /// the process named by `set_running` is not running.
     pub fn set_running(&mut self, pid: u32) -> Result<()> {
+        if pid == 0 {
+            // C's default for "I don't know": it names no process, so the run would read as
+            // Error at once.
+            return Err(crate::ErrorKind::InvalidValue {
+                field: "pid".into(),
+                reason: "0 is no process; pass the pid of the process that does the run (this \
+                         one's: getpid(), os.getpid())"
+                    .into(),
+            }
+            .into());
+        }
         let process = ProcessId::of(pid).unwrap_or(ProcessId {
             pid,
             start_time: None,

@@ -87,6 +87,8 @@ int main(void) {
     CHECK_ERR(expman_experiment_set_sync(exp, 3, 0), EXPMAN_ERR_ARGUMENT, "sync mode 3");
     CHECK_ERR(expman_experiment_set_sync(exp, -1, 0), EXPMAN_ERR_ARGUMENT, "sync mode -1");
     CHECK_ERR(expman_experiment_set_running(NULL, 1), EXPMAN_ERR_NULL, "`exp`");
+    /* 0, C's "don't know", names no process: the run read as Error at once. */
+    CHECK_ERR(expman_experiment_set_running(exp, 0), EXPMAN_ERR_INVALID_VALUE, "0 is no process");
     CHECK_ERR(expman_experiment_set_finished(NULL), EXPMAN_ERR_NULL, "`exp`");
     CHECK_ERR(expman_experiment_set_error(exp, NULL), EXPMAN_ERR_NULL, "`message`");
     CHECK_ERR(expman_experiment_set_error(exp, BAD_UTF8), EXPMAN_ERR_UTF8, "`message`");
