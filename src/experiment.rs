@@ -433,7 +433,17 @@ impl Experiment {
                 format!("{e} (the scheduler sets this variable)"),
             )
         })?;
-        let dir = ExperimentDir::open(dir)?;
+        let dir = ExperimentDir::open(&dir).map_err(|_| {
+            Error::config(
+                ENV_EXPERIMENT_DIR,
+                format!(
+                    "{} is not an expman experiment directory (it has no config.json); `EXP \
+                     run` sets {ENV_EXPERIMENT_DIR} and {ENV_RUN_ID} for the jobs it launches: \
+                     unset both to create a new experiment instead",
+                    dir.display()
+                ),
+            )
+        })?;
         if let Some(missing) = missing_run(&dir, run) {
             return Err(Error::not_found(
                 &dir.run_log(run),

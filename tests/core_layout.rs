@@ -392,6 +392,15 @@ fn attaching_to_a_run_that_does_not_exist_is_refused() {
     // The run that exists still attaches.
     let attached = Experiment::attach(&dir, RunId::FIRST).unwrap();
     assert!(attached.is_attached());
+
+    // A directory that is no experiment: the error named config.json, not the variable.
+    let job_base = base.path().join("job_base");
+    let answer = run_attach_child(&job_base, &base.path().join("nowhere"), "run_0001");
+    assert!(answer.starts_with("err"), "{answer}");
+    for needle in ["EXPMAN_EXPERIMENT_DIR", "nowhere", "unset"] {
+        assert!(answer.contains(needle), "{needle:?} missing from: {answer}");
+    }
+    assert!(!job_base.exists(), "no fallback to a new experiment");
 }
 
 /// `logs/` removed by hand (to save space, or by a cleanup script): attaching to the run and
