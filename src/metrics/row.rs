@@ -9,7 +9,7 @@ use crate::error::Result;
 /// A field registered with a [`TableWriter`](super::TableWriter): a cheap handle for the hot
 /// path, so callers (and the C ABI) can set values without hashing the name every row.
 ///
-/// The low [`INDEX_BITS`] bits are the field's number in its writer; the bits above tag the
+/// The low 20 bits are the field's number in its writer; the bits above tag the
 /// writer, so that an id handed to another table is refused instead of setting whichever of
 /// its fields has the same number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
