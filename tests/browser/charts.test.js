@@ -298,6 +298,10 @@ test('compare from the table selection, then group by lr: two mean lines with ±
   assert.equal(await page.locator(`${block} .compare-table tbody tr`).count(), 4);
   const diffHeads = await page.$$eval(`${block} .compare-table th.diff`, (els) => els.map((e) => e.textContent));
   assert.deepEqual(diffHeads, ['lr', 'seed']);
+  // Each loss has an inf at step 2000: its max is inf, as the listing's summary says (the
+  // side table took the largest finite value).
+  const lossCells = await page.$$eval(`${block} .compare-table tbody tr`, (trs) => trs.map((tr) => [...tr.querySelectorAll('td.num')].map((td) => td.textContent).find((t) => t.includes('·'))));
+  assert.ok(lossCells.every((t) => t && t.endsWith('· Infinity')), JSON.stringify(lossCells));
   await page.selectOption('#group-by', 'params.lr');
   await page.waitForFunction((sel) => document.querySelector(sel).expmanChart.spec.lines.some((l) => l.lo), `${chartSel('loss')} .chart-body`);
   const g = await page.$eval(`${chartSel('loss')} .chart-body`, (b) => {

@@ -245,9 +245,23 @@ export class MetricsPane {
     const id = this.ctx.id;
     const runs = [{ exp: id, label: this.compare.lineLabel(id, b.name), color: COLORS[0], s: base },
       ...overlays.map(({ o, table, series }) => ({ exp: o.exp, label: o.exp === id ? table : this.compare.lineLabel(o.exp, table), color: o.color, s: series }))];
+    // The listing's rule (metrics summaries): NaN and ±inf are values, so a loss that ended
+    // at inf ends at inf here too; the series holds them as gaps ({kind, from, to}).
     const stats = (s, c) => {
-      const v = ((s.series || {})[c] || []).filter((x) => toNum(x) != null);
-      return v.length ? { final: v[v.length - 1], min: Math.min(...v), max: Math.max(...v) } : null;
+      const ys = (s.series || {})[c] || [];
+      const xs = s.x_values || [];
+      const odd = ((s.gaps || {})[c] || []).filter((g) => g.kind === 'nan' || g.kind === 'inf' || g.kind === '-inf');
+      const v = ys.filter((x) => toNum(x) != null);
+      if (!v.length && !odd.length) return null;
+      let min = v.length ? Math.min(...v) : NaN;
+      let max = v.length ? Math.max(...v) : NaN;
+      if (odd.some((g) => g.kind === 'inf')) max = Infinity;
+      if (odd.some((g) => g.kind === '-inf')) min = -Infinity;
+      let lastX = -Infinity;
+      for (let i = ys.length - 1; i >= 0; i--) if (toNum(ys[i]) != null) { lastX = xs[i]; break; }
+      const tail = odd.filter((g) => g.to > lastX).sort((a, b) => b.to - a.to)[0];
+      const final = tail ? { nan: NaN, inf: Infinity, '-inf': -Infinity }[tail.kind] : v[v.length - 1];
+      return { final, min, max };
     };
     const params = runs.map((r) => ((S.exps.get(r.exp) || {}).params) || {});
     const keys = [...new Set(params.flatMap((p) => Object.keys(p)))].sort();
