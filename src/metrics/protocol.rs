@@ -8,8 +8,9 @@
 //!    acknowledged append ended and of the append in flight), on a network filesystem flock
 //!    (with the same record in the lock file, `store::mark`).
 //! 2. Fast path (local): the file ends exactly where the last acknowledged append ended (one
-//!    `lseek` against the shared record) and every field has a column: write the line with one
-//!    `write(2)` and record its end. Nothing else is read.
+//!    `statx`, of the size against the shared record and of the link count, which is 0 once
+//!    another program renamed a file over the table or deleted it) and every field has a
+//!    column: write the line with one `write(2)` and record its end. Nothing else is read.
 //! 3. Otherwise look closer. `fstat`: a link count of 0 means the file was replaced (widened)
 //!    or deleted while we waited; reopen. A tail that no acknowledged append accounts for is
 //!    either provably the torn fragment of an expman append (the record says an append of N
@@ -330,7 +331,7 @@ impl Paths {
             return Ok(false);
         };
         out.start(b"").row(&layout.field_of_column, row);
-        // One fstat gives the end to check against the record and the link count: a table
+        // One statx gives the end to check against the record and the link count: a table
         // replaced (an editor's or `sed -i`'s save is a rename over it) or deleted by another
         // program has no link, and a row appended to it would be lost.
         let (size, links) = size_and_links(&open.file, &self.table)?;

@@ -14,7 +14,7 @@ use std::path::Path;
 pub enum IoOp {
     /// Opening or creating a file.
     Open,
-    /// fstat or lseek to find a file's size.
+    /// fstat or statx to find a file's size (and link count).
     Stat,
     /// Reading.
     Read,
