@@ -20,7 +20,7 @@ use std::path::Path;
 use super::column::{Column, Validity};
 use super::{parse, pool};
 use crate::ColumnType;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::metrics::{FlatColumn, FlatTable, FlatText};
 
 /// Reads the table at `path` into flat columns with up to `threads` threads (0: the default,
@@ -46,10 +46,7 @@ pub fn read_columns(path: impl AsRef<Path>, threads: usize) -> Result<FlatTable>
             job.1.push(column);
         }
     }
-    let columns = pool::map(jobs, threads, |(ty, chunks)| flatten(ty, chunks, rows))
-        .into_iter()
-        .collect::<std::result::Result<_, String>>()
-        .map_err(|reason| Error::corrupt(path, None, reason))?;
+    let columns = pool::map(jobs, threads, |(ty, chunks)| flatten(ty, chunks, rows));
     Ok(FlatTable {
         names: parsed.names,
         columns,
@@ -58,14 +55,10 @@ pub fn read_columns(path: impl AsRef<Path>, threads: usize) -> Result<FlatTable>
 }
 
 /// Joins one column's chunks as type `ty` (`rows` cells in all).
-fn flatten(
-    ty: ColumnType,
-    chunks: Vec<Column>,
-    rows: usize,
-) -> std::result::Result<FlatColumn, String> {
+fn flatten(ty: ColumnType, chunks: Vec<Column>, rows: usize) -> FlatColumn {
     let chunks: Vec<Column> = chunks.into_iter().map(|c| c.cast(ty)).collect();
     let valid = validity(&chunks, rows);
-    Ok(match ty {
+    match ty {
         ColumnType::Null => FlatColumn::Null,
         ColumnType::Bool => {
             let mut values = Vec::with_capacity(rows);
@@ -110,8 +103,8 @@ fn flatten(
             }
             FlatColumn::Float { values, valid }
         }
-        ColumnType::Str => FlatColumn::Text(text(&chunks, valid, rows)?),
-    })
+        ColumnType::Str => FlatColumn::Text(text(&chunks, valid, rows)),
+    }
 }
 
 /// The validity bytes of a column's chunks, `None` when no cell is empty.
@@ -167,19 +160,9 @@ fn data(chunk: &Column) -> &[u8] {
 }
 
 /// A text column's cells: dictionary-encoded when few distinct values repeat (run ids,
-/// phases), one value per cell otherwise (timestamps). Errors when the text is not UTF-8.
-fn text(
-    chunks: &[Column],
-    valid: Option<Vec<u8>>,
-    rows: usize,
-) -> std::result::Result<FlatText, String> {
-    for chunk in chunks {
-        // Cells end at ASCII delimiters, never inside a character: checking the whole buffer
-        // checks every cell.
-        if let Err(e) = std::str::from_utf8(data(chunk)) {
-            return Err(format!("text that is not UTF-8 ({e})"));
-        }
-    }
+/// phases), one value per cell otherwise (timestamps). The parser checked that the text is
+/// UTF-8, naming the line of any that is not.
+fn text(chunks: &[Column], valid: Option<Vec<u8>>, rows: usize) -> FlatText {
     let all_cells = || chunks.iter().flat_map(|c| cells(c));
     let sep = free_byte(chunks.iter().map(data));
     // Dictionary encoding pays when a cell's value is found in a small map far more often than
@@ -234,13 +217,13 @@ fn text(
         data.push(terminator);
     }
     offsets.push(data.len() as i64);
-    Ok(FlatText {
+    FlatText {
         data,
         offsets,
         sep,
         codes: dictionary.then_some(codes),
         valid,
-    })
+    }
 }
 
 /// A control character none of `buffers` holds, if any: a separator that splitting on cannot
@@ -276,7 +259,7 @@ mod tests {
     }
 
     fn text_of(chunks: &[Column], rows: usize) -> FlatText {
-        text(chunks, validity(chunks, rows), rows).unwrap()
+        text(chunks, validity(chunks, rows), rows)
     }
 
     fn split(text: &FlatText) -> Vec<&[u8]> {
@@ -324,7 +307,7 @@ mod tests {
             5,
         );
         assert_eq!(
-            joined.unwrap(),
+            joined,
             FlatColumn::Int {
                 values: vec![0, 0, 0, 1, 2],
                 valid: Some(vec![0, 0, 0, 1, 1]),
@@ -335,7 +318,7 @@ mod tests {
             vec![numbers(&["1", ""]), Column::Null(1), numbers(&["2.5"])],
             4,
         );
-        let Ok(FlatColumn::Float { values, valid }) = joined else {
+        let FlatColumn::Float { values, valid } = joined else {
             panic!("{joined:?}");
         };
         assert_eq!(valid, Some(vec![1, 0, 0, 1]));
@@ -347,12 +330,12 @@ mod tests {
             vec![numbers(&["007"]), strings(&[Some("x")])],
             2,
         );
-        let Ok(FlatColumn::Text(text)) = joined else {
+        let FlatColumn::Text(text) = joined else {
             panic!("{joined:?}");
         };
         assert_eq!(split(&text), [&b"7"[..], b"x"]);
         assert_eq!(
-            flatten(ColumnType::Bool, vec![numbers(&["true", ""])], 2).unwrap(),
+            flatten(ColumnType::Bool, vec![numbers(&["true", ""])], 2),
             FlatColumn::Bool {
                 values: vec![1, 0],
                 valid: Some(vec![1, 0]),
