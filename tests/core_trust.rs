@@ -1022,6 +1022,11 @@ fn text_that_is_not_utf8_is_named_by_line_in_every_reader() {
         panic!("read_columns read the Latin-1 table");
     };
     named("read_columns", columns_error.to_string());
+    #[cfg(feature = "arrow")]
+    named(
+        "arrow::read_table",
+        expman::arrow::read_table(&path).unwrap_err().to_string(),
+    );
     named(
         "summary",
         expman::metrics::summary(&path).unwrap_err().to_string(),

@@ -280,8 +280,9 @@ pub(crate) fn read_dir_grouped(
                 let rows = chunk.first().map_or(0, |c| c.len());
                 let mut columns: Vec<Option<ArrayRef>> = vec![None; names.len()];
                 for (column, &i) in chunk.into_iter().zip(&position) {
-                    let array = column::array(column, types[i])
-                        .map_err(|reason| Error::corrupt(&run.path, None, reason))?;
+                    let array = column::array(column, types[i]).map_err(|reason| {
+                        parse::text_error(&run.path, reason, || parse::read_file(&run.path, 1))
+                    })?;
                     columns[i] = Some(array);
                 }
                 let meta = [

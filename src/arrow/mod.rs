@@ -164,18 +164,23 @@ pub fn read_table_chunks(path: impl AsRef<Path>, threads: usize) -> Result<Table
     let path = path.as_ref();
     let threads = pool::threads_or_default(threads);
     let parsed = parse::read_file(path, threads)?;
-    table_of(parsed, path)
+    table_of(parsed, path, || parse::read_file(path, 1))
 }
 
 /// Parses the bytes of a table file as [`read_table`] reads it (`path` names it in errors).
 pub fn parse_table(bytes: &[u8], path: impl AsRef<Path>) -> Result<RecordBatch> {
     let path = path.as_ref();
     let parsed = parse::parse_bytes(bytes, path, pool::threads_or_default(0))?;
-    table_of(parsed, path)?.concat()
+    table_of(parsed, path, || parse::parse_bytes(bytes, path, 1))?.concat()
 }
 
-/// One file's chunks as batches of a common schema.
-fn table_of(parsed: parse::Parsed, path: &Path) -> Result<Table> {
+/// One file's chunks as batches of a common schema; `reparse` parses the file again, only to
+/// name the line of text an array refused.
+fn table_of(
+    parsed: parse::Parsed,
+    path: &Path,
+    reparse: impl FnOnce() -> Result<parse::Parsed>,
+) -> Result<Table> {
     let types = parse::column_types(&parsed);
     let schema = Arc::new(Schema::new(
         parsed
@@ -185,19 +190,18 @@ fn table_of(parsed: parse::Parsed, path: &Path) -> Result<Table> {
             .map(|(name, &ty)| Field::new(name, column::data_type(ty), true))
             .collect::<Vec<_>>(),
     ));
-    let batches = parsed
-        .chunks
-        .into_iter()
-        .map(|chunk| {
-            let columns = chunk
-                .into_iter()
-                .zip(&types)
-                .map(|(c, &ty)| column::array(c, ty))
-                .collect::<std::result::Result<Vec<_>, String>>()
-                .map_err(|reason| Error::corrupt(path, None, reason))?;
-            batch(&schema, columns)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut batches = Vec::with_capacity(parsed.chunks.len());
+    for chunk in parsed.chunks {
+        let columns = chunk
+            .into_iter()
+            .zip(&types)
+            .map(|(c, &ty)| column::array(c, ty))
+            .collect::<std::result::Result<Vec<_>, String>>();
+        match columns {
+            Ok(columns) => batches.push(batch(&schema, columns)?),
+            Err(reason) => return Err(parse::text_error(path, reason, reparse)),
+        }
+    }
     Ok(Table {
         schema,
         batches,

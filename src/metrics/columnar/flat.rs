@@ -30,6 +30,7 @@ pub fn read_columns(path: impl AsRef<Path>, threads: usize) -> Result<FlatTable>
     let path = path.as_ref();
     let threads = pool::threads_or_default(threads);
     let parsed = parse::read_file(path, threads)?;
+    parse::check_text(&parsed, path)?;
     let types = parse::column_types(&parsed);
     let rows = parsed
         .chunks

@@ -81,10 +81,11 @@ pub(crate) fn read_file(path: &Path, threads: usize) -> Result<Parsed> {
 }
 
 /// Checks that every text cell of `parsed` is UTF-8, naming the first that is not by its row
-/// and column (Arrow's own check, later, could only say "from index 3" of a buffer). Cells end
-/// at ASCII delimiters, never inside a character, so checking a column's bytes whole checks
-/// every cell.
-fn check_text(parsed: &Parsed, path: &Path) -> Result<()> {
+/// and column (a check of a whole buffer, as Arrow's, says only "from index 3"). Cells end at
+/// ASCII delimiters, never inside a character, so checking a column's bytes whole checks every
+/// cell. The column reader calls it; the Arrow reader, whose arrays check their text anyway,
+/// only once one refused it (see [`text_error`]).
+pub(crate) fn check_text(parsed: &Parsed, path: &Path) -> Result<()> {
     let mut rows_before = 0;
     for chunk in &parsed.chunks {
         for (column, name) in chunk.iter().zip(&parsed.names) {
@@ -111,6 +112,21 @@ fn check_text(parsed: &Parsed, path: &Path) -> Result<()> {
         rows_before += chunk.first().map_or(0, Column::len);
     }
     Ok(())
+}
+
+/// The error for text an Arrow array refused with `reason`: parsed again by `reparse`, the
+/// first cell that is not UTF-8 is named by line and column ([`check_text`]); `reason` as it
+/// is when none is found (text too large for Arrow's offsets).
+#[cfg(feature = "arrow")]
+pub(crate) fn text_error(
+    path: &Path,
+    reason: String,
+    reparse: impl FnOnce() -> Result<Parsed>,
+) -> Error {
+    match reparse().and_then(|parsed| check_text(&parsed, path)) {
+        Err(e) => e,
+        Ok(()) => Error::corrupt(path, None, reason),
+    }
 }
 
 /// [`read_file`] on one thread through `buffer`, a scratch buffer reused across files (its
@@ -169,9 +185,7 @@ pub(crate) fn parse_bytes(bytes: &[u8], path: &Path, threads: usize) -> Result<P
     .into_iter()
     .collect::<Result<Vec<_>>>()?;
     let chunks = text_as_written(chunks, |k, text| parse(ranges[k], text).map(|(c, _)| c))?;
-    let parsed = Parsed { names, chunks };
-    check_text(&parsed, path)?;
-    Ok(parsed)
+    Ok(Parsed { names, chunks })
 }
 
 /// Chunks whose column holds numbers or booleans where another chunk made it text, parsed
@@ -329,9 +343,7 @@ fn read_parallel(file: &File, len: usize, path: &Path, threads: usize) -> Result
         part_as(start, stop, text).map(|(columns, _, _)| columns)
     })?;
     chunks.retain(|c| c.first().is_some_and(|c| c.len() > 0));
-    let parsed = Parsed { names, chunks };
-    check_text(&parsed, path)?;
-    Ok(parsed)
+    Ok(Parsed { names, chunks })
 }
 
 /// A failure while parsing part of a file: an I/O error, or a bad row at a byte offset.
