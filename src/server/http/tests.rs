@@ -31,6 +31,16 @@ fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, String) {
     (status, text)
 }
 
+/// A connection whose reads give up after 10 s: a bound on a server that never answers (the
+/// failure), not a wait for one that does.
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
 const GET: &[u8] = b"GET /x HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
 
 fn ok(_: &Request) -> Reply {
@@ -149,10 +159,7 @@ fn slow_requests_time_out_and_oversized_heads_and_bodies_are_refused() {
 #[test]
 fn keep_alive_serves_several_requests_on_one_connection() {
     let server = start(Limits::default(), Box::new(ok));
-    let mut stream = TcpStream::connect(server.addr()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut stream = connect(server.addr());
     // Two pipelined requests, then one that closes.
     stream
         .write_all(
@@ -221,11 +228,7 @@ fn at_the_connection_limit_waiting_clients_are_evicted_and_busy_ones_refused() {
 #[test]
 fn expect_100_continue_is_answered_before_the_body_is_sent() {
     let server = start(Limits::default(), Box::new(ok));
-    let mut stream = TcpStream::connect(server.addr()).unwrap();
-    // Bounds a server that never answers (the failure), not a wait for one that does.
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut stream = connect(server.addr());
     stream
         .write_all(
             b"POST /x HTTP/1.1\r\nHost: 1\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\
